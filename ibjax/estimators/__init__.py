@@ -1,0 +1,1 @@
+"""Mutual-information and entropy estimators: pure, jittable functions of arrays (bits by default)."""
