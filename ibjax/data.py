@@ -1,0 +1,184 @@
+"""Datasets as ``Dataset(x_NxD float32, y_N int32, ...)``: var_u (SZT), its generated stand-in,
+the single-neuron task, MNIST (IDX files) and correlated Gaussian pairs."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ibjax import io
+
+VAR_U_SHA256 = "0ba9551878a855396a8de0cbaae620788ede1e7b1eb2b8373bbe017d5ea02036"
+VAR_U_URL = "https://raw.githubusercontent.com/ravidziv/IDNNs/master/data/var_u.mat"
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+SPLITS = ("random", "ordered", "all")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x: np.ndarray  # N x D float32 (or N x 28 x 28 x 1 for images)
+    y: np.ndarray  # N int32 class ids
+    name: str
+    source: str = ""  # where it came from: a path, or "generated"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1
+
+
+class Split(NamedTuple):
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+# ---------------------------------------------------------------- the SZT 12-bit task
+
+
+def var_u(path: str | os.PathLike | None = None) -> Dataset:
+    """The 12-bit task of Shwartz-Ziv & Tishby: every 12-bit pattern, binary labels (var_u.mat).
+
+    Looks in ``path``, ``$IBJAX_DATA_DIR``, ``../shared/data``, ``~/.cache/ibjax``, else downloads
+    from the IDNNs repository; the sha256 is checked in every case.
+    """
+    import scipy.io
+
+    p = io.find_data_file("var_u.mat", path=path, subdir="", algorithm="sha256", digest=VAR_U_SHA256, url=VAR_U_URL)
+    m = scipy.io.loadmat(p)
+    return Dataset(m["F"].astype(np.float32), m["y"].ravel().astype(np.int32), "var_u", str(p))
+
+
+def icosahedron_vertices() -> np.ndarray:
+    """The 12 unit vertices of a regular icosahedron, 12 x 3."""
+    phi = (1 + 5**0.5) / 2
+    v = []
+    for a, b in itertools.product((-1, 1), repeat=2):
+        v += [(0, a, b * phi), (a, b * phi, 0), (b * phi, 0, a)]
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def generated_12bit() -> Dataset:
+    """Deterministic stand-in for var_u built as SZT describe: 12 binary inputs on the vertices of an
+    icosahedron, label = threshold of the rotation-invariant f(x) = sum_{i<j} s_i s_j g(v_i . v_j),
+    s = 2x - 1, g(c) = c + c^2 / 2; the threshold is the one making p(y=1) closest to 0.5."""
+    x = ((np.arange(4096)[:, None] >> np.arange(11, -1, -1)[None, :]) & 1).astype(np.float32)
+    v = icosahedron_vertices()
+    c = v @ v.T
+    g = np.triu(c + 0.5 * c**2, k=1)
+    s = 2.0 * x - 1.0
+    f = np.einsum("ni,ij,nj->n", s, g, s)
+    levels = np.unique(np.round(f, 9))
+    frac = np.array([(f > t).mean() for t in levels])
+    thr = levels[np.argmin(np.abs(frac - 0.5))]
+    y = (f > thr).astype(np.int32)
+    return Dataset(x, y, "generated_12bit", "generated", {"threshold": float(thr), "p_y1": float(y.mean())})
+
+
+def szt_12bit(path: str | os.PathLike | None = None, *, allow_generated: bool = True) -> Dataset:
+    """var_u when it can be had, else (with a warning) the generated stand-in."""
+    try:
+        return var_u(path)
+    except (FileNotFoundError, ValueError) as e:
+        if not allow_generated or path is not None:
+            raise
+        warnings.warn(f"var_u.mat unavailable ({e}); using the generated 12-bit stand-in", stacklevel=2)
+        return generated_12bit()
+
+
+def split(ds: Dataset, how: str = "random", *, seed: int = 0, train_frac: float = 0.8) -> Split:
+    """Train/test split: "random" (Saxe et al., from ``seed``), "ordered" (IDNNs: first
+    ``train_frac`` in order; not i.i.d.) or "all" (train = test = everything)."""
+    if how not in SPLITS:
+        raise ValueError(f"how must be one of {SPLITS}, got {how!r}")
+    if not 0.0 < train_frac < 1.0:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
+    n = len(ds.y)
+    if how == "all":
+        return Split(ds.x, ds.y, ds.x, ds.y)
+    n_train = int(round(train_frac * n))
+    if how == "ordered":
+        idx = np.arange(n)
+        tr, te = ds.y[:n_train].mean(), ds.y[n_train:].mean()
+        warnings.warn(f"ordered split is not i.i.d.: p(y=1) is {tr:.2f} in train vs {te:.2f} in test", stacklevel=2)
+    else:
+        idx = np.random.default_rng(seed).permutation(n)
+    return Split(ds.x[idx[:n_train]], ds.y[idx[:n_train]], ds.x[idx[n_train:]], ds.y[idx[n_train:]])
+
+
+# ---------------------------------------------------------------- small synthetic tasks
+
+
+def single_neuron() -> Dataset:
+    """Goldfeld et al.: X uniform on {-3, -1, 1, 3} (one row each), y = 1 iff X = 3."""
+    x = np.array([[-3.0], [-1.0], [1.0], [3.0]], np.float32)
+    return Dataset(x, (x[:, 0] == 3).astype(np.int32), "single_neuron", "generated")
+
+
+def gaussian_pair(n: int, rho: float, *, dim: int = 1, seed: int = 0):
+    """``dim`` independent coordinate pairs with correlation ``rho``: (x_NxD, y_NxD, mi_nats)."""
+    if not -1.0 < rho < 1.0:
+        raise ValueError(f"rho must be in (-1, 1), got {rho}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim))
+    y = rho * x + np.sqrt(1 - rho**2) * rng.standard_normal((n, dim))
+    return x.astype(np.float32), y.astype(np.float32), -0.5 * dim * np.log(1 - rho**2)
+
+
+# ---------------------------------------------------------------- MNIST (IDX)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a numpy array."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: cannot read IDX file ({e})") from e
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if raw[2] not in dtypes:
+        raise ValueError(f"{path}: unknown IDX type code {raw[2]:#x}")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dt = np.dtype(dtypes[raw[2]])
+    body = raw[4 + 4 * ndim :]
+    if len(body) != dt.itemsize * int(np.prod(shape)):
+        raise ValueError(f"{path}: IDX payload has {len(body)} bytes, header says shape {shape}")
+    return np.frombuffer(body, dt).reshape(shape).astype(dt.newbyteorder("="))
+
+
+def mnist(split: str = "test", *, path: str | os.PathLike | None = None, flat: bool = True) -> Dataset:
+    """MNIST ``split`` ("train" or "test") as float32 in [0, 1], flat (N x 784) or N x 28 x 28 x 1."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    prefix = "train" if split == "train" else "t10k"
+    arrays = []
+    for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
+        name = f"{prefix}-{kind}"
+        p = io.find_data_file(
+            name, path=path, subdir="mnist", algorithm="md5", digest=MNIST_MD5[name], url=MNIST_URL + name
+        )
+        arrays.append(read_idx(p))
+    images, labels = arrays
+    x = images.astype(np.float32) / 255.0
+    x = x.reshape(len(x), -1) if flat else x[..., None]
+    return Dataset(x, labels.astype(np.int32), f"mnist_{split}", str(p.parent))
