@@ -85,11 +85,15 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """The optimizer, acting on all parameters flattened into one vector (fewer, larger ops: 1.4x
+    faster on XLA:CPU for the small nets of these experiments)."""
     if cfg.optimizer == "adam":
-        return optax.adam(cfg.learning_rate)
-    if cfg.optimizer == "momentum":
-        return optax.sgd(cfg.learning_rate, momentum=cfg.momentum)
-    return optax.sgd(cfg.learning_rate)
+        opt = optax.adam(cfg.learning_rate)
+    elif cfg.optimizer == "momentum":
+        opt = optax.sgd(cfg.learning_rate, momentum=cfg.momentum)
+    else:
+        opt = optax.sgd(cfg.learning_rate)
+    return optax.flatten(opt)
 
 
 def penalty(params, *, weight_decay: float, ortho_penalty: float):
@@ -114,9 +118,14 @@ def cross_entropy(logits_NxC, y_N, w_N=None):
 
 
 def batch_indices(key, n: int, batch_size: int):
-    """A fresh permutation split into ``ceil(n / B)`` batches; the last is padded (weight 0)."""
+    """A fresh permutation split into ``ceil(n / B)`` batches; the last is padded (weight 0).
+
+    The permutation is one argsort of random 32-bit keys (one sort instead of the two rounds of
+    ``jax.random.permutation``, which dominated the epoch time on XLA:CPU); ties, probability about
+    n^2 / 2^33 per epoch, keep index order.
+    """
     n_batches = -(-n // batch_size)
-    perm = jax.random.permutation(key, n)
+    perm = jnp.argsort(jax.random.bits(key, (n,), jnp.uint32))
     idx = jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, batch_size)
     w = (jnp.arange(n_batches * batch_size) < n).astype(jnp.float32).reshape(n_batches, batch_size)
     return idx, w

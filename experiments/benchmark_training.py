@@ -1,0 +1,77 @@
+"""Training and checkpoint speed on the default Tishby network.
+
+    python -m experiments.benchmark_training            # 1 and 50 seeds, 274-epoch checkpoint I/O
+    python -m experiments.benchmark_training --quick    # tiny sizes (CI)
+
+Reports epochs per second (compile excluded: the first call compiles, the second is timed) for the
+12-10-7-5-4-3-2 tanh net, Adam, batch 256 on var_u's 80/20 split, and the time to write and load a
+274-epoch run directory. Writes results/benchmarks/training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ibjax import checkpoints, data, io
+from ibjax.train import TrainConfig, make_train
+
+
+def time_training(split, seeds: int, n_epochs: int) -> dict:
+    cfg = TrainConfig(n_epochs=n_epochs, schedule="log:400")
+    train = jax.jit(jax.vmap(make_train(cfg, split)))
+    keys = jax.vmap(jax.random.key)(np.arange(seeds, dtype=np.uint32))
+    t0 = time.perf_counter()
+    jax.block_until_ready(train(keys))
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jax.block_until_ready(train(keys))
+    run_s = time.perf_counter() - t0
+    return dict(seeds=seeds, epochs=n_epochs, seconds=run_s, first_call_seconds=compile_s,
+                epochs_per_second=n_epochs / run_s, seed_epochs_per_second=seeds * n_epochs / run_s)
+
+
+def time_checkpoints(split, n_kept: int) -> dict:
+    cfg = TrainConfig(n_epochs=8000, schedule="log:400")
+    out = jax.jit(make_train(TrainConfig(n_epochs=2, schedule="all"), split))(jax.random.key(0))
+    params = jax.tree.map(lambda a: np.repeat(np.asarray(a)[:1], n_kept, axis=0), out["params"])
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        checkpoints.write_run(d, {"train": cfg.to_dict()}, np.arange(n_kept), params, {"x": np.zeros(3)})
+        write_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run = checkpoints.load_run(d)
+        load_s = time.perf_counter() - t0
+        assert len(run.epochs) == n_kept
+    return dict(n_epochs=n_kept, write_seconds=write_s, load_seconds=load_s)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
+    p.add_argument("--epochs", type=int, default=1000, help="epochs per timed run (default 1000)")
+    p.add_argument("--out", default="results/benchmarks", help="output directory (default results/benchmarks)")
+    a = p.parse_args(argv)
+    split = data.split(data.szt_12bit(), "random", seed=0)
+    epochs, seed_counts, kept = (20, (1, 2), 10) if a.quick else (a.epochs, (1, 50), 274)
+    rows = [time_training(split, s, epochs) for s in seed_counts]
+    ck = time_checkpoints(split, kept)
+    result = dict(training=rows, checkpoints=ck, backend=jax.default_backend(), cpu_count=os.cpu_count(),
+                  machine=platform.machine(), jax_version=jax.__version__, quick=a.quick)
+    print(f"{'seeds':>6} {'epochs':>7} {'s':>8} {'epochs/s':>10} {'seed-epochs/s':>14}")
+    for r in rows:
+        print(f"{r['seeds']:>6} {r['epochs']:>7} {r['seconds']:>8.2f} {r['epochs_per_second']:>10.1f} {r['seed_epochs_per_second']:>14.1f}")
+    print(f"checkpoints: write {ck['n_epochs']} epochs {ck['write_seconds']:.2f} s, load {ck['load_seconds']:.2f} s")
+    io.atomic_write_json(Path(a.out) / ("training_quick.json" if a.quick else "training.json"), result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
