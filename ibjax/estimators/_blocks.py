@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def default_block_size(n: int, *, cap: int = 256) -> int:
@@ -32,3 +33,24 @@ def sq_dists(a_BxD, b_NxD):
         - 2.0 * a_BxD @ b_NxD.T
     )
     return jnp.maximum(d_BxN, 0.0)
+
+
+def map_leading(f, core_ndims, *args):
+    """Apply ``f`` over the leading (batch) axes of ``args``; ``core_ndims[i]`` is arg i's own rank.
+
+    Batch axes broadcast explicitly (safe under ``jax_numpy_rank_promotion="raise"``); an argument
+    without batch axes is shared through ``vmap(in_axes=None)`` rather than copied, so work that
+    depends only on it (e.g. label statistics) runs once.
+    """
+    args = [jnp.asarray(a) for a in args]
+    batch_shapes = [a.shape[: a.ndim - c] for a, c in zip(args, core_ndims)]
+    shape = tuple(np.broadcast_shapes(*batch_shapes))
+    if not shape:
+        return f(*args)
+    flat, in_axes = [], []
+    for a, c, b in zip(args, core_ndims, batch_shapes):
+        core = a.shape[a.ndim - c:]
+        flat.append(a if not b else jnp.broadcast_to(a, shape + core).reshape((-1,) + core))
+        in_axes.append(0 if b else None)
+    out = jax.vmap(f, in_axes=in_axes)(*flat)
+    return jax.tree.map(lambda o: o.reshape(shape + o.shape[1:]), out)
