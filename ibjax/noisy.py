@@ -1,0 +1,115 @@
+"""Information plane of a noisy network by sample propagation (Goldfeld et al. 2019).
+
+Every layer is T_l = S_l + Z_l with Z_l ~ N(0, sigma^2 I), S_l computed from the noisy T_{l-1}. The
+network enters only through ``sample_s(key) -> (S_1, ..., S_L)``, one noisy forward pass of all N
+inputs (each S_l is N x d_l); e.g. ``lambda k: models.noisy_apply(params, x, k, sigma)[2]``.
+
+* h(T_l): smoothed entropy of the N samples S_l of one pass (X uniform over the N inputs).
+* h(T_l | X): for the first layer S_1 is a function of x, so h(T_1 | X = x) = h(Z) exactly; for
+  deeper layers, ``n_c`` further passes give n_c samples of S_l per input, and h(T_l | X = x) is the
+  smoothed entropy of that n_c-centre mixture, averaged over inputs.
+* I(T_l; Y) = h(T_l) - sum_y p(y) h(T_l | Y = y) from the same draws as h(T_l) (class mixtures by
+  masks, p(y) = class counts / N), with the paired-difference standard error.
+
+I(X;T_l)'s standard error combines the independent Monte Carlo errors of h(T_l) and h(T_l | X) in
+quadrature. Everything is a jax function of arrays: vmap over epochs by vmapping a ``sample_s`` built
+from stacked parameters. The loop over layers is structural (layers differ in width).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ibjax import _checks
+from ibjax.estimators import smoothed
+from ibjax.estimators._blocks import default_block_size
+
+_COND_ELEMENTS = 2**22  # queries x centres per lax.map step of the per-input conditional entropies
+
+
+class NoisyPlane(NamedTuple):
+    i_xt: jax.Array  # L
+    i_ty: jax.Array  # L
+    i_xt_se: jax.Array  # L
+    i_ty_se: jax.Array  # L
+
+
+def info_plane(sample_s: Callable, y, sigma, key, *, n_c: int = 32, n_mc: int = 1, n_mc_cond: int | None = None,
+               first_layer_exact: bool = True, base=2, block_size: int | None = None) -> NoisyPlane:
+    """I(X;T_l), I(T_l;Y) and their standard errors for every layer of ``sample_s``'s passes.
+
+    ``n_mc`` noise draws per centre for h(T_l) and I(T_l;Y); ``n_mc_cond`` (default ``n_mc``) per
+    centre of each input's conditional mixture (these are averaged over N inputs, so 1 is usually
+    plenty). ``first_layer_exact``: the first S is a deterministic function of the input (true for
+    ``noisy_apply``), so its conditional entropy is the closed form h(Z).
+    """
+    y_N = _checks.check_labels("y", y)
+    if y_N.ndim != 1:
+        raise ValueError(f"y must have rank 1, got shape {tuple(y_N.shape)}")
+    _checks.check_positive("sigma", sigma)
+    n_c = _checks.check_int("n_c", n_c, min_value=1)
+    n_mc = _checks.check_int("n_mc", n_mc, min_value=1)
+    n_mc_cond = n_mc if n_mc_cond is None else _checks.check_int("n_mc_cond", n_mc_cond, min_value=1)
+    scale = _checks.log_base(base)
+    if block_size is not None:
+        block_size = _checks.check_int("block_size", block_size, min_value=1)
+    if not callable(sample_s):
+        raise ValueError(f"sample_s must be a callable key -> tuple of N x d_l arrays, got {type(sample_s).__name__}")
+    k_pass, k_h, k_cond, k_hc = jax.random.split(key, 4)
+    s_layers = _layers(sample_s(k_pass), y_N.shape[0])
+    need_cond = len(s_layers) > 1 or not first_layer_exact
+    cond_layers = jax.vmap(sample_s)(jax.random.split(k_cond, n_c)) if need_cond else None
+    y_N = jnp.asarray(y_N, jnp.int32)
+    rows = []
+    for l, s_NxD in enumerate(s_layers):
+        bs = block_size or default_block_size(s_NxD.shape[0] * n_mc)
+        h, h_se, i_ty, i_ty_se = smoothed.entropy_with_labels_nats(
+            s_NxD, y_N, sigma, jax.random.fold_in(k_h, l), n_mc=n_mc, block_size=bs,
+            n_var=min(smoothed.N_VAR, s_NxD.shape[0]))
+        if l == 0 and first_layer_exact:
+            hc, hc_se = smoothed.gaussian_entropy_nats(s_NxD.shape[1], sigma), jnp.zeros(())
+        else:
+            hc, hc_se = conditional_entropy_nats(_flat(cond_layers[l], lead=1), sigma, jax.random.fold_in(k_hc, l),
+                                              n_mc=n_mc_cond)
+        rows.append((h - hc, i_ty, jnp.sqrt(h_se**2 + hc_se**2), i_ty_se))
+    i_xt, i_ty, i_xt_se, i_ty_se = (jnp.stack(col) / scale for col in zip(*rows))
+    return NoisyPlane(i_xt, i_ty, i_xt_se, i_ty_se)
+
+
+def _layers(s_layers, n: int):
+    if not isinstance(s_layers, (tuple, list)) or not s_layers:
+        raise ValueError(f"sample_s must return a non-empty tuple of per-layer arrays, got {type(s_layers).__name__}")
+    out = []
+    for l, s in enumerate(s_layers):
+        s = _flat(s)
+        if s.shape[0] != n:
+            raise ValueError(f"sample_s layer {l} has {s.shape[0]} samples but y has {n}")
+        _checks.check_finite(f"sample_s layer {l}", s)
+        out.append(s)
+    return tuple(out)
+
+
+def _flat(s, *, lead: int = 0):
+    """Per-sample activations as one feature axis: (lead axes, N, d1, d2, ...) -> (lead axes, N, d)."""
+    s = jnp.asarray(s)
+    if s.ndim < lead + 2:
+        raise ValueError(f"sample_s must return arrays with a sample axis and features, got shape {s.shape}")
+    return s.reshape(s.shape[: lead + 1] + (-1,))
+
+
+@partial(jax.jit, static_argnames=("n_mc",))
+def conditional_entropy_nats(s_CxNxD, sigma, key, *, n_mc: int = 1):
+    """(mean over inputs x of h(P_{n_c, x} * N(0, sigma^2 I)), stderr) in nats, where input x's
+    centres are s_CxNxD[:, x]; inputs run in lax.map batches of bounded memory."""
+    n_c, n, d = s_CxNxD.shape
+    s_NxCxD = jnp.swapaxes(s_CxNxD, 0, 1)
+    n_var = max(1, min(n_c, n_c // 8)) if n_mc == 1 else 0
+    n_q = n_c * n_mc + n_var
+    per_input = lambda args: smoothed.entropy_nats(args[0], sigma, args[1], n_mc=n_mc, block_size=n_q, n_var=n_var)
+    batch = max(1, min(n, _COND_ELEMENTS // (n_q * n_c)))
+    h_N, se_N = jax.lax.map(per_input, (s_NxCxD, jax.random.split(key, n)), batch_size=batch)
+    return jnp.mean(h_N), jnp.sqrt(jnp.sum(se_N**2)) / n

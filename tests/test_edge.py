@@ -1,0 +1,130 @@
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.io
+
+from ibjax.estimators import edge
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(scope="module")
+def gauss(shared_dir):
+    return np.load(shared_dir / "reference" / "gauss_rho0.5_n2000.npy")
+
+
+@pytest.fixture(scope="module")
+def var_u_inputs(shared_dir):
+    return scipy.io.loadmat(shared_dir / "data" / "var_u.mat")["F"].astype(np.float32)
+
+
+def test_gaussian_pair_matches_original_defaults(gauss, reference):
+    """EDGE 4.4.1 defaults (floor hashing in 1-D); the original's bandwidth uses 500 random points,
+    ours 512 evenly spaced ranks: 3% covers that (its spread over seeds is ~1.5%)."""
+    i = float(edge.mi(gauss[:, 0], gauss[:, 1]))
+    assert i == pytest.approx(reference["edge"]["gauss_rho0.5_defaults"], rel=0.03)
+
+
+def test_identity_on_all_12_bit_patterns_gives_12_bits(var_u_inputs):
+    """x = y = the 4096 distinct 12-bit inputs (p-stable hashing, d > 6): I(X;X) = 12 bits."""
+    assert var_u_inputs.shape == (4096, 12) and len(np.unique(var_u_inputs, axis=0)) == 4096
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 12 bits is far from U = 20: no warning
+        i = float(edge.mi(var_u_inputs, var_u_inputs, U=20.0))
+    assert i == pytest.approx(12.0, rel=0.05)
+
+
+def test_identity_on_iid_random_bits_matches_plugin_entropy():
+    """4096 iid draws of 12 fair bits: I(X;X) = 12 bits for the law, but only ~2,600 distinct
+    patterns occur, so any estimator from this sample sees the sample's plug-in entropy (~11.18)."""
+    b = np.random.default_rng(0).integers(0, 2, (4096, 12)).astype(np.float32)
+    _, counts = np.unique(b, axis=0, return_counts=True)
+    p = counts / counts.sum()
+    plugin = float(-(p * np.log2(p)).sum())
+    i = float(edge.mi(b, b, U=20.0))
+    assert i == pytest.approx(plugin, rel=0.05) and i == pytest.approx(12.0, rel=0.08)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_independent_inputs_give_almost_nothing(d):
+    """Floor hashing (d <= 6). With d >= 3 the original EDGE defaults are biased far upwards on
+    independent continuous data (e.g. ~9 bits at d = 10, in the original as here)."""
+    rng = np.random.default_rng(d)
+    i = float(edge.mi(rng.normal(size=(4096, d)), rng.uniform(size=(4096, d))))
+    assert 0.0 <= i < 0.05
+
+
+def test_increases_with_dependence():
+    rng = np.random.default_rng(3)
+    x, z = rng.normal(size=(2000,)), rng.normal(size=(2000,))
+    i_R = [float(edge.mi(x, r * x + math.sqrt(1 - r * r) * z)) for r in (0.2, 0.6, 0.9)]
+    assert i_R[0] < i_R[1] < i_R[2]
+
+
+def test_warns_near_u(var_u_inputs):
+    with pytest.warns(UserWarning, match="within 5% of U"):
+        i = float(edge.mi(var_u_inputs, var_u_inputs, U=10.0))
+    assert i <= 10.0
+
+
+def test_vmaps_over_epochs_and_layers_and_matches_single_calls(gauss):
+    x_N = jnp.asarray(gauss[:512, 0])
+    noise_ExLxN = jax.random.normal(jax.random.key(0), (2, 3, 512))
+    scale_L = jnp.array([0.1, 1.0, 3.0])
+    y_ExLxN = x_N[None, None, :] + scale_L[None, :, None] * noise_ExLxN
+    mi_ExL = jax.jit(jax.vmap(jax.vmap(lambda y: edge.mi(x_N, y))))(y_ExLxN)
+    assert mi_ExL.shape == (2, 3)
+    np.testing.assert_allclose(mi_ExL[1, 2], edge.mi(x_N, y_ExLxN[1, 2]), rtol=1e-5)
+    assert np.all(np.diff(np.asarray(mi_ExL), axis=1) < 0)  # more noise, less information
+
+
+def test_base_mean_ensemble_and_manual_epsilon(gauss):
+    x, y = gauss[:, 0], gauss[:, 1]
+    bits = float(edge.mi(x, y))
+    assert float(edge.mi(x, y, base=math.e)) == pytest.approx(bits * math.log(2), rel=1e-6)
+    assert float(edge.mi(x, y, ensemble="mean")) == pytest.approx(bits, rel=0.1)
+    assert 0.0 < float(edge.mi(x, y, epsilon=(0.05, 0.05))) < 2.0
+
+
+def test_knn_distance_matches_brute_force():
+    v = np.random.default_rng(4).normal(size=300).astype(np.float32)
+    v[::7] = v[0]  # ties
+    k = 17
+    brute = np.mean([np.sort(np.abs(v - q))[k - 1] for q in v])
+    np.testing.assert_allclose(edge.knn_distance_1d(jnp.asarray(v), k, n_query=300), brute, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1, 10**6])  # small grid: exact radix code; huge grid: hash
+def test_cell_codes_group_rows_like_numpy_unique(scale):
+    c = np.random.default_rng(5).integers(-3, 4, (2000, 5)) * scale
+    code = np.asarray(edge.cell_code(jnp.asarray(c, jnp.int32)))
+    _, group = np.unique(c, axis=0, return_inverse=True)
+    n_pairs = len(np.unique(np.stack([group.ravel(), code.astype(np.int64)], axis=1), axis=0))
+    assert len(np.unique(group)) == len(np.unique(code)) == n_pairs  # the same partition of the rows
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(U=0.0), "U"),
+        (dict(U=-1.0), "U"),
+        (dict(y=np.zeros(99)), "x and y"),
+        (dict(x=np.full(100, np.nan)), "x"),
+        (dict(x=np.zeros((100, 2, 2))), "x"),
+        (dict(x=np.zeros((0,)), y=np.zeros((0,))), "x"),
+        (dict(L=0), "L"),
+        (dict(gamma=(1.0, 0.0)), "gamma"),
+        (dict(epsilon=(-1.0, 1.0)), "epsilon"),
+        (dict(ensemble="optimal_weights"), "ensemble"),
+        (dict(hashing="tsne"), "hashing"),
+    ],
+)
+def test_bad_input_raises(kwargs, match):
+    args = dict(x=np.zeros(100), y=np.zeros(100))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        edge.mi(args.pop("x"), args.pop("y"), **args)
