@@ -13,7 +13,6 @@ OUT/loss.png and OUT/summary.json. A finished run directory with the same settin
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from pathlib import Path
 
@@ -21,14 +20,8 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, data, infoplane, io, models, plotting, runs
-from ibjax.estimators import binning
+from ibjax import adapters, checkpoints, data, infoplane, io, models, plotting, runs
 from ibjax.train import TrainConfig
-
-
-def binning_estimator(t_NxD, y_N, d, *, n_bins):
-    """Adapter for infoplane: IDNNs binning on [-1, 1] (the width ``d`` is not needed)."""
-    return binning.info_plane(t_NxD, y_N, n_bins=n_bins, value_range=(-1.0, 1.0))
 
 
 def parse_args(argv=None):
@@ -67,15 +60,17 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     model = models.from_config(cfg.model_config())
-    est = functools.partial(binning_estimator, n_bins=a.n_bins)
+    settings = adapters.resolve("binning", {"n_bins": a.n_bins}, n=len(ds.y), n_classes=ds.n_classes)
     loaded = [checkpoints.load_run(d) for d in dirs]  # file I/O: one run directory at a time
     params_SE = jax.tree.map(lambda *a: np.concatenate(a), *[r.params for r in loaded])
-    plane = infoplane.plane_from_params(model.apply, params_SE, ds.x, ds.y, est,
-                                        progress=lambda it: tqdm(it, desc="binning", leave=False))
+    epochs_SE = np.concatenate([r.epochs for r in loaded])  # seeds x epochs as one batch axis
+    vals = infoplane.evaluate_params(infoplane.ApplyFns(model.apply), params_SE, epochs_SE, ds.x, ds.y,
+                                     estimator="binning", settings=settings,
+                                     progress=lambda it: tqdm(it, desc="binning", leave=False))
     t_est = time.perf_counter() - t0
     epochs = loaded[0].epochs
-    i_xt = plane.i_xt.reshape(len(dirs), len(epochs), -1)  # S x E x L
-    i_ty = plane.i_ty.reshape(len(dirs), len(epochs), -1)
+    i_xt = vals["i_xt"].reshape(len(dirs), len(epochs), -1)  # S x E x L
+    i_ty = vals["i_ty"].reshape(len(dirs), len(epochs), -1)
     metrics = [r.metrics for r in loaded]
 
     a.out.mkdir(parents=True, exist_ok=True)
