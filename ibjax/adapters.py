@@ -33,9 +33,8 @@ def _binning(t, d, key, x, y, *, n_bins, bin_size, value_range):
 
 def _kde(t, d, key, x, y, *, noise_var, n_classes):
     """Both Kolchinsky-Tracey bounds; the d-dependent terms cancel in I, so padding is exact."""
-    up = kde.info_plane(t, y, noise_var, bound="upper", n_classes=n_classes)
-    lo = kde.info_plane(t, y, noise_var, bound="lower", n_classes=n_classes)
-    return {"i_xt": up[0], "i_ty": up[1], "i_xt_lower": lo[0], "i_ty_lower": lo[1]}
+    i_xt, i_ty = kde.info_plane(t, y, noise_var, bound="both", n_classes=n_classes)  # (upper, lower)
+    return {"i_xt": i_xt[..., 0], "i_ty": i_ty[..., 0], "i_xt_lower": i_xt[..., 1], "i_ty_lower": i_ty[..., 1]}
 
 
 def label_mi(t, y, *, k, metric, n_classes):

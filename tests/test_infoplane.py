@@ -65,6 +65,9 @@ def test_engine_equals_per_epoch_per_layer_calls(small_run, name):
             tol = 1e-4 if name == "hsic" else 1e-6
             np.testing.assert_allclose([got["i_xt"][i, l], got["i_ty"][i, l]], np.asarray(want, np.float64),
                                        atol=tol, rtol=tol, err_msg=f"{name} epoch {e} layer {l}")
+            if name == "kde":
+                lower = kde.info_plane(np.asarray(m.apply(p, x)[1][l]), y, st["noise_var"], bound="lower")
+                np.testing.assert_allclose([got["i_xt_lower"][i, l], got["i_ty_lower"][i, l]], lower, atol=tol)
 
 
 def test_as_if_random_window_one_is_the_plain_plane(small_run):
