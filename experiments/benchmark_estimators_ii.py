@@ -10,8 +10,8 @@ jitted, vmapped call. The first call compiles and is not timed; then the best of
 calls (jax.block_until_ready) divided by the batch size is the time per (epoch, layer). Targets on
 2 CPU cores: EDGE <= 15 ms, smoothed entropy (1 noise draw per centre) <= 50 ms. Also reported: the
 process CPU time per item, which estimates the unloaded wall time when other jobs share the cores.
-Writes ``estimators_ii.json`` (``estimators_ii_quick.json`` with --quick: N = 256, batch 4, without
-edge_i_ty) under ``--out``.
+Writes ``estimators_ii.json`` under ``--out`` (``_quick``: N = 256, batch 4, without edge_i_ty;
+``_2dev`` with two XLA devices).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def main(argv=None) -> dict:
     result = dict(estimators=rows, backend=jax.default_backend(), cpu_count=os.cpu_count(), devices=jax.device_count(),
                   load_average=list(os.getloadavg()), machine=platform.machine(), jax_version=jax.__version__,
                   quick=a.quick)
-    io.atomic_write_json(Path(a.out) / ("estimators_ii_quick.json" if a.quick else "estimators_ii.json"), result)
+    suffix = ("_quick" if a.quick else "") + (f"_{jax.device_count()}dev" if jax.device_count() > 1 else "")
+    io.atomic_write_json(Path(a.out) / f"estimators_ii{suffix}.json", result)
     return result
 
 

@@ -122,8 +122,9 @@ def test_first_layer_estimated_when_not_flagged_exact():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(sigma=0.0), "sigma"), (dict(n_c=0), "n_c"), (dict(n_mc=0), "n_mc"), (dict(n_mc_cond=0), "n_mc_cond"), (dict(y=np.zeros(3, np.int32)), "y"),
-     (dict(y=np.array([0.5, 1, 0, 1])), "y"), (dict(base=-2), "base"), (dict(sample_s=None), "sample_s")],
+    [(dict(sigma=0.0), "sigma"), (dict(n_c=0), "n_c"), (dict(n_mc=0), "n_mc"), (dict(n_mc_cond=0), "n_mc_cond"),
+     (dict(y=np.zeros(3, np.int32)), "y"), (dict(y=np.array([0.5, 1, 0, 1])), "y"), (dict(base=-2), "base"),
+     (dict(sample_s=None), "sample_s"), (dict(block_size=0), "block_size")],
 )
 def test_bad_input_raises(kwargs, match):
     x = jnp.asarray(X4)
