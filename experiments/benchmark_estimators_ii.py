@@ -2,16 +2,16 @@
 
     python -m experiments.benchmark_estimators_ii            # N = 4096, d = 10, batch of 64
     python -m experiments.benchmark_estimators_ii --quick    # tiny sizes (CI)
-    python -m experiments.benchmark_estimators_ii --host-devices 2   # batch sharded over both cores
 
 Each estimator runs on a batch of (epoch, layer) activations T = tanh(X W_b) of the 4096 distinct
 12-bit inputs X (var_u's input set; 64 random 12 x 10 matrices W_b; balanced random labels), in one
 jitted, vmapped call. The first call compiles and is not timed; then the best of ``--repeats`` timed
 calls (jax.block_until_ready) divided by the batch size is the time per (epoch, layer). Targets on
 2 CPU cores: EDGE <= 15 ms, smoothed entropy (1 noise draw per centre) <= 50 ms. Also reported: the
-process CPU time per item, which estimates the unloaded wall time when other jobs share the cores.
-Writes ``estimators_ii.json`` under ``--out`` (``_quick``: N = 256, batch 4, without edge_i_ty;
-``_2dev`` with two XLA devices).
+process CPU time per item (XLA:CPU uses both cores when they are free, so on an idle machine this
+exceeds the wall time; when other jobs hold the cores, wall time inflates instead).
+Writes ``estimators_ii.json`` under ``--out`` (``estimators_ii_quick.json`` with --quick: N = 256,
+batch 4, without edge_i_ty). With several XLA devices the batch is sharded over them.
 """
 
 from __future__ import annotations
@@ -87,13 +87,7 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per estimator (default 3)")
     p.add_argument("--out", default="results/benchmarks", help="output directory (default results/benchmarks)")
-    p.add_argument("--host-devices", type=int, default=1,
-                   help="split the CPU into this many XLA devices and shard the batch over them (one per core; "
-                        "only effective before JAX starts its backend, i.e. when run as a script)")
     a = p.parse_args(argv)
-    if a.host_devices > 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   f" --xla_force_host_platform_device_count={a.host_devices}").strip()
     n, batch, d = (256, 4, 10) if a.quick else (4096, 64, 10)
     x, y, t = inputs(n, batch, d)
     keys = jax.random.split(jax.random.key(0), batch)
