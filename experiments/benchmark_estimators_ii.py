@@ -20,13 +20,13 @@ import argparse
 import math
 import os
 import platform
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.benchmark_estimators import time_call
 from ibjax import io
 from ibjax.estimators import edge, hsic, smoothed
 
@@ -42,23 +42,6 @@ def inputs(n: int, batch: int, d: int, seed: int = 0):
     w_BxFxD = np.random.default_rng(seed).standard_normal((batch, 12, d)) / math.sqrt(12)
     t_BxNxD = np.tanh(np.einsum("nf,bfd->bnd", x_NxF, w_BxFxD)).astype(np.float32)
     return jnp.asarray(x_NxF), jnp.asarray(y_N), jnp.asarray(t_BxNxD)
-
-
-def time_batched(fn, args, batch: int, repeats: int) -> dict:
-    """Compile (first call, untimed), then the best of ``repeats`` timed calls: wall time, and the
-    process CPU time (an estimate of the unloaded wall time when other jobs share the cores)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first_s = time.perf_counter() - t0
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fn(*args))
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return dict(first_call_seconds=first_s, best_seconds=min(wall), median_seconds=float(np.median(wall)),
-                ms_per_item=1e3 * min(wall) / batch, ms_per_item_median=1e3 * float(np.median(wall)) / batch,
-                cpu_ms_per_item=1e3 * min(cpu) / batch)
 
 
 def shard_batch(tree):
@@ -97,7 +80,7 @@ def main(argv=None) -> dict:
     for name, (fn, what) in estimators(math.sqrt(0.1)).items():
         if a.quick and name in QUICK_SKIP:
             continue
-        r = time_batched(fn, args[name], batch, a.repeats)
+        r = time_call(fn, args[name], batch, a.repeats)
         target = TARGET_MS.get(name)
         rows.append(dict(name=name, what=what, n=n, d=d, batch=batch, target_ms=target,
                          met=None if target is None else r["ms_per_item"] <= target, **r))
