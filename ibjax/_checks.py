@@ -56,6 +56,13 @@ def check_samples(name: str, x: Any, *, feature_axis: bool = True):
     return x
 
 
+def samples_2d(name: str, x: Any):
+    """Finite samples as an (N, D) array; a rank-1 array is read as N scalar samples (N, 1)."""
+    x = as_array(name, x, ndim=(1, 2))
+    check_finite(name, x)
+    return x[:, None] if x.ndim == 1 else x
+
+
 def check_labels(name: str, y: Any, n: int | None = None):
     """Integer class ids, shape (..., N); values must be whole numbers >= 0."""
     y = as_array(name, y, min_ndim=1)

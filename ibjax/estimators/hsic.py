@@ -28,7 +28,8 @@ MEDIAN_ROWS = 1024
 def hsic(x, y, *, sigma_x=None, sigma_y=None, normalized: bool = False, block_size: int | None = None):
     """Biased HSIC of samples x (N x d_x or N) and y (N x d_y or N); ``normalized`` divides by
     sqrt(HSIC(x, x) HSIC(y, y)) (a value in [0, 1])."""
-    x_NxD, y_NxE = _as_2d("x", x), _as_2d("y", y)
+    x_NxD = jnp.asarray(_checks.samples_2d("x", x), jnp.float32)
+    y_NxE = jnp.asarray(_checks.samples_2d("y", y), jnp.float32)
     _checks.check_same_n("x", x_NxD, "y", y_NxE)
     for name, s in (("sigma_x", sigma_x), ("sigma_y", sigma_y)):
         if s is not None:
@@ -39,13 +40,6 @@ def hsic(x, y, *, sigma_x=None, sigma_y=None, normalized: bool = False, block_si
     sx = median_bandwidth(x_NxD) if sigma_x is None else sigma_x
     sy = median_bandwidth(y_NxE) if sigma_y is None else sigma_y
     return _hsic(x_NxD, y_NxE, sx, sy, normalized=bool(normalized), block_size=min(block_size, n))
-
-
-def _as_2d(name, a):
-    a = _checks.as_array(name, a, ndim=(1, 2))
-    _checks.check_finite(name, a)
-    a = jnp.asarray(a, jnp.float32)
-    return a[:, None] if a.ndim == 1 else a
 
 
 @jax.jit
