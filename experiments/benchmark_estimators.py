@@ -1,7 +1,11 @@
-"""Speed of the binning, KDE and kNN estimators per (epoch, layer), batched and single, + KSG memory.
+"""Speed of every estimator per (epoch, layer), batched and single, + KSG memory.
 
     python -m experiments.benchmark_estimators            # N = 4096, d = 10, batch of 64; KSG N = 5000
     python -m experiments.benchmark_estimators --quick    # tiny sizes (CI), no memory run
+    python -m experiments.benchmark_estimators --only edge_i_xt edge_i_ty --no-memory
+
+Cases: binning (two conventions), KDE bounds, KSG and KL (Estimators I); EDGE I(X;T) and I(T;Y),
+Goldfeld smoothed entropy with one noise draw per centre, normalised HSIC (Estimators II).
 
 Layers are T = tanh(X W_b) of the 4096 distinct 12-bit inputs X (random 12 x d matrices W_b,
 balanced random labels). Each case runs as one jitted call over a vmapped batch (time / batch =
@@ -23,7 +27,6 @@ import argparse
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -36,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ibjax import io
-from ibjax.estimators import binning, kde, knn
+from ibjax.estimators import binning, edge, hsic, kde, knn, smoothed
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,14 @@ def register(name: str, what: str, target_ms: float | None = None, *, knn_sizes:
     return deco
 
 
+def inputs_12bit(n: int):
+    """The first n of the 4096 distinct 12-bit input patterns, (n, 12) float32."""
+    return ((np.arange(4096)[:n, None] >> np.arange(12)) & 1).astype(np.float32)
+
+
 def layers(n: int, d: int, batch: int | None, seed: int = 0):
     """Labels y_N and activations tanh(X W): (batch, n, d), or (n, d) when ``batch`` is None."""
-    x_NxF = ((np.arange(4096)[:n, None] >> np.arange(12)) & 1).astype(np.float32)
+    x_NxF = inputs_12bit(n)
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((batch or 1, 12, d)) / math.sqrt(12)
     t = np.tanh(np.einsum("nf,bfd->bnd", x_NxF, w)).astype(np.float32)
@@ -121,6 +129,37 @@ def _kl(s: Sizes, batch):
     return jax.jit(lambda x: knn.entropy(x)), (x,)
 
 
+def _per_item(fn, batch, in_axes=0):
+    """jit(fn), vmapped over the leading axis of the batched arguments when ``batch`` is set.
+    Shared inputs are arguments (in_axes None), not closure constants XLA would fold at compile time."""
+    return jax.jit(jax.vmap(fn, in_axes=in_axes) if batch else fn)
+
+
+@register("edge_i_xt", "EDGE I(X;T), X the 12-bit inputs (p-stable hashing)", target_ms=15.0)
+def _edge_xt(s: Sizes, batch):
+    _, t = layers(s.n, s.d, batch)
+    return _per_item(lambda x, t: edge.mi(x, t), batch, (None, 0)), (jnp.asarray(inputs_12bit(s.n)), t)
+
+
+@register("edge_i_ty", "EDGE I(T;Y), Y the labels (p-stable hashing)", target_ms=15.0)
+def _edge_ty(s: Sizes, batch):
+    y, t = layers(s.n, s.d, batch)
+    return _per_item(lambda t: edge.mi(t, y), batch), (t,)
+
+
+@register("smoothed_entropy_nmc1", "Goldfeld smoothed h(T), sigma^2 = 0.1, n_mc = 1", target_ms=50.0)
+def _smoothed(s: Sizes, batch):
+    _, t = layers(s.n, s.d, batch)
+    keys = jax.random.split(jax.random.key(0), batch) if batch else jax.random.key(0)
+    return _per_item(lambda t, k: smoothed.entropy(t, math.sqrt(0.1), k), batch), (t, keys)
+
+
+@register("hsic_normalized", "normalised HSIC(X, T), median-heuristic bandwidths")
+def _hsic(s: Sizes, batch):
+    _, t = layers(s.n, s.d, batch)
+    return _per_item(lambda x, t: hsic.hsic(x, t, normalized=True), batch, (None, 0)), (jnp.asarray(inputs_12bit(s.n)), t)
+
+
 def time_call(fn, args, items: int, repeats: int) -> dict:
     """First call (compile + run) untimed in the result; best and median of ``repeats`` calls."""
     t0 = time.perf_counter()
@@ -159,17 +198,26 @@ x = rng.standard_normal((n, d)).astype(np.float32)
 y = (x + rng.standard_normal((n, d))).astype(np.float32)
 t0 = time.perf_counter()
 v = float(knn.mi(x, y))
-print(v, time.perf_counter() - t0)
+seconds = time.perf_counter() - t0
+try:  # this process image's own high-water mark (Linux)
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+except (OSError, StopIteration):  # ru_maxrss: KB on Linux, bytes on macOS
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+print(v, seconds, kb)
 """
 
 
 def ksg_memory(n: int = 60_000, d: int = 20) -> dict:
-    """Peak RSS of a fresh child process running knn.mi at (n, d); ru_maxrss of children, in MB."""
+    """Peak resident set size of a fresh child process running knn.mi at (n, d), in MB.
+
+    The child reports its own VmHWM: the parent's RUSAGE_CHILDREN would also count the RSS the child
+    had between fork and exec, i.e. this (large) benchmark process."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(d)], check=True,
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-    value, seconds = (float(v) for v in out.stdout.split())
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    value, seconds, peak_kb = (float(v) for v in out.stdout.split())
+    peak_mb = peak_kb / 1024
     return dict(n=n, d=d, peak_rss_mb=peak_mb, target_mb=4096, met=peak_mb < 4096, mi_bits=value,
                 compute_seconds=seconds, process_seconds=time.perf_counter() - t0)
 
