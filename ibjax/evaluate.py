@@ -188,7 +188,7 @@ def run(a) -> dict:
         res, values_r, h_x, h_y = adaptive(evaluate, kept, ds, delta, how)
         values.append(values_r)
         report = dict(strategy=how, delta=delta, n_evaluated=res.n_evaluated, n_total=res.n_total,
-                      n_rounds=res.n_rounds, epochs_evaluated=res.epochs.tolist(), h_x=h_x, h_y=h_y)
+                      n_rounds=res.n_rounds, epochs_kept=res.epochs.tolist(), h_x=h_x, h_y=h_y)
         if a.compare_full:
             full = evaluate(np.arange(len(kept)))
             report["max_interp_error"] = skipping.max_interp_error(res, kept, full["i_xt"], full["i_ty"], h_x=h_x, h_y=h_y)
@@ -207,9 +207,10 @@ def run(a) -> dict:
     plotting.save(fig, out_dir / f"infoplane_{a.estimator}.png")
     if report:
         io.atomic_write_json(out_dir / f"skipping_{a.estimator}.json", report)
+        err = report.get("max_interp_error")
         print(f"{report['strategy']} delta-skip: evaluated {report['n_evaluated']} of {report['n_total']} epochs "
-              f"in {report['n_rounds']} rounds" + (f"; max interpolation error {report['max_interp_error']['norm']:.4f} "
-              "(normalised)" if "max_interp_error" in report else ""))
+              f"in {report['n_rounds']} rounds, kept {len(report['epochs_kept'])}"
+              + ("" if err is None else f"; max interpolation error {err['norm']:.4f} (normalised)"))
     mean_xt, mean_ty = stacked["i_xt_RxExL"].mean(0), stacked["i_ty_RxExL"].mean(0)
     print(f"{a.estimator}: {len(runs)} run(s) x {len(epochs)} epochs x {mean_xt.shape[1]} layers in {seconds:.1f} s")
     print("last epoch, per layer: I(X;T) " + " ".join(f"{v:.3f}" for v in mean_xt[-1])
