@@ -197,7 +197,10 @@ def _hash_mi(xw_NxD, yv_NxE, eps_x_D, eps_y_E, shift, U):
 
 
 def _ensemble(xw, yv, eps_x, eps_y, U, t_L, shift_L, ensemble):
-    i_L = jax.vmap(lambda t, b: _hash_mi(xw, yv, eps_x * t, eps_y * t, b, U))(t_L, shift_L)
+    # The L members run one after another (lax.map, not vmap): under the usual vmap over epochs x
+    # layers each step's arrays then stay in cache (N = 4096, batch 64: 8.4 instead of 11.6 ms per
+    # item on 2 CPU cores); a lone unbatched call is slower this way (15 instead of 10 ms).
+    i_L = jax.lax.map(lambda tb: _hash_mi(xw, yv, eps_x * tb[0], eps_y * tb[0], tb[1], U), (t_L, shift_L))
     return jnp.median(i_L) if ensemble == "median" else jnp.mean(i_L)
 
 
