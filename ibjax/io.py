@@ -22,17 +22,22 @@ def cache_dir() -> Path:
     return Path(root) / "ibjax"
 
 
-def shared_data_dir() -> Path | None:
-    """``../shared/data`` next to the checkout (a development convenience), when it exists."""
-    for parent in Path(__file__).resolve().parents[1:4]:
-        cand = parent / "shared" / "data"
-        if cand.is_dir():
-            return cand
-    return None
+def _read_umask() -> int:
+    """The process umask. POSIX only lets it be read by setting it, so this is done once, at import,
+    rather than on every write (where another thread could create files in between)."""
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+_UMASK = _read_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename into place."""
+    """Write to a temporary file in the same directory, fsync, then rename into place.
+
+    The file gets the mode an ordinary ``open(path, "w")`` would give it, ``0o666 & ~umask``
+    (0644 under umask 022), not the 0600 that ``tempfile.mkstemp`` creates it with."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -41,6 +46,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -108,8 +114,9 @@ def find_data_file(
     url: str | None,
     arg: str = "path",
 ) -> Path:
-    """Locate a data file: explicit ``path`` (file or directory), $IBJAX_DATA_DIR, ../shared/data,
-    the user cache, else download ``url`` into the cache. The digest is checked wherever it is found."""
+    """Locate a data file: explicit ``path`` (file or directory), else ``$IBJAX_DATA_DIR/subdir``,
+    then the user cache ``~/.cache/ibjax/subdir``, else download ``url`` into the cache. The digest is
+    checked wherever it is found."""
     if path is not None:
         p = Path(path)
         p = p / name if p.is_dir() else p
@@ -128,11 +135,9 @@ def find_data_file(
 
 
 def _search_roots() -> Iterable[Path]:
+    """Where data is looked for when no explicit path is given: $IBJAX_DATA_DIR (if set), the user cache."""
     roots = []
     if os.environ.get(ENV_DATA_DIR):
         roots.append(Path(os.environ[ENV_DATA_DIR]))
-    shared = shared_data_dir()
-    if shared is not None:
-        roots.append(shared)
     roots.append(cache_dir())
     return roots

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -6,18 +7,22 @@ import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = Path(__file__).resolve().parent / "data"
+
+# The library's search path ($IBJAX_DATA_DIR, then the user cache, then a download) points at the
+# committed test data, whatever the user's environment says; tests never download (_no_network).
+os.environ["IBJAX_DATA_DIR"] = str(DATA)
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    assert SHARED.is_dir(), f"tests need ../shared next to the checkout (looked in {SHARED})"
-    return SHARED
+def data_dir() -> Path:
+    """tests/data: var_u.mat, mnist/ (official test labels, first1000/ subset), reference/."""
+    return DATA
 
 
 @pytest.fixture(scope="session")
-def reference(shared_dir) -> dict:
-    return json.loads((shared_dir / "reference" / "values.json").read_text())
+def reference(data_dir) -> dict:
+    return json.loads((data_dir / "reference" / "values.json").read_text())
 
 
 @pytest.fixture(autouse=True)

@@ -13,15 +13,13 @@ from ibjax.estimators import binning
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REF = SHARED / "reference"
+DATA = Path(__file__).resolve().parent / "data"
+REF = DATA / "reference"
 
 
 def _load_refs():
-    if not (REF / "values.json").exists():
-        pytest.skip(f"reference data not found under {SHARED}")
     values = json.loads((REF / "values.json").read_text())
-    y_N = scipy.io.loadmat(SHARED / "data" / "var_u.mat")["y"].ravel().astype(np.int32)
+    y_N = scipy.io.loadmat(DATA / "var_u.mat")["y"].ravel().astype(np.int32)
     return values, np.load(REF / "randnet_T1_f32.npy"), y_N
 
 

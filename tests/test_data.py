@@ -1,28 +1,46 @@
 import gzip
 import hashlib
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ibjax import data, io
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_var_u_from_shared(shared_dir):
-    ds = data.var_u(shared_dir / "data" / "var_u.mat")
+
+def test_var_u_from_test_data(data_dir):
+    ds = data.var_u(data_dir / "var_u.mat")
     assert ds.x.shape == (4096, 12) and ds.x.dtype == np.float32
     assert ds.y.shape == (4096,) and ds.y.dtype == np.int32
     assert len(np.unique(ds.x, axis=0)) == 4096  # every 12-bit pattern once
     assert ds.y.mean() == pytest.approx(0.51708984375)
 
 
-def test_var_u_search_path_finds_shared(monkeypatch, tmp_path):
+def test_var_u_found_via_env_dir_set_by_conftest(data_dir):
+    assert data.var_u().source == str(data_dir / "var_u.mat")
+
+
+def test_var_u_search_path_without_env_is_cache_then_download(monkeypatch, tmp_path, data_dir):
     monkeypatch.delenv(io.ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert data.var_u().source.endswith("var_u.mat")
+    cache = tmp_path / "ibjax"
+    assert list(io._search_roots()) == [cache]  # nothing next to the checkout (no ../shared)
+    with pytest.raises(AssertionError, match="network: " + re.escape(data.VAR_U_URL)):  # _no_network refuses it
+        data.var_u()
+    cache.mkdir()
+    shutil.copy(data_dir / "var_u.mat", cache / "var_u.mat")
+    assert data.var_u().source == str(cache / "var_u.mat")
 
 
-def test_var_u_env_dir_wins(monkeypatch, tmp_path, shared_dir):
-    (tmp_path / "var_u.mat").write_bytes((shared_dir / "data" / "var_u.mat").read_bytes())
+def test_var_u_env_dir_wins(monkeypatch, tmp_path, data_dir):
+    (tmp_path / "var_u.mat").write_bytes((data_dir / "var_u.mat").read_bytes())
     monkeypatch.setenv(io.ENV_DATA_DIR, str(tmp_path))
     assert data.var_u().source == str(tmp_path / "var_u.mat")
 
@@ -59,8 +77,8 @@ def test_generated_stand_in_is_deterministic_and_balanced():
     np.testing.assert_array_equal(a.y, a.y[4095 - np.arange(4096)])
 
 
-def test_splits(shared_dir):
-    ds = data.var_u(shared_dir / "data" / "var_u.mat")
+def test_splits(data_dir):
+    ds = data.var_u(data_dir / "var_u.mat")
     r = data.split(ds, "random", seed=0)
     assert len(r.y_train) == 3277 and len(r.y_test) == 819
     assert len(np.unique(np.concatenate([r.x_train, r.x_test]), axis=0)) == 4096
@@ -100,13 +118,82 @@ def test_idx_round_trip_written_by_test(tmp_path):
         data.read_idx(tmp_path / "bad")
 
 
-def test_mnist_test_split_from_shared(shared_dir):
-    ds = data.mnist("test", path=shared_dir / "data" / "mnist")
-    assert ds.x.shape == (10000, 784) and ds.x.dtype == np.float32
+# tests/data/mnist holds the official t10k labels (md5 as published) and, in first1000/, the first
+# 1000 test images and labels cut from the official files (same IDX layout, count 1000), with their
+# own md5s below; the full test images (1.6 MB) are not committed.
+MNIST_FIRST1000_MD5 = {
+    "t10k-images-idx3-ubyte.gz": "c3379f275b566375ab4528689c1795c4",
+    "t10k-labels-idx1-ubyte.gz": "1d88dbe1fbee9022616057ede4463181",
+}
+
+
+def test_mnist_official_test_labels_via_search_path(data_dir):
+    name = "t10k-labels-idx1-ubyte.gz"  # found through $IBJAX_DATA_DIR/mnist, official md5 checked
+    p = io.find_data_file(name, path=None, subdir="mnist", algorithm="md5", digest=data.MNIST_MD5[name], url=None)
+    assert p == data_dir / "mnist" / name
+    y = data.read_idx(p)
+    assert y.shape == (10000,)
+    np.testing.assert_array_equal(y[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+    assert np.bincount(y).tolist()[:3] == [980, 1135, 1032]
+
+
+def test_mnist_test_split_first1000(data_dir):
+    sub = data_dir / "mnist" / "first1000"
+    ds = data.mnist("test", path=sub, md5=MNIST_FIRST1000_MD5)
+    assert ds.x.shape == (1000, 784) and ds.x.dtype == np.float32
+    assert ds.y.dtype == np.int32 and ds.source == str(sub)
     assert 0.0 <= ds.x.min() and ds.x.max() == 1.0
     np.testing.assert_array_equal(ds.y[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
-    assert np.bincount(ds.y).tolist()[:3] == [980, 1135, 1032]
-    img = data.mnist("test", path=shared_dir / "data" / "mnist", flat=False)
-    assert img.x.shape == (10000, 28, 28, 1)
+    np.testing.assert_array_equal(ds.y, data.read_idx(data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz")[:1000])
+    np.testing.assert_array_equal(ds.x * 255, data.read_idx(sub / "t10k-images-idx3-ubyte.gz").reshape(1000, 784))
+    img = data.mnist("test", path=sub, flat=False, md5=MNIST_FIRST1000_MD5)
+    assert img.x.shape == (1000, 28, 28, 1)
+    np.testing.assert_array_equal(img.x.reshape(1000, 784), ds.x)
     with pytest.raises(ValueError, match="split"):
         data.mnist("val")
+
+
+def test_mnist_official_md5_check_rejects_subset(data_dir, tmp_path):
+    sub = data_dir / "mnist" / "first1000"
+    with pytest.raises(ValueError, match="md5 checksum mismatch"):  # the default check is the official one
+        data.mnist("test", path=sub)
+    with pytest.raises(ValueError, match="explicit path"):  # a subset digest never applies to a search
+        data.mnist("test", md5=MNIST_FIRST1000_MD5)
+    with pytest.raises(ValueError, match="unknown MNIST files"):
+        data.mnist("test", path=sub, md5={"t10k-images.gz": "0" * 32})
+    shutil.copy(sub / "t10k-images-idx3-ubyte.gz", tmp_path)  # subset images, official full labels
+    shutil.copy(data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz", tmp_path)
+    images_md5 = {"t10k-images-idx3-ubyte.gz": MNIST_FIRST1000_MD5["t10k-images-idx3-ubyte.gz"]}
+    with pytest.raises(ValueError, match="1000 images but 10000 labels"):
+        data.mnist("test", path=tmp_path, md5=images_md5)
+
+
+def test_atomic_write_is_complete_and_leaves_no_temporary(tmp_path, monkeypatch):
+    dest = tmp_path / "sub" / "out.bin"
+    io.atomic_write_bytes(dest, b"first")
+    io.atomic_write_bytes(dest, b"second")  # replaces in place
+    assert dest.read_bytes() == b"second"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["out.bin"]
+
+    def fail(*a):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        io.atomic_write_bytes(dest, b"third")
+    assert dest.read_bytes() == b"second"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["out.bin"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_mode_follows_umask(tmp_path, umask, mode):
+    # in a fresh interpreter: the module reads the umask once, at import
+    dest = tmp_path / "out.json"
+    code = (
+        f"import os; os.umask({umask:#o}); from ibjax import io; "
+        f"io.atomic_write_json({str(dest)!r}, {{'a': 1}}); print(oct(os.stat({str(dest)!r}).st_mode & 0o777))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == oct(mode)
+    assert stat.S_IMODE(dest.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]

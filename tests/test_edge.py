@@ -13,13 +13,13 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 @pytest.fixture(scope="module")
-def gauss(shared_dir):
-    return np.load(shared_dir / "reference" / "gauss_rho0.5_n2000.npy")
+def gauss(data_dir):
+    return np.load(data_dir / "reference" / "gauss_rho0.5_n2000.npy")
 
 
 @pytest.fixture(scope="module")
-def var_u_inputs(shared_dir):
-    return scipy.io.loadmat(shared_dir / "data" / "var_u.mat")["F"].astype(np.float32)
+def var_u_inputs(data_dir):
+    return scipy.io.loadmat(data_dir / "var_u.mat")["F"].astype(np.float32)
 
 
 def test_gaussian_pair_matches_original_defaults(gauss, reference):

@@ -15,9 +15,9 @@ LN2 = math.log(2.0)
 
 
 @pytest.fixture(scope="module")
-def randnet(shared_dir):
-    t = np.load(shared_dir / "reference" / "randnet_T1_f32.npy")
-    y = scipy.io.loadmat(shared_dir / "data" / "var_u.mat")["y"].ravel().astype(np.int32)
+def randnet(data_dir):
+    t = np.load(data_dir / "reference" / "randnet_T1_f32.npy")
+    y = scipy.io.loadmat(data_dir / "var_u.mat")["y"].ravel().astype(np.int32)
     return jnp.asarray(t), jnp.asarray(y)
 
 
