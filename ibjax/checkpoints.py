@@ -1,21 +1,40 @@
 """Run directories (readable with numpy alone):
 
-    RUN_DIR/config.json                 every setting + ibjax version + run_id (hash of the settings)
-    RUN_DIR/params/epoch_000123.npz     one per kept epoch, keys "Dense_0/kernel", plus __epoch__, __run_id__
-    RUN_DIR/metrics.npz                 per-epoch metrics
-    RUN_DIR/complete.json               written last: the run finished writing
+    RUN_DIR/config.json                 every setting + ibjax_version + run_id (hash of the settings)
+    RUN_DIR/params/epoch_000123.npz     one per kept epoch: "Dense_0/kernel" etc. + __epoch__, __run_id__, __digest__
+    RUN_DIR/metrics.npz                 per-epoch metrics + __run_id__, __digest__
+    RUN_DIR/complete.json               written last: format, run_id and the list of kept epochs
 
-Every file is written to a temporary name and renamed into place, so an interrupted write never
-leaves a file that loads. Each params file records its epoch and the run's id, so a file left by a
-different run in the same directory is detected instead of loaded.
+Writing. ``write_run`` writes the whole run into a hidden sibling ``.RUN.tmp-<random>`` (each file
+to a temporary name and renamed, complete.json last), then swaps it into place: the old directory
+is renamed to ``.RUN.old-<random>``, the new one to RUN_DIR, and the old one is deleted. A swap,
+rather than deleting complete.json and rewriting in place, because the old finished run stays intact
+and loadable for its own settings until the new one is complete; an interrupted rewrite can never
+mix its files with the old run's (stale metrics, stale params of epochs the new schedule does not
+keep). Between the two renames RUN_DIR is briefly absent, which loaders treat as "not a run". A
+killed write leaves its hidden sibling behind (``load_run(..., allow_partial=True)`` reads it); the
+next write of the same directory deletes such orphans first. Two processes must not write the same
+run directory at once.
+
+Loading. ``load_run`` refuses, naming the file and what to do: a directory without complete.json, a
+config.json whose settings no longer hash to its recorded run_id, params files missing from or extra
+to complete.json's epoch list, files written by another run, and corrupt files (every npz carries a
+sha256 ``__digest__`` of its arrays, names, dtypes and shapes, so a flipped byte either fails to load
+or changes nothing that is returned). ``is_complete`` is the cheap check used to reuse a run.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import io as _pyio
 import json
+import os
+import re
+import secrets
+import shutil
 import time
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,20 +43,39 @@ import numpy as np
 import ibjax
 from ibjax import io
 
-_META = ("__epoch__", "__run_id__")
+FORMAT = 2  # complete.json "format"; 1 (no key) = before run ids in metrics and npz digests
+_META = ("__epoch__", "__run_id__", "__digest__")
+_UNHASHED = ("ibjax_version", "run_id", "versions")
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.npz")
+
+
+class IncompleteRunWarning(UserWarning):
+    """``load_run(..., allow_partial=True)`` loaded a run with epochs (or complete.json) missing."""
 
 
 class Run(NamedTuple):
-    epochs: np.ndarray  # E kept epochs, sorted
+    epochs: np.ndarray  # E loaded epochs, sorted
     params: dict  # nested dict of arrays stacked over E
     config: dict
     metrics: dict
+    missing: tuple = ()  # requested epochs listed in complete.json whose params file is absent
+
+
+def _jsonable(o: Any):
+    if isinstance(o, np.generic | np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _normalise(config: dict) -> dict:
+    """The config as it reads back from JSON (tuples -> lists, numpy scalars -> numbers, Path -> str)."""
+    return json.loads(json.dumps(config, default=_jsonable))
 
 
 def run_id(config: dict) -> str:
-    """A short hash of the settings (the ibjax version excluded), identifying a run's files."""
-    body = {k: v for k, v in config.items() if k not in ("ibjax_version", "run_id")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A short hash of the settings (ibjax_version, run_id and versions excluded), identifying a run's files."""
+    body = {k: v for k, v in _normalise(config).items() if k not in _UNHASHED}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def epoch_path(run_dir: str | Path, epoch: int) -> Path:
@@ -68,40 +106,180 @@ def unflatten(flat: dict[str, Any]) -> dict:
 
 def write_config(run_dir: str | Path, config: dict) -> dict:
     """Write config.json (with run_id and version); returns the recorded config."""
-    config = dict(config, ibjax_version=ibjax.__version__)
+    config = dict(_normalise(config), ibjax_version=ibjax.__version__)
     config["run_id"] = run_id(config)
     io.atomic_write_json(Path(run_dir) / "config.json", config)
     return config
 
 
 def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, metrics: dict, *, progress=None) -> dict:
-    """Write a whole run directory: config first, then one params file per epoch, metrics, and the
-    completion marker last. Returns the recorded config."""
-    run_dir = Path(run_dir)
-    config = write_config(run_dir, config)
-    (run_dir / "params").mkdir(parents=True, exist_ok=True)
-    flat = {k: np.asarray(v) for k, v in flatten(params_stacked).items()}
-    epochs = np.asarray(epochs)
-    it = range(len(epochs)) if progress is None else progress(range(len(epochs)))
+    """Write a whole run directory, replacing whatever RUN_DIR held only once the new run is complete
+    (see the module docstring). Returns the recorded config."""
+    run_dir = Path(os.path.realpath(run_dir))  # a symlinked run directory is rewritten where it lives
+    epochs_E, flat, metrics = _check_run_inputs(epochs, params_stacked, metrics)
+    _check_replaceable(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    clean_orphans(run_dir)
+    tmp = _new_sibling(run_dir, "tmp")
+    os.mkdir(tmp)  # mode 0777 & ~umask, like any directory (mkdtemp would make it 0700)
+    config = write_config(tmp, config)
+    rid = config["run_id"]
+    os.mkdir(tmp / "params")
+    it = range(len(epochs_E)) if progress is None else progress(range(len(epochs_E)))
     for i in it:
         arrays = {k: v[i] for k, v in flat.items()}
-        arrays.update(__epoch__=np.int64(epochs[i]), __run_id__=np.array(config["run_id"]))
-        io.atomic_save_npz(epoch_path(run_dir, epochs[i]), arrays)
-    io.atomic_save_npz(run_dir / "metrics.npz", {k: np.asarray(v) for k, v in metrics.items()})
-    io.atomic_write_json(run_dir / "complete.json", {"epochs": epochs.tolist(), "finished": time.time()})
+        arrays.update(__epoch__=np.int64(epochs_E[i]), __run_id__=np.array(rid))
+        io.atomic_save_npz(epoch_path(tmp, epochs_E[i]), _with_digest(arrays))
+    io.atomic_save_npz(tmp / "metrics.npz", _with_digest(dict(metrics, __run_id__=np.array(rid))))
+    _fsync_dir(tmp / "params")
+    io.atomic_write_json(tmp / "complete.json",
+                         {"format": FORMAT, "run_id": rid, "epochs": epochs_E.tolist(), "finished": time.time()})
+    _fsync_dir(tmp)
+    _swap_into_place(tmp, run_dir)
     return config
 
 
+def _check_run_inputs(epochs, params_stacked: dict, metrics: dict):
+    epochs_E = np.asarray(epochs)
+    if epochs_E.ndim != 1 or epochs_E.size == 0 or not np.issubdtype(epochs_E.dtype, np.integer):
+        raise ValueError(f"epochs must be a non-empty 1-d array of integers, got {epochs_E.dtype} of shape {epochs_E.shape}")
+    if (epochs_E < 0).any() or np.unique(epochs_E).size != epochs_E.size:
+        raise ValueError(f"epochs must be distinct and >= 0, got {epochs_E.tolist()[:20]}")
+    flat = {k: np.asarray(v) for k, v in flatten(params_stacked).items()}
+    for k, v in flat.items():
+        if k in _META or v.ndim == 0 or v.shape[0] != epochs_E.size:
+            raise ValueError(f"params_stacked[{k!r}] must be stacked over the {epochs_E.size} epochs "
+                             f"(leading axis {epochs_E.size}), got shape {v.shape}")
+    bad = sorted(set(metrics) & set(_META))
+    if bad:
+        raise ValueError(f"metrics keys {bad} are reserved for the run directory's own records")
+    return epochs_E.astype(np.int64), flat, {k: np.asarray(v) for k, v in metrics.items()}
+
+
+def _check_replaceable(run_dir: Path) -> None:
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise ValueError(f"run_dir={str(run_dir)!r} exists and is not a directory; remove it or choose another path")
+    names = [n for n in os.listdir(run_dir) if not n.startswith(".")]
+    if names and "config.json" not in names and "params" not in names:
+        raise ValueError(f"refusing to replace run_dir={str(run_dir)!r}: it is not a run directory (it holds "
+                         f"{sorted(names)[:5]}); remove it or choose another directory")
+
+
+def clean_orphans(run_dir: str | Path) -> list[Path]:
+    """Delete what killed writes of ``run_dir`` left: hidden ``.NAME.tmp-*``/``.NAME.old-*`` siblings
+    and ``.*.tmp`` files inside it. Returns the paths removed."""
+    run_dir = Path(os.path.realpath(run_dir))
+    stem = glob.escape(f".{run_dir.name}")
+    found = [*run_dir.parent.glob(f"{stem}.tmp-*"), *run_dir.parent.glob(f"{stem}.old-*")]
+    for d in (run_dir, run_dir / "params"):
+        if d.is_dir() and not d.is_symlink():
+            found += [p for p in d.glob(".*.tmp") if p.is_file()]
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+    return found
+
+
+def _new_sibling(run_dir: Path, kind: str) -> Path:
+    while True:
+        p = run_dir.parent / f".{run_dir.name}.{kind}-{secrets.token_hex(4)}"
+        if not os.path.lexists(p):
+            return p
+
+
+def _swap_into_place(tmp: Path, run_dir: Path) -> None:
+    if os.path.lexists(run_dir):
+        old = _new_sibling(run_dir, "old")
+        os.rename(run_dir, old)
+        os.rename(tmp, run_dir)  # a kill between the renames leaves no RUN_DIR: "not a run", never a stale one
+        _fsync_dir(run_dir.parent)
+        try:
+            shutil.rmtree(old)
+        except OSError as e:  # the new run is in place; the next write of run_dir retries the removal
+            warnings.warn(f"could not remove the replaced run {old} ({e})", stacklevel=3)
+    else:
+        os.rename(tmp, run_dir)
+        _fsync_dir(run_dir.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+def _with_digest(arrays: dict) -> dict:
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    return dict(arrays, __digest__=np.array(_digest(arrays)))
+
+
+def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """All arrays of an npz written by ``write_run``, its digest checked and removed."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing {what} file; retrain the run") from None
+    try:
+        z = np.load(_pyio.BytesIO(data), allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("not an npz archive")
+        with z:
+            flat = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile, numpy and struct all raise their own types on damaged bytes
+        raise ValueError(f"{path}: corrupt or truncated {what} file ({type(e).__name__}: {e}); retrain the run") from e
+    stored = flat.pop("__digest__", None)
+    if stored is None:
+        raise ValueError(f"{path}: {what} file has no __digest__: corrupt, or written by an ibjax older than "
+                         f"run-directory format {FORMAT}; retrain the run")
+    if str(stored) != _digest(flat):
+        raise ValueError(f"{path}: corrupt {what} file (its arrays do not match their sha256 __digest__); retrain the run")
+    return flat
+
+
+def _check_run_id(path: Path, flat: dict, expected_id: str | None, what: str) -> None:
+    found = str(flat.get("__run_id__"))
+    if expected_id is not None and found != expected_id:
+        raise ValueError(f"{path}: {what} file written by a different run (run_id {found}, expected "
+                         f"{expected_id}); the directory mixes runs, retrain it")
+
+
 def is_complete(run_dir: str | Path, config: dict | None = None) -> bool:
-    """True when the run finished writing (and, if ``config`` is given, was made with those settings)."""
+    """Cheap check (no arrays read) that the run finished writing, that config.json still hashes to its
+    recorded run_id, that exactly the listed params files exist, and, if ``config`` is given, that the
+    run was made with those settings."""
     run_dir = Path(run_dir)
-    if not (run_dir / "complete.json").is_file() or not (run_dir / "config.json").is_file():
-        return False
     try:
         saved = read_config(run_dir)
-    except ValueError:
+        complete = _read_complete(run_dir, saved)
+        files = {p.name for p in (run_dir / "params").iterdir()}
+    except (OSError, ValueError):
         return False
-    return config is None or saved.get("run_id") == run_id(config)
+    if complete is None or saved.get("run_id") != run_id(saved) or not (run_dir / "metrics.npz").is_file():
+        return False
+    if config is not None and saved.get("run_id") != run_id(config):
+        return False
+    listed = {epoch_path(run_dir, e).name for e in complete["epochs"]}
+    return {n for n in files if _EPOCH_FILE.fullmatch(n)} == listed
 
 
 def read_config(run_dir: str | Path) -> dict:
@@ -109,61 +287,135 @@ def read_config(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"run_dir={str(run_dir)!r} is not a run directory: no config.json")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: corrupt config.json ({e})") from e
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: corrupt config.json (not a JSON object)")
+    return config
+
+
+def _check_config(run_dir: Path, config: dict) -> str:
+    recorded, computed = config.get("run_id"), run_id(config)
+    if recorded != computed:
+        raise ValueError(f"{run_dir / 'config.json'}: config.json was edited after the run was written (its settings "
+                         f"hash to {computed}, the recorded run_id is {recorded}); restore it or retrain the run")
+    return computed
+
+
+def _read_complete(run_dir: Path, config: dict) -> dict | None:
+    """complete.json checked against config.json, or None when absent."""
+    path = run_dir / "complete.json"
+    if not path.is_file():
+        return None
+    try:
+        complete = json.loads(path.read_text())
+        epochs = [int(e) for e in complete["epochs"]]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: corrupt complete.json ({type(e).__name__}: {e}); retrain the run") from e
+    if complete.get("format") != FORMAT:
+        raise ValueError(f"{path}: run written in run-directory format {complete.get('format', 1)}, this ibjax "
+                         f"reads format {FORMAT}; retrain the run")
+    if complete.get("run_id") != config.get("run_id"):
+        raise ValueError(f"{path}: complete.json belongs to run {complete.get('run_id')}, config.json to "
+                         f"{config.get('run_id')}; the directory mixes runs, retrain it")
+    return dict(complete, epochs=epochs)
 
 
 def kept_epochs(run_dir: str | Path) -> np.ndarray:
     """The epochs that have a params file, sorted."""
-    names = sorted((Path(run_dir) / "params").glob("epoch_*.npz"))
-    return np.array([int(p.stem.split("_")[1]) for p in names], dtype=np.int64)
+    d = Path(run_dir) / "params"
+    names = os.listdir(d) if d.is_dir() else []
+    return np.array(sorted(int(m[1]) for n in names if (m := _EPOCH_FILE.fullmatch(n))), dtype=np.int64)
 
 
 def load_epoch(run_dir: str | Path, epoch: int, expected_id: str | None = None) -> dict[str, np.ndarray]:
     path = epoch_path(run_dir, epoch)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            flat = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: missing params file") from None
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as e:
-        raise ValueError(f"{path}: corrupt or truncated params file ({e})") from e
+    flat = _read_npz(path, "params")
     if "__epoch__" not in flat or int(flat["__epoch__"]) != int(epoch):
         raise ValueError(f"{path}: file does not hold epoch {epoch} (found {flat.get('__epoch__')})")
-    if expected_id is not None and str(flat.get("__run_id__")) != expected_id:
-        raise ValueError(f"{path}: written by a different run (run_id {flat.get('__run_id__')}, expected {expected_id})")
+    _check_run_id(path, flat, expected_id, "params")
     return {k: v for k, v in flat.items() if k not in _META}
 
 
-def load_run(run_dir: str | Path, epochs=None) -> Run:
-    """Load kept epochs (all when ``epochs`` is None) with params stacked over them."""
+def load_run(run_dir: str | Path, epochs=None, *, allow_partial: bool = False) -> Run:
+    """Load a finished run (``epochs``: a subset of the kept epochs; all when None), params stacked over
+    epochs. ``allow_partial=True`` also loads a run without complete.json or with params files missing
+    (warning, and ``Run.missing`` lists them); damaged or foreign files are refused either way."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run_dir={str(run_dir)!r} does not exist")
+        raise FileNotFoundError(f"run_dir={str(run_dir)!r} does not exist (or is being replaced by a rewrite)")
     config = read_config(run_dir)
+    rid = _check_config(run_dir, config)
+    complete = _read_complete(run_dir, config)
     have = kept_epochs(run_dir)
-    if epochs is None:
-        epochs = have
-    else:
-        epochs = np.unique(np.asarray(epochs, dtype=np.int64).ravel())
-        missing = np.setdiff1d(epochs, have)
-        if missing.size:
-            rng = f"{have.min()}..{have.max()} ({len(have)} kept)" if have.size else "none"
-            raise ValueError(f"epochs {missing[:10].tolist()} were not kept in {run_dir}; kept epochs: {rng}")
-    if len(epochs) == 0:
-        raise ValueError(f"run_dir={str(run_dir)!r} has no params files")
-    flats = [load_epoch(run_dir, e, config.get("run_id")) for e in epochs]
+    if complete is None and not allow_partial:
+        raise ValueError(f"incomplete run directory {run_dir}: no complete.json, training was interrupted or is "
+                         f"still writing; retrain it, or pass allow_partial=True to load the {have.size} epochs present")
+    listed = have if complete is None else np.array(sorted(complete["epochs"]), dtype=np.int64)
+    _refuse_extra_files(run_dir, np.setdiff1d(have, listed))
+    missing = np.setdiff1d(listed, have)
+    if missing.size and not allow_partial:
+        raise FileNotFoundError(f"{run_dir / 'params'}: {_missing_text(run_dir, missing, listed)}; retrain the run, "
+                                f"or pass allow_partial=True to load the {listed.size - missing.size} epochs present")
+    want = listed if epochs is None else _requested(run_dir, epochs, listed)
+    missing = np.intersect1d(want, missing)
+    want = np.setdiff1d(want, missing)
+    if want.size == 0:
+        raise ValueError(f"run_dir={str(run_dir)!r} has no params files to load")
+    flats = [load_epoch(run_dir, e, rid) for e in want]
+    _check_same_arrays(run_dir, want, flats)
+    metrics = load_metrics(run_dir, expected_id=rid, required=complete is not None)
+    if complete is None or missing.size:
+        _warn_partial(run_dir, complete is None, missing, listed, want.size)
     stacked = {k: np.stack([f[k] for f in flats]) for k in flats[0]}
-    return Run(np.asarray(epochs), unflatten(stacked), config, load_metrics(run_dir))
+    return Run(want, unflatten(stacked), config, metrics, tuple(missing.tolist()))
 
 
-def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
+def _requested(run_dir: Path, epochs, listed: np.ndarray) -> np.ndarray:
+    want = np.unique(np.asarray(epochs, dtype=np.int64).ravel())
+    absent = np.setdiff1d(want, listed)
+    if absent.size:
+        rng = f"{listed.min()}..{listed.max()} ({listed.size} kept)" if listed.size else "none"
+        raise ValueError(f"epochs {absent[:10].tolist()} were not kept in {run_dir}; kept epochs: {rng}")
+    return want
+
+
+def _missing_text(run_dir: Path, missing: np.ndarray, listed: np.ndarray) -> str:
+    names = ", ".join(epoch_path(run_dir, e).name for e in missing[:10]) + (", ..." if missing.size > 10 else "")
+    return (f"{missing.size} of {listed.size} params files listed in complete.json are missing ({names}; "
+            f"epochs {missing[:10].tolist()}{' ...' if missing.size > 10 else ''})")
+
+
+def _refuse_extra_files(run_dir: Path, extra: np.ndarray) -> None:
+    if extra.size:
+        names = ", ".join(epoch_path(run_dir, e).name for e in extra[:10])
+        raise ValueError(f"{run_dir / 'params'}: {extra.size} params files not in complete.json's epoch list "
+                         f"({names}), left by another run or copied in; retrain the run")
+
+
+def _check_same_arrays(run_dir: Path, epochs: np.ndarray, flats: list[dict]) -> None:
+    ref = {k: (v.dtype, v.shape) for k, v in flats[0].items()}
+    for e, f in zip(epochs[1:], flats[1:]):
+        if {k: (v.dtype, v.shape) for k, v in f.items()} != ref:
+            raise ValueError(f"{epoch_path(run_dir, e)}: holds other arrays than {epoch_path(run_dir, epochs[0]).name}; "
+                             f"the directory mixes runs, retrain it")
+
+
+def _warn_partial(run_dir: Path, no_complete: bool, missing: np.ndarray, listed: np.ndarray, n: int) -> None:
+    if no_complete:
+        msg = f"incomplete run directory {run_dir} (no complete.json): loaded the {n} epochs present; the full epoch list is unknown"
+    else:
+        msg = f"incomplete run directory {run_dir}: loaded {n} epochs; {_missing_text(run_dir, missing, listed)}"
+    warnings.warn(msg, IncompleteRunWarning, stacklevel=3)
+
+
+def load_metrics(run_dir: str | Path, *, expected_id: str | None = None, required: bool = False) -> dict[str, np.ndarray]:
+    """metrics.npz without its records; ``expected_id``: refuse one written by another run; absent: {}
+    (or FileNotFoundError when ``required``)."""
     path = Path(run_dir) / "metrics.npz"
-    if not path.is_file():
+    if not path.is_file() and not required:
         return {}
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
-        raise ValueError(f"{path}: corrupt metrics file ({e})") from e
+    flat = _read_npz(path, "metrics")
+    _check_run_id(path, flat, expected_id, "metrics")
+    return {k: v for k, v in flat.items() if k not in _META}
