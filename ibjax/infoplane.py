@@ -1,67 +1,39 @@
-"""I(X;T_l) and I(T_l;Y) for every (epoch, layer) in batched, jitted calls.
+"""The batched engine: estimator outputs for every (settings, run, epoch, T) in jitted chunks.
 
-Layers of different widths are zero-padded to the widest and stacked (pad-and-mask): zero columns
-change no distance, bin symbol or kernel, and adapters get the true width ``d``. Estimators for which
-padding is not exact (EDGE's per-dimension bandwidths) get one compiled call per layer width instead.
-Epochs are processed in chunks sized to ``memory_gb``; each chunk is one jitted call vmapped over
-epochs x layers, with the epoch axis sharded over every visible device (``jax.sharding``). Randomness
-is per (epoch, layer): ``fold_in(fold_in(key, epoch), layer)``, so results do not depend on chunking.
+An *item* is one (run, epoch) pair (or, for a window view, one run's window of epochs), so the runs
+of a multi-seed evaluation are one batch axis and each keeps its own numbers; the cache is keyed
+by (run id, epoch) under a directory keyed by everything else that produced the numbers.
+
+In a chunk, the view gives each item's T's; T's of different widths are zero-padded to the widest
+and vmapped (pad-and-mask) when the estimator says padding is exact, else one compiled call per
+width. Traced estimator options swept over a grid are a leading vmapped axis. Chunks are sized to
+``memory_gb`` and the item axis is sharded over every visible device. Randomness is per
+(run, epoch, T): ``fold_in(fold_in(fold_in(key, run tag), epoch), t)``, so results depend neither on
+chunking nor on which other runs are evaluated alongside.
+
+Checks: inputs must be finite and labels integer (remapped to 0..C-1, so cost follows the number of
+classes); every T is checked finite per item (``nan_policy="raise"`` names the run, epoch and T;
+``"mark"`` records NaN there); a non-finite estimate or one below ``-negative_tol`` is an error;
+``warn_*`` outputs are collected per (setting, item, T).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import warnings as _warnings
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ibjax import io
-from ibjax.adapters import ESTIMATORS
+from ibjax import io, registry, views
+from ibjax.views import View
 
-
-def layer_activations(apply_fn: Callable, params_E, x):
-    """Activations of every layer for every stacked epoch: a tuple of (E, N, d_l) arrays."""
-    acts = jax.vmap(lambda p: apply_fn(p, x)[1])(params_E)
-    return tuple(a.reshape(a.shape[0], a.shape[1], -1) for a in acts)
-
-
-def pad_layers(acts):
-    """Zero-pad a tuple of (E, N, d_l) arrays to E x L x N x D_max; also return the widths d_L."""
-    widths = np.array([a.shape[-1] for a in acts])
-    d_max = int(widths.max())
-    return jnp.stack([jnp.pad(a, ((0, 0), (0, 0), (0, d_max - a.shape[-1]))) for a in acts], axis=1), widths
-
-
-def _keys_ExL(key, epochs_E, n_layers: int):
-    per_epoch = jax.vmap(lambda e: jax.random.fold_in(key, e))(epochs_E)
-    return jax.vmap(lambda k: jax.vmap(lambda l: jax.random.fold_in(k, l))(jnp.arange(n_layers)))(per_epoch)
-
-
-@partial(jax.jit, static_argnames=("apply_fn", "name", "settings"))
-def evaluate_chunk(params_E, epochs_E, x, y, key, *, apply_fn, name: str, settings: tuple):
-    """One chunk: dict of E x L arrays for estimator ``name`` with ``settings`` (sorted item tuple)."""
-    spec, st = ESTIMATORS[name], dict(settings)
-    x_flat = x.reshape(x.shape[0], -1)
-    if spec.noisy:
-        def one(p, e):
-            sample = lambda k: apply_fn.noisy(p, x, k, st["sigma"])
-            return spec.fn(sample, jax.random.fold_in(key, e), y, **st)
-        return jax.vmap(one)(params_E, epochs_E)
-    acts = layer_activations(apply_fn, params_E, x)
-    keys = _keys_ExL(key, epochs_E, len(acts))
-    if spec.pad_exact:
-        t, widths = pad_layers(acts)
-        f = lambda t1, d, k: spec.fn(t1, d, k, x_flat, y, **st)
-        return jax.vmap(jax.vmap(f, in_axes=(0, 0, 0)), in_axes=(0, None, 0))(t, jnp.asarray(widths), keys)
-    per_layer = [jax.vmap(lambda t1, k, d=a.shape[-1]: spec.fn(t1, d, k, x_flat, y, **st))(a, keys[:, l])
-                 for l, a in enumerate(acts)]  # structural: one compiled call per layer width
-    return {k: jnp.stack([o[k] for o in per_layer], axis=1) for k in per_layer[0]}
+NAN_POLICIES = ("raise", "mark")
 
 
 class ApplyFns(tuple):
@@ -74,126 +46,237 @@ class ApplyFns(tuple):
         return self[0](params, x)
 
     def noisy(self, params, x, key, sigma):
+        if self[1] is None:
+            raise ValueError("this estimator needs the model's noisy_apply(params, x, key, sigma); the model has none")
         return self[1](params, x, key, sigma)[2]
 
 
-def work_bytes(name: str, settings: dict, n: int, widths) -> int:
-    """Rough peak bytes per epoch: activations (raw + padded) plus the estimator's working set."""
-    n_layers, d_max = len(widths), max(widths)
-    acts = 4 * n * (sum(widths) + 2 * n_layers * d_max)
-    block = min(n, 256)
-    est = {"binning": 6 * n * d_max, "kde": 3 * block * n, "knn": 4 * block * n, "hsic": 4 * block * n,
-           "edge": 64 * n * d_max * settings.get("L", 10), "smoothed": 4 * block * n}[name]
-    extra = settings.get("n_c", 1) * 4 * n * sum(widths) if name == "smoothed" else 0
-    return acts + 4 * n_layers * est + extra
+class Items(NamedTuple):
+    """What was computed: ``values`` name -> G x I x L, the finite mask G x I x L, warnings."""
+    values: dict
+    finite: np.ndarray
+    flags: dict  # "warn_x" -> G x I x L bool
+
+
+def run_tag(run_id: str) -> int:
+    """A 28-bit integer from a run id (for fold_in)."""
+    return int(hashlib.sha256(str(run_id).encode()).hexdigest()[:7], 16)
+
+
+def pad_layers(ts):
+    """Zero-pad a tuple of (..., N, d_l) arrays to (..., L, N, D_max); also return the widths d_L."""
+    widths = np.array([t.shape[-1] for t in ts])
+    d_max = int(widths.max())
+    pad = lambda t: jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, d_max - t.shape[-1])])
+    return jnp.stack([pad(t) for t in ts], axis=-3), widths
+
+
+def _kw(est, st: dict, n_classes: int) -> dict:
+    return {**st, "n_classes": n_classes} if est.wants_classes else st
+
+
+def _estimate_t(est, view, t, d, k, x_flat, y, st, n_classes):
+    """One T's outputs; a window view measures I(X;T) as I(T; input id) on the pooled samples."""
+    if view.window == 1:
+        return est.fn(t, d, k, x_flat, y, **_kw(est, st, n_classes))
+    ids, y_pool, n_ids = views.window_labels(view, y, n_classes)
+    by_id = est.fn(t, d, k, None, ids, **_kw(est, st, n_ids))
+    out = est.fn(t, d, k, None, y_pool, **_kw(est, st, n_classes))
+    return {**out, **{"i_xt" + name[4:]: v for name, v in by_id.items() if name.startswith("i_ty")}}
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "name", "static", "view", "n_classes"))
+def evaluate_chunk(params_B, tags_B, epochs_B, x, y, key, traced, *, apply_fn, name: str, static: tuple,
+                   view: View, n_classes: int):
+    """One chunk: (dict of G x B x L outputs, G x B x L finite mask). ``traced``: option -> G values."""
+    est = registry.get(name)
+    x_flat = x.reshape(x.shape[0], -1)
+
+    def item(p, tag, epoch, tr):
+        k_item = jax.random.fold_in(jax.random.fold_in(key, tag), epoch)
+        st = {**dict(static), **tr}
+        if est.noisy:
+            sample = lambda k: apply_fn.noisy(p, x, k, st["sigma"])
+            out = est.fn(sample, k_item, y, **_kw(est, st, n_classes))
+            return out, jnp.ones(out["i_xt"].shape, bool)
+        ts = views.item_ts(view, apply_fn, p, x)
+        finite = jnp.stack([jnp.all(jnp.isfinite(t)) for t in ts])
+        ts = tuple(jnp.where(jnp.isfinite(t), t, 0.0) for t in ts)  # flagged; keep NaN out of the kernels
+        keys = jax.vmap(lambda l: jax.random.fold_in(k_item, l))(jnp.arange(len(ts)))
+        one = lambda t, d, k: _estimate_t(est, view, t, d, k, x_flat, y, st, n_classes)
+        if est.pad_exact:
+            t_LxNxD, widths = pad_layers(ts)
+            return jax.vmap(one)(t_LxNxD, jnp.asarray(widths), keys), finite
+        outs = [one(t, t.shape[-1], keys[l]) for l, t in enumerate(ts)]  # structural: one call per width
+        return {k: jnp.stack([o[k] for o in outs]) for k in outs[0]}, finite
+
+    per_setting = lambda tr: jax.vmap(item, in_axes=(0, 0, 0, None))(params_B, tags_B, epochs_B, tr)
+    if not traced:
+        return jax.tree.map(lambda a: a[None], per_setting({}))
+    return jax.vmap(per_setting)(traced)
 
 
 def _mesh():
-    return Mesh(np.array(jax.devices()), ("epochs",))
+    return Mesh(np.array(jax.devices()), ("items",))
 
 
-def shard_epochs(tree, mesh=None):
-    """Place a pytree's leading (epoch) axis across all devices; replicated if it does not divide."""
-    mesh = mesh or _mesh()
-    spec = NamedSharding(mesh, PartitionSpec("epochs"))
+def shard_items(tree, mesh=None):
+    """Place a pytree's leading (item) axis across all devices. With several processes
+    (``jax.distributed``) every process passes the same host arrays and keeps its own shards."""
+    spec = NamedSharding(mesh or _mesh(), PartitionSpec("items"))
     return jax.tree.map(lambda a: jax.device_put(a, spec), tree)
 
 
-def cache_key(name: str, settings: dict, run_id: str, seed: int, n: int) -> str:
-    body = json.dumps([name, sorted(settings.items()), run_id, seed, n], default=str)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
+def _to_host(a) -> np.ndarray:
+    """The whole array on this host; an array spread over several processes is gathered to each."""
+    if getattr(a, "is_fully_addressable", True):
+        return np.asarray(a)
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(a, tiled=True))
 
 
-def _load_cache(cache_dir: Path | None) -> dict[int, dict]:
-    done: dict[int, dict] = {}
+def item_bytes(est, settings: dict, n: int, widths, n_settings: int, window: int) -> int:
+    """Rough peak bytes per item: activations (raw + padded) plus the estimator's working set."""
+    n_t, d_max = len(widths), max(widths)
+    acts = 4 * n * window * (sum(widths) + 2 * n_t * d_max)
+    return acts + n_settings * n_t * int(est.memory(settings, n * window, list(widths)))
+
+
+def check_inputs(x, y):
+    """Finite inputs; integer labels remapped to 0..C-1. Returns (x, y_remapped, classes)."""
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must be an array of N >= 1 samples with features, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"x contains {int((~np.isfinite(x)).sum())} NaN/inf value(s); inputs must be finite")
+    y = np.asarray(y)
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y must hold one label per sample, shape ({x.shape[0]},), got {y.shape}")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            bad = y[~np.isfinite(y) | (y != np.round(y))][:5] if np.issubdtype(y.dtype, np.floating) else y[:5]
+            raise ValueError(f"y must hold integer class ids, got values like {bad.tolist()} (dtype {y.dtype})")
+    classes, y_idx = np.unique(y, return_inverse=True)
+    return x, y_idx.astype(np.int32), classes
+
+
+def _load_cache(cache_dir: Path | None, names, n_settings: int, n_t: int) -> dict:
+    """{(run_id, epoch): (values G x L per name, finite G x L, flags)} from valid chunk files; a corrupt
+    chunk is named, removed and recomputed."""
+    done: dict = {}
     if cache_dir is None or not cache_dir.is_dir():
         return done
     for f in sorted(cache_dir.glob("chunk_*.npz")):
-        with np.load(f) as z:
-            for i, e in enumerate(z["epochs"]):
-                done[int(e)] = {k: z[k][i] for k in z.files if k != "epochs"}
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            runs, epochs = arrays.pop("run_ids"), arrays.pop("epochs")
+            finite = arrays.pop("finite")
+            if set(names) - set(arrays) or any(a.shape != (n_settings, len(epochs), n_t) for a in arrays.values()):
+                raise ValueError("unexpected arrays or shapes")
+        except Exception as e:  # noqa: BLE001 - any unreadable chunk is recomputed
+            _warnings.warn(f"cache chunk {f} is corrupt ({e}); removing it and recomputing its epochs", stacklevel=3)
+            f.unlink(missing_ok=True)
+            continue
+        for i, (r, e) in enumerate(zip(runs, epochs)):
+            done[(str(r), int(e))] = ({k: v[:, i] for k, v in arrays.items()}, finite[:, i])
     return done
 
 
-def evaluate_params(apply_fn, params_E, epochs_E, x, y, *, estimator: str, settings: dict, key=None,
-                    memory_gb: float = 2.0, cache_dir: str | Path | None = None, progress=None,
-                    on_chunk: Callable | None = None) -> dict[str, np.ndarray]:
-    """Estimator values for every epoch in ``epochs_E`` (params stacked on axis 0): dict of E x L.
+def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: str, static: dict, traced: dict,
+                   view: View, key, memory_gb: float = 2.0, cache_dir: str | Path | None = None,
+                   progress=None) -> Items:
+    """Outputs for every item (params stacked on axis 0; for a window view, I x W x ...).
 
-    With ``cache_dir``, each finished chunk is saved there atomically and epochs already saved are
+    ``static``: option values (compile-time); ``traced``: option -> list of G values (one vmapped
+    axis). With ``cache_dir``, each finished chunk is saved atomically and items already there are
     not recomputed (an interrupted evaluation resumes where it stopped).
     """
+    est = registry.get(estimator)
     apply_fn = apply_fn if isinstance(apply_fn, ApplyFns) else ApplyFns(apply_fn)
-    key = jax.random.key(0) if key is None else key
-    epochs_E = np.asarray(epochs_E, dtype=np.int64)
-    x, y = jnp.asarray(x), jnp.asarray(y, jnp.int32)
-    p1 = jax.tree.map(lambda a: a[:1], params_E)
-    widths = [a.shape[-1] for a in jax.eval_shape(lambda p: layer_activations(apply_fn, p, x), p1)]
-    per_epoch = work_bytes(estimator, settings, x.shape[0], widths)
-    if per_epoch > memory_gb * 2**30:
-        raise ValueError(f"memory_gb={memory_gb} is too small for one epoch (needs about {per_epoch / 2**30:.3f} GB)")
-    n_dev = jax.device_count()
-    chunk = max(1, int(memory_gb * 2**30 // per_epoch))
-    chunk = max(n_dev, chunk // n_dev * n_dev)
+    x, y, classes = check_inputs(x, y)
+    n_classes = len(classes)
+    epochs_I = np.asarray(epochs_I, np.int64)
+    run_ids_I = [str(r) for r in run_ids_I]
+    n_items = len(epochs_I)
+    if len(run_ids_I) != n_items or jax.tree.leaves(params_I)[0].shape[0] != n_items:
+        raise ValueError(f"params, run ids and epochs must list the same items: got "
+                         f"{jax.tree.leaves(params_I)[0].shape[0]}, {len(run_ids_I)} and {n_items}")
+    n_settings = len(next(iter(traced.values()))) if traced else 1
+    traced_arr = {k: jnp.asarray(v, jnp.float32) for k, v in traced.items()}
+    p1 = jax.tree.map(lambda a: a[0], params_I)
+    ts1 = jax.eval_shape(lambda p: views.item_ts(view, apply_fn, p, jnp.asarray(x)), p1)
+    widths = [t.shape[-1] for t in ts1]
+    per_item = item_bytes(est, static, x.shape[0], widths, n_settings, view.window)
+    if per_item > memory_gb * 2**30:
+        raise ValueError(f"memory_gb={memory_gb} is too small for one epoch (needs about {per_item / 2**30:.3f} GB)")
+    n_t = len(widths)
+    outputs = tuple(est.outputs) + tuple(est.warnings)
     cache_dir = None if cache_dir is None else Path(cache_dir)
-    done = _load_cache(cache_dir)
-    todo = np.array([i for i, e in enumerate(epochs_E) if int(e) not in done], dtype=np.int64)
-    n_chunks = -(-len(todo) // chunk)
-    chunk = -(-len(todo) // max(n_chunks, 1))
-    chunk = -(-chunk // n_dev) * n_dev  # balanced chunks, whole shards per device
-    starts = range(0, len(todo), max(chunk, 1))
-    settings_t = tuple(sorted(settings.items()))
+    done = _load_cache(cache_dir, outputs, n_settings, n_t)
+    todo = np.array([i for i in range(n_items) if (run_ids_I[i], int(epochs_I[i])) not in done], np.int64)
+    chunk = _chunk_size(len(todo), max(1, int(memory_gb * 2**30 // per_item)))
+    tags_I = np.array([run_tag(r) for r in run_ids_I], np.int32)
+    static_t = tuple(sorted(static.items()))
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    starts = range(0, len(todo), chunk)
     for s in (progress(starts) if progress else starts):
         idx = todo[s:s + chunk]
-        pad = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # every chunk one shape: one compile
-        p = shard_epochs(jax.tree.map(lambda a: np.asarray(a)[pad], params_E))
-        e = shard_epochs(jnp.asarray(epochs_E[pad], jnp.int32))
-        out = evaluate_chunk(p, e, x, y, key, apply_fn=apply_fn, name=estimator, settings=settings_t)
-        out = {k: np.asarray(v)[: len(idx)] for k, v in out.items()}
-        _check_finite(out, epochs_E[idx])
-        if cache_dir is not None:
-            io.atomic_save_npz(cache_dir / f"chunk_{epochs_E[idx[0]]:06d}_{epochs_E[idx[-1]]:06d}.npz",
-                               {"epochs": epochs_E[idx], **out})
-        for i, j in enumerate(idx):
-            done[int(epochs_E[j])] = {k: v[i] for k, v in out.items()}
-        if on_chunk is not None:
-            on_chunk(epochs_E[idx])
-    names = ESTIMATORS[estimator].outputs
-    return {k: np.stack([np.asarray(done[int(e)][k]) for e in epochs_E]) for k in names}
+        pad = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # one shape: one compile
+        p, tg, ep = shard_items((jax.tree.map(lambda a: np.asarray(a)[pad], params_I), tags_I[pad],
+                                 epochs_I[pad].astype(np.int32)))
+        out, finite = evaluate_chunk(p, tg, ep, xj, yj, key, traced_arr, apply_fn=apply_fn, name=estimator,
+                                     static=static_t, view=view, n_classes=n_classes)
+        out = {k: _to_host(v)[:, : len(idx)] for k, v in out.items()}
+        finite = _to_host(finite)[:, : len(idx)]
+        if cache_dir is not None and jax.process_index() == 0:  # several processes: one writer
+            io.atomic_save_npz(cache_dir / f"chunk_{s:06d}_{_digest(run_ids_I, epochs_I, idx)}.npz",
+                               {"run_ids": np.array([run_ids_I[i] for i in idx]), "epochs": epochs_I[idx],
+                                "finite": finite, **out})
+        for j, i in enumerate(idx):
+            done[(run_ids_I[i], int(epochs_I[i]))] = ({k: v[:, j] for k, v in out.items()}, finite[:, j])
+    rows = [done[(r, int(e))] for r, e in zip(run_ids_I, epochs_I)]
+    values = {k: np.stack([r[0][k] for r in rows], axis=1) for k in est.outputs}
+    flags = {k: np.stack([r[0][k] for r in rows], axis=1).astype(bool) for k in est.warnings}
+    return Items(values, np.stack([r[1] for r in rows], axis=1), flags)
 
 
-def _check_finite(out: dict, epochs) -> None:
-    for k, v in out.items():
-        bad = ~np.isfinite(v)
-        if bad.any():
-            rows = np.unique(np.nonzero(bad)[0])
-            raise ValueError(f"estimator produced non-finite {k} at epochs {np.asarray(epochs)[rows][:10].tolist()}; "
-                             "check the activations (NaN weights?) and the estimator settings")
+def _chunk_size(n_todo: int, fit: int) -> int:
+    """Balanced chunks of at most ``fit`` items, whole shards per device."""
+    n_dev = jax.device_count()
+    fit = max(n_dev, fit // n_dev * n_dev)
+    per = -(-n_todo // max(1, -(-n_todo // fit)))
+    return max(n_dev, -(-per // n_dev) * n_dev)
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "window", "name", "settings"))
-def as_if_random(params_E, x, y, *, apply_fn, window: int, name: str, settings: tuple):
-    """Thesis's "as-if-random" view: the weights of ``window`` consecutive kept epochs are samples of
-    a random network. Activations of a window are pooled (inputs repeated ``window`` times) and
-    I(X;T) = I(T; input id), I(T;Y) are estimated on the pool, for every window start (sliding by 1).
-    Works with the label-conditional estimators (binning, kde). Returns dict of W' x L arrays."""
-    if name not in ("binning", "kde"):
-        raise ValueError(f"as-if-random supports estimators 'binning' and 'kde', got {name!r}")
-    spec, st = ESTIMATORS[name], dict(settings)
-    t, widths = pad_layers(layer_activations(apply_fn, params_E, x))  # E x L x N x D
-    n_epochs, n = t.shape[0], t.shape[2]
-    n_win = n_epochs - window + 1
-    starts = jnp.arange(n_win)
-    ids = jnp.tile(jnp.arange(n, dtype=jnp.int32), window)
-    y_pool = jnp.tile(y, window)
+def _digest(run_ids, epochs, idx) -> str:
+    body = ",".join(f"{run_ids[i]}:{epochs[i]}" for i in idx)
+    return hashlib.sha256(body.encode()).hexdigest()[:10]
 
-    st_ids = {**st, "n_classes": n} if "n_classes" in st else st  # input ids as the labels
 
-    def one(start, l):
-        pool = jax.lax.dynamic_slice_in_dim(t[:, l], start, window).reshape(window * n, -1)
-        i_x = spec.fn(pool, widths.max(), None, None, ids, **st_ids)["i_ty"]
-        i_y = spec.fn(pool, widths.max(), None, None, y_pool, **st)["i_ty"]
-        return {"i_xt": i_x, "i_ty": i_y}
-
-    f = jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))
-    return f(starts, jnp.arange(t.shape[1]))
+def check_values(items: Items, est, *, nan_policy: str, describe: Callable[[int, int], str], t_names) -> Items:
+    """Apply the finite-activation policy, then refuse non-finite or negative estimates."""
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+    bad = ~items.finite
+    values = dict(items.values)
+    if bad.any():
+        where = [f"{describe(i, 0)} {t_names[l]}" for _, i, l in zip(*np.nonzero(bad))]
+        if nan_policy == "raise":
+            raise ValueError(f"non-finite activations (NaN/inf weights?) at {len(where)} (epoch, T) pair(s): "
+                             f"{sorted(set(where))[:5]}; pass nan_policy='mark' (CLI: --nan mark) to record NaN there")
+        values = {k: np.where(bad, np.nan, v) for k, v in values.items()}
+    for k, v in values.items():
+        wrong = ~np.isfinite(v) & ~bad
+        if wrong.any():
+            g, i, l = (int(a[0]) for a in np.nonzero(wrong))
+            raise ValueError(f"estimator {est.name} returned a non-finite {k} at {describe(i, g)} {t_names[l]} "
+                             "from finite activations; check the estimator settings")
+        if est.negative_tol is not None and k.startswith("i_") and not k.endswith("_se"):
+            neg = np.nan_to_num(v, nan=0.0) < -est.negative_tol
+            if neg.any():
+                g, i, l = (int(a[0]) for a in np.nonzero(neg))
+                raise ValueError(f"estimator {est.name} returned {k} = {v[g, i, l]:.4g} < 0 at {describe(i, g)} "
+                                 f"{t_names[l]} (beyond the tolerance {est.negative_tol}); mutual information "
+                                 "cannot be negative: this is a bug or a broken input, not a result")
+    return Items(values, items.finite, items.flags)

@@ -149,6 +149,23 @@ def cnn(
     return _model(_CNN(filters, n_classes, activation, init), tuple(input_shape), len(filters) + 1)
 
 
+def from_flax(module: nn.Module, input_shape: Sequence[int]) -> Model:
+    """A user's flax module as a ``Model``: ``module(x)`` must return ``(logits, acts)`` with ``acts``
+    a tuple of per-layer activations (N x ... each). It trains with ``ibjax.train`` and evaluates with
+    every deterministic-network estimator; noisy training needs ``noisy_apply``, so it has none."""
+    shape = (1,) + tuple(int(s) for s in input_shape)
+
+    def init(key):
+        return module.init(key, jnp.zeros(shape, jnp.float32))["params"]
+
+    def apply(params, x):
+        logits, acts = module.apply({"params": params}, x)
+        return logits, tuple(acts)
+
+    n_layers = len(jax.eval_shape(lambda k: apply(init(k), jnp.zeros(shape, jnp.float32)), jax.random.key(0))[1])
+    return Model(init, apply, None, n_layers)
+
+
 def from_config(model_cfg: dict) -> Model:
     """Rebuild a model from the ``model`` section of a run's config.json."""
     kind = model_cfg.get("kind", "mlp")
@@ -166,9 +183,16 @@ def from_config(model_cfg: dict) -> Model:
 
 
 def kernels(params) -> list:
-    """The weight matrices (dense kernels; conv kernels reshaped to fan_in x fan_out), in layer order."""
-    leaves = []
-    for name in sorted(params, key=lambda s: (s.split("_")[0], int(s.split("_")[-1]))):
-        k = params[name]["kernel"]
-        leaves.append(k.reshape(-1, k.shape[-1]))
-    return leaves
+    """The weight matrices (every leaf named "kernel", conv kernels reshaped to fan_in x fan_out), in
+    layer order ("Dense_2" before "Dense_10"); works for any nested flax parameter dict."""
+    import re
+
+    def natural(path):
+        return [(p, int(n) if n else -1) for part in path for p, n in [re.match(r"(.*?)(\d*)$", str(part)).groups()]]
+
+    found = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        names = [getattr(k, "key", getattr(k, "name", k)) for k in path]
+        if names and names[-1] == "kernel":
+            found.append((natural(names[:-1]), leaf.reshape(-1, leaf.shape[-1])))
+    return [k for _, k in sorted(found, key=lambda t: t[0])]

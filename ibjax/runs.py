@@ -1,60 +1,175 @@
-"""Train S seeds in one vmapped call and write one run directory per seed.
+"""Train a (settings grid x seeds) group in one vmapped call, resumably, into one run directory each.
 
-Rerun semantics: a run directory that finished writing (``complete.json``) with identical settings
-is reused, not retrained; any other (interrupted, or made with other settings) is retrained from
-scratch, which is deterministic given the seed, and its files are replaced atomically.
-``force=True`` always retrains.
+``train_or_reuse(cfg, seeds, out_root, sweep=...)`` returns the run directories in grid-major order.
+A directory that finished writing with identical settings is reused; others are (re)trained. The
+group is trained in segments of ``save_every`` epochs and its whole scan state is saved atomically
+after each (``OUT_ROOT/.train-<hash>.npz``), so a killed run resumes at the last saved segment and
+finishes bit-identical to an uninterrupted one. A run's id covers everything that changes its numbers:
+the settings, the seed, the number of runs vmapped together (XLA's batched kernels round differently)
+and the segment length.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, data as data_mod
-from ibjax.train import TrainConfig, make_train
+from ibjax import checkpoints, data as data_mod, io, models
+from ibjax.config import RunConfig, expand_sweep
+from ibjax.train import Uses, hyper, make_train, uses
+
+DEFAULT_SAVE_EVERY = 1000
+_LOADERS = {"var_u": data_mod.var_u, "generated_12bit": lambda path=None: data_mod.generated_12bit(),
+            "szt_12bit": data_mod.szt_12bit, "single_neuron": lambda path=None: data_mod.single_neuron()}
 
 
-def data_config(ds: data_mod.Dataset, split: str, split_seed: int, train_frac: float = 0.8) -> dict:
-    return dict(name=ds.name, source=ds.source, split=split, split_seed=split_seed, train_frac=train_frac,
-                n=int(len(ds.y)), n_classes=ds.n_classes)
+def versions() -> dict:
+    import flax
+    import jaxlib
+    import optax
+
+    import ibjax
+    return {"ibjax": ibjax.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
 
 
-def run_config(cfg: TrainConfig, data_cfg: dict, seed: int) -> dict:
-    return {"train": cfg.to_dict(), "model": cfg.model_config(), "data": data_cfg, "seed": int(seed)}
+def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
+    """The dataset named by ``cfg.data.name`` (MNIST images unflattened for a CNN)."""
+    name = cfg.data.name
+    if name in _LOADERS:
+        return _LOADERS[name](path)
+    if name in ("mnist_test", "mnist_train"):
+        return data_mod.mnist(name.split("_", 1)[1], path=path, flat=cfg.model.kind == "mlp")
+    raise ValueError(f"data.name must be one of {sorted(_LOADERS) + ['mnist_test', 'mnist_train']}, got {name!r}")
 
 
-def train_seeds(cfg: TrainConfig, split: data_mod.Split, seeds, *, log=print):
-    """Train every seed in one ``jax.vmap``'d, jitted call; returns host arrays and seconds taken."""
-    train = jax.jit(jax.vmap(make_train(cfg, split)))
-    keys = jax.vmap(jax.random.key)(np.asarray(seeds, dtype=np.uint32))
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(train(keys))
-    seconds = time.perf_counter() - t0
-    log(f"trained {len(seeds)} seed(s) x {cfg.n_epochs} epochs in {seconds:.1f} s (compile included)")
-    return jax.tree.map(np.asarray, out), seconds
+def run_config(cfg: RunConfig, seed: int, n_vmapped: int, save_every: int) -> dict:
+    return {**cfg.to_dict(), "seed": int(seed), "vmapped_runs": int(n_vmapped), "save_every": int(save_every),
+            "versions": versions()}
 
 
-def train_and_save(cfg: TrainConfig, ds: data_mod.Dataset, split: str, split_seed: int, seeds, out_root,
-                   *, force: bool = False, log=print) -> tuple[list[Path], float]:
-    """Train (or reuse) one run directory per seed under ``out_root/seed_<s>``; returns the
-    directories and the training seconds (0 when every run was reused)."""
+def sweep_tag(cfg: RunConfig, sweep: dict | None) -> str:
+    return ",".join(f"{k.split('.')[-1]}={cfg.get(k):g}" for k in (sweep or {}))
+
+
+def _check_seeds(seeds) -> list[int]:
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds}")
+    return [int(s) for s in seeds]
+
+
+def train_or_reuse(cfg: RunConfig, seeds, out_root, *, sweep: dict | None = None, force: bool = False,
+                   model: models.Model | None = None, data_path=None, save_every: int = DEFAULT_SAVE_EVERY,
+                   log=print) -> list[Path]:
+    """Run directories ``out_root/[<sweep tag>/]seed_<s>`` for every (grid point, seed)."""
+    seeds = _check_seeds(seeds)
+    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
+        raise ValueError(f"save_every must be an integer >= 1, got {save_every!r}")
     out_root = Path(out_root)
-    dcfg = data_config(ds, split, split_seed)
-    configs = [run_config(cfg, dcfg, s) for s in seeds]
-    dirs = [out_root / f"seed_{s}" for s in seeds]
+    ds = load_data(cfg, data_path)
+    if ds.name != cfg.data.name:  # szt_12bit resolves to what was found: record that
+        cfg = cfg.replace(**{"data.name": ds.name})
+    grid = expand_sweep(cfg, sweep)
+    runs = [(g, s) for g in grid for s in seeds]
+    configs = [run_config(g, s, len(runs), save_every) for g, s in runs]
+    dirs = [out_root / sweep_tag(g, sweep) / f"seed_{s}" for g, s in runs]
     if not force and all(checkpoints.is_complete(d, c) for d, c in zip(dirs, configs)):
-        log(f"reusing {len(dirs)} finished run directories under {out_root} (pass --force to retrain)")
-        return dirs, 0.0
-    sp = data_mod.split(ds, split, seed=split_seed)
-    out, seconds = train_seeds(cfg, sp, seeds, log=log)
+        log(f"reusing {len(dirs)} finished run directories under {out_root} (--force retrains)")
+        return dirs
+    log(f"dataset: {ds.name} ({ds.source})")
+    split = data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+    if model is None:
+        model = cfg.model.build()
+    out = train_group(model, [g for g, _ in runs], [s for _, s in runs], split, state_path=_state_path(out_root, configs),
+                      save_every=save_every, log=log)
     for i, (d, c) in enumerate(zip(dirs, configs)):
-        params_i = jax.tree.map(lambda a: a[i], out["params"])
-        metrics_i = {k: v[i] for k, v in out["metrics"].items()}
-        checkpoints.write_run(d, c, out["epochs"][i], params_i, metrics_i,
-                              progress=lambda it: tqdm(it, desc=f"writing {d.name}", leave=False))
-    return dirs, seconds
+        checkpoints.write_run(d, c, out["epochs"], jax.tree.map(lambda a: a[i], out["params"]),
+                              {k: v[i] for k, v in out["metrics"].items()})
+    _state_path(out_root, configs).unlink(missing_ok=True)
+    if cfg.train.batch_size == 0 or cfg.train.batch_size >= len(split.y_train):
+        log("note: full-batch training, one batch per epoch: the minibatch gradient std (and SNR) is undefined, "
+            "recorded as NaN in metrics grad_std_norm")
+    return dirs
+
+
+def _state_path(out_root: Path, configs) -> Path:
+    ids = [checkpoints.run_id(c) for c in configs]
+    return out_root / f".train-{hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]}.npz"
+
+
+def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.Split, *, state_path: Path | None = None,
+                save_every: int = DEFAULT_SAVE_EVERY, log=print) -> dict:
+    """Train R = len(cfgs) runs (same shapes; traced settings may differ) in one vmapped call per
+    segment; returns host arrays with a leading R axis. Resumes from ``state_path`` when it exists."""
+    tcfg = cfgs[0].train
+    tr = make_train(model, tcfg, split, u=uses(cfgs))
+    hp = hyper(cfgs)
+    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
+    init = jax.jit(jax.vmap(tr.init))
+    segments = {}
+
+    def seg(length):
+        if length not in segments:
+            segments[length] = jax.jit(jax.vmap(partial(tr.segment, length=length), in_axes=(0, 0, 0, None)))
+        return segments[length]
+
+    state, metrics, start = _resume(state_path, jax.eval_shape(init, keys, hp))
+    if start:
+        log(f"resuming training at epoch {start} from {state_path}")
+    else:
+        state = init(keys, hp)
+    t0 = time.perf_counter()
+    n = tcfg.n_epochs
+    with tqdm(total=n, initial=start, desc=f"training {len(cfgs)} run(s)", unit="epoch", leave=False,
+              disable=None) as bar:
+        while start < n:
+            length = min(save_every, n - start)
+            state, m = seg(length)(state, keys, hp, start)
+            metrics.append(jax.tree.map(np.asarray, m))
+            start += length
+            if state_path is not None and start < n:
+                _save_state(state_path, state, metrics, start)
+            bar.update(length)
+    seconds = time.perf_counter() - t0
+    log(f"trained {len(cfgs)} run(s) x {n} epochs in {seconds:.1f} s (compile included)")
+    merged = {k: np.concatenate([m[k] for m in metrics], axis=1) for k in metrics[0]}
+    return {"params": jax.tree.map(np.asarray, state.buf), "epochs": tr.kept, "metrics": merged,
+            "final_params": jax.tree.map(np.asarray, state.params), "seconds": seconds}
+
+
+def _save_state(path: Path, state, metrics: list, next_epoch: int) -> None:
+    leaves = jax.tree.leaves(state)
+    arrays = {f"leaf_{i:04d}": np.asarray(a) for i, a in enumerate(leaves)}
+    merged = {k: np.concatenate([m[k] for m in metrics], axis=1) for k in metrics[0]}
+    arrays.update({f"metric_{k}": v for k, v in merged.items()}, next_epoch=np.int64(next_epoch))
+    io.atomic_save_npz(path, arrays)
+
+
+def _resume(path: Path | None, shapes):
+    """(state, [metrics so far], next epoch) from a saved state file that fits ``shapes``, else (None, [], 0)."""
+    if path is None or not path.is_file():
+        return None, [], 0
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            leaves = [z[f"leaf_{i:04d}"] for i in range(len(jax.tree.leaves(shapes)))]
+            metrics = {k[len("metric_"):]: z[k] for k in z.files if k.startswith("metric_")}
+            start = int(z["next_epoch"])
+        for a, s in zip(leaves, jax.tree.leaves(shapes)):
+            if a.shape != s.shape or a.dtype != s.dtype:
+                raise ValueError(f"leaf shape {a.shape} {a.dtype}, expected {s.shape} {s.dtype}")
+    except Exception as e:  # noqa: BLE001 - an unusable state file means: start over
+        print(f"warning: ignoring the saved training state {path} ({e}); training from epoch 0", file=sys.stderr)
+        return None, [], 0
+    state = jax.tree.unflatten(jax.tree.structure(shapes), [jax.numpy.asarray(a) for a in leaves])
+    return state, [metrics], start

@@ -1,15 +1,19 @@
-"""Training as one pure function: ``make_train(cfg, data) -> train(key)``.
+"""Training as pure functions: ``make_train(model, cfg, split) -> Trainer``.
 
-The whole run is a single jitted ``lax.scan`` over epochs (with an inner scan over minibatches).
-Parameters at the scheduled epochs are written into a preallocated buffer carried by the scan, so
-they come back stacked on a leading axis; per-epoch metrics come back as scan outputs.
-``jax.vmap(train)(keys)`` trains S seeds in one call.
+A run is a ``lax.scan`` over epochs (an inner scan over minibatches). Parameters at the scheduled
+epochs are written into a buffer carried by the scan, so they come back stacked; per-epoch metrics
+come back as scan outputs. Settings that never change a shape are traced: ``Hyper`` (learning rate,
+momentum, weight decay, orthonormality penalty, training noise, training-subset fraction), so
+``vmap(vmap(train, (None, 0)), (0, None))(keys, hypers)`` trains a settings x seeds grid in one call.
+
+``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1``; every epoch's
+randomness is ``fold_in(key, epoch)``, so a run cut into segments (saved and resumed between them, see
+``ibjax.runs``) gives the same numbers as the same segments run without a stop.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -17,94 +21,66 @@ import numpy as np
 import optax
 
 from ibjax import models, schedules
+from ibjax.config import RunConfig, TrainConfig
 from ibjax.data import Split
 
-OPTIMIZERS = ("adam", "sgd", "momentum")
+
+class Hyper(NamedTuple):
+    """Traced training settings (float32 scalars; leading axes under vmap)."""
+    learning_rate: jax.Array
+    momentum: jax.Array
+    weight_decay: jax.Array
+    ortho_penalty: jax.Array
+    noise_sigma: jax.Array
+    train_subset: jax.Array
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    widths: tuple = (12, 10, 7, 5, 4, 3, 2)  # input, hidden..., classes (MLP)
-    activation: str = "tanh"
-    init: str = "idnns"
-    kind: str = "mlp"  # "mlp" or "cnn"
-    filters: tuple = (8, 16, 32, 32)  # CNN only
-    input_shape: tuple = ()  # CNN only, e.g. (28, 28, 1)
-    optimizer: str = "adam"
-    learning_rate: float = 4e-4
-    momentum: float = 0.9
-    batch_size: int = 256  # 0: full-batch gradient descent
-    n_epochs: int = 8000
-    schedule: str = "log:400"
-    checkpoint_at: str = "before"  # params of a kept epoch before or after its updates
-    weight_decay: float = 0.0  # coupled L2: + wd * sum ||W||^2
-    ortho_penalty: float = 0.0  # + beta * sum_l ||W_l^T W_l - I||_F^2
-    noise_sigma: float = 0.0  # noisy training: T_l = S_l + N(0, sigma^2 I)
-
-    def __post_init__(self):
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
-        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
-        _validate(self)
-
-    def model_config(self) -> dict:
-        if self.kind == "cnn":
-            return dict(kind="cnn", input_shape=list(self.input_shape), filters=list(self.filters),
-                        n_classes=self.widths[-1], activation=self.activation, init=self.init)
-        return dict(kind="mlp", widths=list(self.widths), activation=self.activation, init=self.init)
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"config has unknown setting(s) {unknown}; valid: {sorted(names)}")
-        return cls(**d)
+class Uses(NamedTuple):
+    """Which optional terms are compiled in (static); a term compiled in with value 0 is exact."""
+    noise: bool = False
+    weight_decay: bool = False
+    ortho: bool = False
+    subset: bool = False
 
 
-def _validate(cfg: TrainConfig) -> None:
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
-    if cfg.checkpoint_at not in schedules.WHEN:
-        raise ValueError(f"checkpoint_at must be one of {schedules.WHEN}, got {cfg.checkpoint_at!r}")
-    if cfg.kind not in ("mlp", "cnn"):
-        raise ValueError(f"kind must be 'mlp' or 'cnn', got {cfg.kind!r}")
-    for name in ("learning_rate",):
-        if not getattr(cfg, name) > 0:
-            raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)}")
-    for name in ("weight_decay", "ortho_penalty", "noise_sigma", "momentum"):
-        if not getattr(cfg, name) >= 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    if cfg.batch_size < 0:
-        raise ValueError(f"batch_size must be >= 0 (0 = full batch), got {cfg.batch_size}")
-    schedules.from_spec(cfg.schedule, cfg.n_epochs)
-    models.from_config(cfg.model_config())
+class TrainState(NamedTuple):
+    params: dict
+    opt_state: tuple
+    buf: dict  # params at the kept epochs, stacked
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """The optimizer, acting on all parameters flattened into one vector (fewer, larger ops: 1.4x
-    faster on XLA:CPU for the small nets of these experiments)."""
-    if cfg.optimizer == "adam":
-        opt = optax.adam(cfg.learning_rate)
-    elif cfg.optimizer == "momentum":
-        opt = optax.sgd(cfg.learning_rate, momentum=cfg.momentum)
-    else:
-        opt = optax.sgd(cfg.learning_rate)
-    return optax.flatten(opt)
+def hyper(cfgs: RunConfig | Sequence[RunConfig]) -> Hyper:
+    """Hyper of one config (scalars) or of a list (a leading grid axis)."""
+    many = isinstance(cfgs, (list, tuple))
+    cs = list(cfgs) if many else [cfgs]
+    col = lambda f: np.asarray([f(c) for c in cs], np.float32)
+    h = Hyper(col(lambda c: c.train.learning_rate), col(lambda c: c.train.momentum),
+              col(lambda c: c.train.weight_decay), col(lambda c: c.train.ortho_penalty),
+              col(lambda c: c.train.noise_sigma), col(lambda c: c.data.train_subset))
+    return h if many else Hyper(*(v[0] for v in h))
 
 
-def penalty(params, *, weight_decay: float, ortho_penalty: float):
+def uses(cfgs: Sequence[RunConfig]) -> Uses:
+    return Uses(any(c.train.noise_sigma > 0 for c in cfgs), any(c.train.weight_decay > 0 for c in cfgs),
+                any(c.train.ortho_penalty > 0 for c in cfgs), any(c.data.train_subset < 1 for c in cfgs))
+
+
+def make_optimizer(name: str, hp: Hyper) -> optax.GradientTransformation:
+    """The optimizer on all parameters flattened into one vector (fewer, larger ops on XLA:CPU)."""
+    if name == "adam":
+        return optax.flatten(optax.adam(hp.learning_rate))
+    return optax.flatten(optax.sgd(hp.learning_rate, momentum=hp.momentum if name == "momentum" else None))
+
+
+def penalty(params, hp: Hyper, u: Uses):
     """Weight decay and the orthonormality penalty sum_l ||W_l^T W_l - I||_F^2 over all kernels."""
     total = jnp.float32(0.0)
-    for w in models.kernels(params):
-        if weight_decay:
-            total += weight_decay * jnp.sum(w * w)
-        if ortho_penalty:
+    for w in models.kernels(params):  # structural: layers have different shapes
+        if u.weight_decay:
+            total += hp.weight_decay * jnp.sum(w * w)
+        if u.ortho:
             gram = w.T @ w - jnp.eye(w.shape[1], dtype=w.dtype)
-            total += ortho_penalty * jnp.sum(gram * gram)
+            total += hp.ortho_penalty * jnp.sum(gram * gram)
     return total
 
 
@@ -114,27 +90,37 @@ def cross_entropy(logits_NxC, y_N, w_N=None):
     hit_N = (jnp.argmax(logits_NxC, -1) == y_N).astype(jnp.float32)
     if w_N is None:
         return jnp.mean(ce_N), jnp.mean(hit_N)
-    return jnp.sum(w_N * ce_N) / jnp.sum(w_N), jnp.sum(w_N * hit_N) / jnp.sum(w_N)
+    total = jnp.maximum(jnp.sum(w_N), 1e-30)
+    return jnp.sum(w_N * ce_N) / total, jnp.sum(w_N * hit_N) / total
 
 
-def batch_indices(key, n: int, batch_size: int):
-    """A fresh permutation split into ``ceil(n / B)`` batches; the last is padded (weight 0).
+def batch_indices(key, n: int, batch_size: int, n_active=None):
+    """A fresh permutation of the first ``n_active`` (default all ``n``) samples, split into
+    ``ceil(n / B)`` batches: weights ``w`` are 0 on padding and on masked samples.
 
-    The permutation is one argsort of random 32-bit keys (one sort instead of the two rounds of
-    ``jax.random.permutation``, which dominated the epoch time on XLA:CPU); ties, probability about
-    n^2 / 2^33 per epoch, keep index order.
+    The permutation is one stable argsort of random 32-bit keys (masked samples sorted last), so the
+    first ``n_active`` positions equal the permutation of a split holding only those samples.
     """
     n_batches = -(-n // batch_size)
-    perm = jnp.argsort(jax.random.bits(key, (n,), jnp.uint32))
+    bits = jax.random.bits(key, (n,), jnp.uint32)
+    if n_active is not None:
+        bits = jnp.where(jnp.arange(n) < n_active, bits, jnp.asarray(np.iinfo(np.uint32).max, jnp.uint32))
+    perm = jnp.argsort(bits, stable=True)
     idx = jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, batch_size)
-    w = (jnp.arange(n_batches * batch_size) < n).astype(jnp.float32).reshape(n_batches, batch_size)
+    limit = n if n_active is None else n_active
+    w = (jnp.arange(n_batches * batch_size) < limit).astype(jnp.float32).reshape(n_batches, batch_size)
     return idx, w
 
 
-def make_train(cfg: TrainConfig, data: Split):
-    """Return ``train(key) -> {"params": stacked over kept epochs, "epochs", "metrics", "final_params"}``."""
-    model = models.from_config(cfg.model_config())
-    opt = make_optimizer(cfg)
+class Trainer(NamedTuple):
+    init: Callable  # (key, hp) -> TrainState
+    segment: Callable  # (state, key, hp, start, *, length) -> (TrainState, metrics over length epochs)
+    train: Callable  # (key, hp) -> dict: the whole run in one scan
+    kept: np.ndarray  # the scheduled epochs
+
+
+def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = Uses()) -> Trainer:
+    """Pure training functions for ``model`` (any ``init(key)`` / ``apply(params, x) -> (logits, acts)``)."""
     kept = schedules.from_spec(cfg.schedule, cfg.n_epochs)
     slot_E = np.full(cfg.n_epochs, -1, np.int32)
     slot_E[kept] = np.arange(len(kept))
@@ -143,71 +129,83 @@ def make_train(cfg: TrainConfig, data: Split):
     n_train = x_tr.shape[0]
     bs = cfg.batch_size or n_train
     if bs > n_train:
-        raise ValueError(f"batch_size must be <= the {n_train} training samples, got {bs}")
+        raise ValueError(f"train.batch_size must be <= the {n_train} training samples, got {bs}")
+    if u.noise and model.noisy_apply is None:
+        raise ValueError("train.noise_sigma > 0 needs a model with noisy_apply(params, x, key, sigma)")
 
-    def loss_fn(params, x, y, w, key):
-        if cfg.noise_sigma > 0:
-            logits = model.noisy_apply(params, x, key, cfg.noise_sigma)[0]
+    def n_active(hp):
+        return jnp.round(hp.train_subset * n_train).astype(jnp.int32) if u.subset else None
+
+    def loss_fn(params, x, y, w, key, hp):
+        if u.noise:
+            logits = model.noisy_apply(params, x, key, hp.noise_sigma)[0]
         else:
             logits = model.apply(params, x)[0]
         ce, acc = cross_entropy(logits, y, w)
-        return ce + penalty(params, weight_decay=cfg.weight_decay, ortho_penalty=cfg.ortho_penalty), (ce, acc)
+        return ce + penalty(params, hp, u), (ce, acc)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def batch_step(carry, batch):
+    def batch_step(carry, batch, hp):
         params, opt_state, g1, g2 = carry
         idx_B, w_B, key = batch
-        (_, (ce, acc)), grads = grad_fn(params, x_tr[idx_B], y_tr[idx_B], w_B, key)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        gk = models.kernels(grads)
+        opt = make_optimizer(cfg.optimizer, hp)
+        (_, (ce, acc)), grads = grad_fn(params, x_tr[idx_B], y_tr[idx_B], w_B, key, hp)
+        updates, new_state = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        live = jnp.sum(w_B) > 0  # an all-masked batch changes nothing (Adam would still move)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(live, a, b), new, old)
+        gk = [jnp.where(live, g, 0.0) for g in models.kernels(grads)]
         g1 = [a + g for a, g in zip(g1, gk)]
         g2 = [a + g * g for a, g in zip(g2, gk)]
-        return (params, opt_state, g1, g2), (ce * jnp.sum(w_B), acc * jnp.sum(w_B))
+        return (keep(new_params, params), keep(new_state, opt_state), g1, g2), (ce * jnp.sum(w_B), acc * jnp.sum(w_B), live)
 
     def store(buf, params, slot):
-        return jax.lax.cond(
-            slot >= 0,
-            lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params),
-            lambda b: b,
-            buf,
-        )
+        return jax.lax.cond(slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params),
+                            lambda b: b, buf)
 
-    def epoch_step(carry, epoch, key):
-        params, opt_state, buf = carry
+    def epoch_step(state: TrainState, epoch, key, hp):
+        params, opt_state, buf = state
         slot = jnp.asarray(slot_E)[epoch]
         if cfg.checkpoint_at == "before":
             buf = store(buf, params, slot)
         k_perm, k_noise = jax.random.split(jax.random.fold_in(key, epoch))
-        idx, w = batch_indices(k_perm, n_train, bs)
+        n_act = n_active(hp)
+        idx, w = batch_indices(k_perm, n_train, bs, n_act)
         keys = jax.random.split(k_noise, idx.shape[0])
         zeros = [jnp.zeros_like(k) for k in models.kernels(params)]
-        (params, opt_state, g1, g2), (ce_sum, acc_sum) = jax.lax.scan(
-            batch_step, (params, opt_state, zeros, zeros), (idx, w, keys)
-        )
+        (params, opt_state, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
+            lambda c, b: batch_step(c, b, hp), (params, opt_state, zeros, zeros), (idx, w, keys))
         if cfg.checkpoint_at == "after":
             buf = store(buf, params, slot)
-        nb = idx.shape[0]
+        nb = jnp.sum(live)
         g_mean = [a / nb for a in g1]
         g_var = [jnp.maximum(b / nb - m * m, 0.0) for b, m in zip(g2, g_mean)]
-        tr_loss, tr_acc = cross_entropy(model.apply(params, x_tr)[0], y_tr)
+        w_N = None if n_act is None else (jnp.arange(n_train) < n_act).astype(jnp.float32)
+        n_used = n_train if n_act is None else n_act
+        tr_loss, tr_acc = cross_entropy(model.apply(params, x_tr)[0], y_tr, w_N)
         te_loss, te_acc = cross_entropy(model.apply(params, x_te)[0], y_te)
+        undefined = jnp.where(nb > 1, 1.0, jnp.nan)  # one batch per epoch: the minibatch std is undefined
         metrics = dict(
             train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc,
-            train_loss_running=jnp.sum(ce_sum) / n_train, train_acc_running=jnp.sum(acc_sum) / n_train,
+            train_loss_running=jnp.sum(ce_sum) / n_used, train_acc_running=jnp.sum(acc_sum) / n_used,
             grad_mean_norm=jnp.stack([jnp.linalg.norm(m) for m in g_mean]),
-            grad_std_norm=jnp.stack([jnp.sqrt(jnp.sum(v)) for v in g_var]),
+            grad_std_norm=jnp.stack([jnp.sqrt(jnp.sum(v)) for v in g_var]) * undefined,
+            weight_norm=jnp.stack([jnp.linalg.norm(k) for k in models.kernels(params)]),
         )
-        return (params, opt_state, buf), metrics
+        return TrainState(params, opt_state, buf), metrics
 
-    def train(key):
-        k_init, k_train = jax.random.split(key)
-        params = model.init(k_init)
+    def init(key, hp: Hyper) -> TrainState:
+        params = model.init(jax.random.split(key)[0])
         buf = jax.tree.map(lambda p: jnp.zeros((len(kept),) + p.shape, p.dtype), params)
-        (params, _, buf), metrics = jax.lax.scan(
-            lambda c, e: epoch_step(c, e, k_train), (params, opt.init(params), buf), jnp.arange(cfg.n_epochs)
-        )
-        return {"params": buf, "epochs": jnp.asarray(kept), "metrics": metrics, "final_params": params}
+        return TrainState(params, make_optimizer(cfg.optimizer, hp).init(params), buf)
 
-    return train
+    def segment(state: TrainState, key, hp: Hyper, start, *, length: int):
+        k_train = jax.random.split(key)[1]
+        return jax.lax.scan(lambda s, e: epoch_step(s, e, k_train, hp), state, start + jnp.arange(length))
+
+    def train(key, hp: Hyper):
+        state, metrics = segment(init(key, hp), key, hp, 0, length=cfg.n_epochs)
+        return {"params": state.buf, "epochs": jnp.asarray(kept), "metrics": metrics, "final_params": state.params}
+
+    return Trainer(init, segment, train, kept)

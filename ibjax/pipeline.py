@@ -1,0 +1,247 @@
+"""One path from configs to results, shared by the CLI and every experiment.
+
+    dirs = pipeline.train_or_reuse(RunConfig(...), seeds=range(5), out_root="runs/x", sweep={...})
+    plane = pipeline.evaluate_runs(dirs, "kde", {"noise_var": 1e-3}, sweep={"noise_var": [1e-3, 1e-2]},
+                                   epochs="log:50", view="layers", out="results/x")
+
+``evaluate_runs`` loads the run directories (same model, data and kept epochs), evaluates every
+(settings, run, epoch, T) with one estimator in batched calls and returns an ``InfoPlane``. A result
+is keyed by everything that produced it (run ids, epochs, estimator, every setting, view, PRNG seed,
+data, ibjax version): a saved result with the same key is reused, any other is recomputed and the
+reason printed. ``evaluate_arrays`` does the same for params already in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Callable
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+import ibjax
+from ibjax import checkpoints, infoplane, registry, schedules, views
+from ibjax.config import RunConfig
+from ibjax.result import InfoPlane
+from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
+
+EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
+
+
+def select_epochs(spec: str, kept: np.ndarray) -> np.ndarray:
+    """Positions of the kept epochs to evaluate."""
+    kind, _, arg = str(spec).partition(":")
+    if kind == "all" and not arg:
+        return np.arange(len(kept))
+    if kind == "list":
+        want = np.array([_int(spec, v) for v in arg.split(",")])
+        missing = np.setdiff1d(want, kept)
+        if missing.size:
+            raise ValueError(f"epochs {spec!r}: epochs {missing[:10].tolist()} are not present in the run; "
+                             f"kept epochs run {kept.min()}..{kept.max()} ({len(kept)} kept)")
+        return np.searchsorted(kept, np.unique(want))
+    if kind in ("every", "log"):
+        return (schedules.every if kind == "every" else schedules.log_spaced)(len(kept), _int(spec, arg))
+    raise ValueError(f"epochs must be {EPOCH_SPECS}, got {spec!r}")
+
+
+def _int(spec, arg):
+    try:
+        return int(arg)
+    except ValueError:
+        raise ValueError(f"epochs {spec!r}: {arg!r} is not an integer") from None
+
+
+def load_runs(run_dirs, *, allow_partial: bool = False) -> list[checkpoints.Run]:
+    """Load run directories that share a model, a dataset and kept epochs."""
+    if not run_dirs:
+        raise ValueError("run_dirs must name at least one run directory")
+    runs = [checkpoints.load_run(d, allow_partial=allow_partial) for d in run_dirs]
+    first = runs[0]
+    for d, r in zip(run_dirs, runs):
+        if r.config.get("model") != first.config.get("model") or r.config.get("data", {}).get("name") != first.config.get("data", {}).get("name"):
+            raise ValueError(f"run_dir {d} has a different model or dataset than {run_dirs[0]}")
+        if not np.array_equal(r.epochs, first.epochs):
+            raise ValueError(f"run_dir {d} kept different epochs than {run_dirs[0]} "
+                             f"({len(r.epochs)} vs {len(first.epochs)}); evaluate them separately")
+    return runs
+
+
+def result_key(**parts) -> str:
+    body = json.dumps({**parts, "ibjax": ibjax.__version__}, sort_keys=True, default=_plain)
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def _plain(o):
+    return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+def result_path(out: str | Path, estimator: str, view: str = "layers") -> Path:
+    tag = "" if view == "layers" else "_" + str(view).replace(":", "")
+    return Path(out) / f"infoplane_{estimator}{tag}.npz"
+
+
+def _grid(estimator: str, options: dict, sweep: dict | None, ctx) -> tuple[list[dict], dict, list[dict]]:
+    """(static grid points, traced option -> values, full grid in result order: static-major)."""
+    traced, static = registry.split_sweep(estimator, sweep)
+    names = list(static) + list(traced)
+    points = [dict(zip(names, combo)) for combo in itertools.product(*(list(static.values()) + list(traced.values())))]
+    for p in points:  # every grid point passes the option checks
+        registry.resolve(estimator, {**options, **p}, ctx)
+    static_points = [dict(zip(static, c)) for c in itertools.product(*static.values())] if static else [{}]
+    traced_lists = {k: [p[k] for p in points[: int(np.prod([len(v) for v in traced.values()]))]] for k in traced} \
+        if traced else {}
+    return static_points, traced_lists, points
+
+
+def evaluate_runs(run_dirs, estimator: str = "binning", options: dict | None = None, *, epochs: str = "all",
+                  view: str = "layers", sweep: dict | None = None, seed: int = 0, out: str | Path | None = None,
+                  memory_gb: float = 2.0, nan_policy: str = "raise", model=None, data_path=None,
+                  allow_partial: bool = False, recompute: bool = False, progress: bool = True,
+                  log: Callable = print) -> InfoPlane:
+    """The information plane of ``run_dirs`` (S runs) as an ``InfoPlane`` (G x S x E x L)."""
+    run_dirs = [Path(d) for d in run_dirs]
+    runs = load_runs(run_dirs, allow_partial=allow_partial)
+    cfg = RunConfig.from_dict(runs[0].config)
+    model = model or cfg.model.build()
+    ds = load_data(cfg, data_path)
+    positions = select_epochs(epochs, runs[0].epochs)
+    params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # S x E_kept x ...
+    params = jax.tree.map(lambda a: a[:, positions], params)
+    return evaluate_arrays(
+        infoplane.ApplyFns(model.apply, model.noisy_apply), params, runs[0].epochs[positions], ds.x, ds.y,
+        estimator, options, run_ids=[r.config["run_id"] for r in runs], run_dirs=run_dirs, view=view, sweep=sweep,
+        seed=seed, out=out, memory_gb=memory_gb, nan_policy=nan_policy, run_config=runs[0].config, recompute=recompute,
+        progress=progress, log=log, measured={"data": ds.name, "data_source": ds.source, "samples": "all",
+                                              "n_samples": int(len(ds.y))})
+
+
+def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binning", options: dict | None = None, *,
+                    run_ids=None, run_dirs=(), view: str = "layers", sweep: dict | None = None, seed: int = 0,
+                    out: str | Path | None = None, memory_gb: float = 2.0, nan_policy: str = "raise",
+                    run_config: dict | None = None, recompute: bool = False, progress: bool = True,
+                    log: Callable = print, measured: dict | None = None) -> InfoPlane:
+    """Like ``evaluate_runs`` for params in memory: every leaf S x E x ... (S runs, E epochs)."""
+    est = registry.get(estimator)
+    if memory_gb is None or not memory_gb > 0:
+        raise ValueError(f"memory_gb must be > 0, got {memory_gb}")
+    if nan_policy not in infoplane.NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {infoplane.NAN_POLICIES}, got {nan_policy!r}")
+    apply_fn = apply_fn if isinstance(apply_fn, infoplane.ApplyFns) else infoplane.ApplyFns(apply_fn)
+    x, y_idx, classes = infoplane.check_inputs(x, y)
+    epochs_E = np.asarray(epochs_E, np.int64)
+    n_runs, n_epochs = jax.tree.leaves(params_SxE)[0].shape[:2]
+    if n_epochs != len(epochs_E):
+        raise ValueError(f"params hold {n_epochs} epochs but epochs_E lists {len(epochs_E)}")
+    run_ids = [f"run{s}" for s in range(n_runs)] if run_ids is None else [str(r) for r in run_ids]
+    if len(run_ids) != n_runs:
+        raise ValueError(f"run_ids lists {len(run_ids)} runs but params hold {n_runs}")
+    ctx = registry.Context(len(y_idx), len(classes), run_config)
+    options = dict(options or {})
+    settings = registry.resolve(estimator, options, ctx)
+    static_points, traced, points = _grid(estimator, options, sweep, ctx)
+    v = views.get(view)
+    if est.noisy and v.spec != "layers":
+        raise ValueError(f"view {v.spec!r} does not apply to the noisy-network estimator {estimator!r} (layers only)")
+    if v.window > 1 and not est.label_conditional:
+        raise ValueError(f"view {v.spec!r} needs a label-conditional estimator "
+                         f"({sorted(n for n, e in registry.builtin().items() if e.label_conditional)}), got {estimator!r}")
+    if v.window > n_epochs:
+        raise ValueError(f"view {v.spec!r}: the window is longer than the {n_epochs} selected epochs")
+    names = views.t_names(v, apply_fn, jax.tree.map(lambda a: a[0, 0], params_SxE), x)
+    key = result_key(run_ids=run_ids, epochs=epochs_E, estimator=estimator, settings=settings, sweep=sweep or {},
+                     view=v.spec, seed=seed, nan_policy=nan_policy, data=(measured or {}).get("data"),
+                     n=len(y_idx), x=hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:12])
+    path = None if out is None else result_path(out, estimator, v.spec)
+    if path is not None and path.is_file() and not recompute:
+        old = _try_load(path)
+        if old is not None and old.key == key:
+            log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
+            return old
+        log(f"recomputing {path}: settings changed" + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids)))
+    # items: every (run, epoch), or every (run, window start) with a W axis
+    if v.window > 1:
+        starts = np.arange(n_epochs - v.window + 1)
+        win = starts[:, None] + np.arange(v.window)
+        params_I = jax.tree.map(lambda a: a[:, win].reshape((n_runs * len(starts), v.window) + a.shape[2:]), params_SxE)
+        out_epochs = epochs_E[starts]
+    else:
+        params_I = jax.tree.map(lambda a: a.reshape((n_runs * n_epochs,) + a.shape[2:]), params_SxE)
+        out_epochs = epochs_E
+    n_e = len(out_epochs)
+    runs_I = [r for r in run_ids for _ in range(n_e)]
+    epochs_I = np.tile(out_epochs, n_runs)
+    cache = None if out is None else Path(out) / ".cache" / key
+    if cache is not None and recompute and cache.is_dir():
+        for f in cache.glob("chunk_*.npz"):
+            f.unlink()
+    bar = (lambda it: tqdm(it, desc=f"{estimator} {v.spec}", unit="chunk", leave=False, disable=None)) if progress else None
+    parts = [infoplane.evaluate_items(apply_fn, params_I, runs_I, epochs_I, x, y_idx, estimator=estimator,
+                                      static={k: val for k, val in {**settings, **sp}.items() if k not in traced},
+                                      traced=traced, view=v, key=jax.random.key(seed), memory_gb=memory_gb,
+                                      cache_dir=None if cache is None else cache / _point_tag(sp), progress=bar)
+             for sp in static_points]  # structural: a shape-changing option is one compile per value
+    items = infoplane.Items({k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
+                            np.concatenate([p.finite for p in parts]), {k: np.concatenate([p.flags[k] for p in parts]) for k in parts[0].flags})
+    describe = lambda i, g: (f"run {run_dirs[i // n_e] if run_dirs else run_ids[i // n_e]} epoch {int(epochs_I[i])}"
+                             + (f" setting {points[g]}" if sweep else ""))
+    items = infoplane.check_values(items, est, nan_policy=nan_policy, describe=describe, t_names=names)
+    shape = (len(points) if sweep else 1, n_runs, n_e, len(names))
+    warn = _collect_warnings(est, items, shape, out_epochs, log)
+    if (~items.finite).any():
+        warn["non-finite activations, recorded as NaN"] = [[int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)]
+                                                          for g, i, l in zip(*np.nonzero(~items.finite))]
+        log(f"warning: {int((~items.finite).sum())} (epoch, T) value(s) from non-finite activations recorded as NaN")
+    plane = InfoPlane(
+        out_epochs, {k: v_.reshape(shape) for k, v_ in items.values.items()}, estimator, settings,
+        {k: [p[k] for p in points] for k in (sweep or {})}, tuple(run_ids), tuple(str(d) for d in run_dirs),
+        tuple(names), {"network": "noisy" if est.noisy else "deterministic", "view": v.spec, "units": est.units,
+                       "nan_policy": nan_policy, "seed": seed, **(measured or {})}, warn, key, versions())
+    if path is not None and jax.process_index() == 0:  # several processes (jax.distributed): one writer
+        plane.save(path)
+    return plane
+
+
+def _point_tag(static_point: dict) -> str:
+    """Cache subdirectory of one static-option grid point (each is its own compiled evaluation)."""
+    return "static-" + hashlib.sha256(json.dumps(static_point, sort_keys=True, default=_plain).encode()).hexdigest()[:10]
+
+
+def _try_load(path: Path) -> InfoPlane | None:
+    try:
+        return InfoPlane.load(path)
+    except (ValueError, FileNotFoundError):
+        return None
+
+
+def _what_changed(old: InfoPlane, estimator, settings, view, epochs, run_ids) -> str:
+    diffs = []
+    if old.estimator != estimator:
+        diffs.append(f"estimator {old.estimator} -> {estimator}")
+    for k in sorted(set(old.settings) | set(settings)):
+        if old.settings.get(k) != settings.get(k):
+            diffs.append(f"{k} {old.settings.get(k)} -> {settings.get(k)}")
+    if old.measured.get("view") != view:
+        diffs.append(f"view {old.measured.get('view')} -> {view}")
+    if not np.array_equal(old.epochs, epochs):
+        diffs.append(f"epochs ({len(old.epochs)} -> {len(epochs)})")
+    if list(old.run_ids) != list(run_ids):
+        diffs.append("runs")
+    return f" ({'; '.join(diffs)})" if diffs else " (sweep, seed or version)"
+
+
+def _collect_warnings(est, items, shape, out_epochs, log) -> dict:
+    found = {}
+    n_e = len(out_epochs)
+    for flag, message in est.warnings.items():
+        hit = items.flags[flag]
+        if hit.any():
+            where = [[int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)] for g, i, l in zip(*np.nonzero(hit))]
+            found[message] = where
+            log(f"warning: {message} at {len(where)} of {hit.size} (setting, run, epoch, T) values, e.g. "
+                f"run {where[0][1]} epoch {where[0][2]} T {where[0][3] + 1}; recorded in the result's warnings")
+    return found

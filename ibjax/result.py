@@ -1,0 +1,113 @@
+"""``InfoPlane``: the one result object of an evaluation, with one npz schema for CLI and experiments.
+
+Arrays are ``G x S x E x L``: estimator-settings grid (G = 1 without a sweep), runs/seeds, epochs,
+T's of the view (layers, filters, ...). ``values`` holds every output of the estimator (``i_xt``,
+``i_ty`` and, where the estimator has them, ``*_se`` standard errors or ``*_lower`` bounds).
+
+    plane = InfoPlane.load("results/tishby/infoplane_binning.npz")
+    plane.i_xt                     # S x E x L (only when G == 1; else plane.setting(g).i_xt)
+    plane.mean("i_xt"), plane.spread("i_xt")   # over seeds: E x L
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ibjax import io
+
+SCHEMA = "ibjax.infoplane/2"
+
+
+def _plain(o):
+    return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+@dataclass(frozen=True)
+class InfoPlane:
+    epochs: np.ndarray  # E (for window views: the first epoch of each window)
+    values: dict  # output name -> G x S x E x L
+    estimator: str
+    settings: dict  # resolved estimator settings (a swept option holds the first value)
+    sweep: dict = field(default_factory=dict)  # option -> G values, row-major grid
+    run_ids: tuple = ()
+    run_dirs: tuple = ()
+    layer_names: tuple = ()
+    measured: dict = field(default_factory=dict)  # network, data, samples, view, units
+    warnings: dict = field(default_factory=dict)  # message -> list of [g, s, epoch, layer]
+    key: str = ""  # hash of what produced the numbers (see ibjax.pipeline.result_key)
+    versions: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        shapes = {k: np.shape(v) for k, v in self.values.items()}
+        if not {"i_xt", "i_ty"} <= set(shapes) or len(set(shapes.values())) != 1:
+            raise ValueError(f"values must hold i_xt and i_ty of one G x S x E x L shape, got {shapes}")
+        g, s, e, l = shapes["i_xt"]
+        if e != len(self.epochs):
+            raise ValueError(f"values have {e} epochs but epochs has {len(self.epochs)}")
+
+    @property
+    def shape(self) -> tuple:
+        return np.shape(self.values["i_xt"])
+
+    def setting(self, g: int) -> "InfoPlane":
+        """The plane of the g-th settings-grid point (G = 1)."""
+        sw = {k: [v[g]] for k, v in self.sweep.items()}
+        return replace(self, values={k: v[g:g + 1] for k, v in self.values.items()}, sweep=sw,
+                       settings={**self.settings, **{k: v[0] for k, v in sw.items()}})
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            v = values[name]
+            if v.shape[0] != 1:
+                raise ValueError(f"this plane has a settings axis of {v.shape[0]}: use plane.setting(g).{name} "
+                                 f"or plane.values[{name!r}] (G x S x E x L)")
+            return v[0]
+        raise AttributeError(name)
+
+    def mean(self, name: str = "i_xt") -> np.ndarray:
+        """Mean over runs (seeds): E x L (G x E x L with a sweep)."""
+        v = self.values[name].mean(axis=1)
+        return v[0] if v.shape[0] == 1 else v
+
+    def spread(self, name: str = "i_xt") -> np.ndarray:
+        """Standard deviation over runs (0 for a single run): E x L (G x E x L with a sweep)."""
+        v = self.values[name].std(axis=1, ddof=1) if self.shape[1] > 1 else np.zeros(self.values[name].shape)[:, 0]
+        return v[0] if v.shape[0] == 1 else v
+
+    @property
+    def units(self) -> str:
+        return self.measured.get("units", "bits")
+
+    def save(self, path: str | Path) -> Path:
+        meta = dict(schema=SCHEMA, estimator=self.estimator, settings=self.settings, sweep=self.sweep,
+                    run_ids=list(self.run_ids), run_dirs=[str(d) for d in self.run_dirs],
+                    layer_names=list(self.layer_names), measured=self.measured, warnings=self.warnings,
+                    key=self.key, versions=self.versions)
+        arrays = {f"{k}_GxSxExL": np.asarray(v) for k, v in self.values.items()}
+        io.atomic_save_npz(path, dict(epochs_E=np.asarray(self.epochs), meta=np.array(json.dumps(meta, default=_plain)),
+                                      **arrays))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "InfoPlane":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such result file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                values = {k[: -len("_GxSxExL")]: z[k] for k in z.files if k.endswith("_GxSxExL")}
+                epochs = z["epochs_E"]
+        except (KeyError, ValueError, OSError, EOFError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not an ibjax information-plane file or corrupt ({e})") from e
+        if meta.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: schema {meta.get('schema')!r}, expected {SCHEMA!r}; re-run the evaluation")
+        settings = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["settings"].items()}
+        return cls(epochs, values, meta["estimator"], settings, meta["sweep"], tuple(meta["run_ids"]),
+                   tuple(meta["run_dirs"]), tuple(meta["layer_names"]), meta["measured"], meta["warnings"],
+                   meta["key"], meta.get("versions", {}))

@@ -1,0 +1,236 @@
+"""The shared pipeline: train_or_reuse -> evaluate_runs -> InfoPlane, and the faults it must not hide."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ibjax import checkpoints, evaluate, pipeline, registry
+from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
+from ibjax.registry import Estimator, Option
+from ibjax.result import InfoPlane
+
+QUIET = dict(progress=False, log=lambda *_: None)
+CFG = RunConfig(MLPConfig((12, 8, 5, 2)), DataConfig(name="var_u"),
+                TrainConfig(n_epochs=30, schedule="every:10", learning_rate=0.01))
+
+
+@pytest.fixture(scope="module")
+def three_seeds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return pipeline.train_or_reuse(CFG, [0, 1, 2], root, log=lambda *_: None)
+
+
+def test_each_seed_keeps_its_own_numbers(three_seeds):
+    """Regression: seeds x epochs flattened into one axis used to write the last seed into every row."""
+    plane = pipeline.evaluate_runs(three_seeds, "binning", **QUIET)
+    assert plane.shape == (1, 3, 3, 3)
+    for s, d in enumerate(three_seeds):
+        alone = pipeline.evaluate_runs([d], "binning", **QUIET)
+        np.testing.assert_allclose(plane.i_xt[s], alone.i_xt[0], atol=1e-6)
+        np.testing.assert_allclose(plane.i_ty[s], alone.i_ty[0], atol=1e-6)
+    assert not np.allclose(plane.i_xt[0], plane.i_xt[2])  # different networks, different planes
+
+
+def test_result_file_is_reused_only_for_the_same_settings(three_seeds, tmp_path):
+    said = []
+    log = said.append
+    first = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 30}, out=tmp_path, progress=False, log=log)
+    again = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 30}, out=tmp_path, progress=False, log=log)
+    assert said[-1].startswith("reusing") and again.key == first.key
+    other = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 10}, out=tmp_path, progress=False, log=log)
+    assert "recomputing" in said[-1] and "n_bins 30 -> 10" in said[-1]
+    assert not np.allclose(other.i_xt, first.i_xt)
+    fewer = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 10}, epochs="list:0,20", out=tmp_path,
+                                   progress=False, log=log)
+    assert "epochs (3 -> 2)" in said[-1] and fewer.epochs.tolist() == [0, 20]
+    loaded = InfoPlane.load(pipeline.result_path(tmp_path, "binning"))
+    np.testing.assert_array_equal(loaded.i_xt, fewer.i_xt)
+    assert loaded.settings["n_bins"] == 10 and loaded.run_ids == fewer.run_ids
+
+
+def test_kde_noise_variances_in_one_call_equal_separate_calls(three_seeds):
+    grid = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    swept = pipeline.evaluate_runs(three_seeds[:2], "kde", sweep={"noise_var": grid}, **QUIET)
+    assert swept.shape[0] == 5 and swept.sweep == {"noise_var": grid}
+    for g, v in enumerate(grid):
+        one = pipeline.evaluate_runs(three_seeds[:2], "kde", {"noise_var": v}, **QUIET)
+        for k in one.values:
+            np.testing.assert_allclose(swept.values[k][g], one.values[k][0], rtol=1e-6, atol=1e-6)
+    i_xt_last = swept.values["i_xt"][:, 0, -1, 0]
+    # more noise, less information; at 1e-4 and 1e-3 all 4096 inputs stay apart: H(X) = 12 bits
+    assert np.all(np.diff(i_xt_last) <= 1e-6) and i_xt_last[0] == pytest.approx(12.0, abs=1e-5) and i_xt_last[-1] < 2
+
+
+def test_static_option_sweep_is_one_compile_per_value(three_seeds, tmp_path):
+    swept = pipeline.evaluate_runs(three_seeds[:1], "binning", sweep={"n_bins": [10, 30]}, out=tmp_path, **QUIET)
+    for g, n in enumerate((10, 30)):
+        one = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": n}, **QUIET)
+        np.testing.assert_array_equal(swept.setting(g).i_xt, one.i_xt)
+
+
+def toy_fn(t, d, key, x, y, *, scale):
+    """Toy estimator: mean absolute activation (times scale) as "I(X;T)", the class-1 fraction as "I(T;Y)"."""
+    return {"i_xt": scale * jnp.sum(jnp.abs(t)) / (t.shape[0] * d), "i_ty": jnp.mean(y.astype(jnp.float32))}
+
+
+@pytest.fixture
+def toy():
+    registry.register(Estimator("toy", toy_fn, {"scale": Option(1.0, "a factor", float, registry.positive, traced=True)},
+                                ("i_xt", "i_ty"), lambda s, n, widths: 4 * n, help="test-only toy", units="toy"))
+    yield
+    registry.unregister("toy")
+
+
+def test_registered_toy_estimator_runs_through_pipeline_and_cli(toy, three_seeds, tmp_path, capsys):
+    run = checkpoints.load_run(three_seeds[0])
+    model = CFG.model.build()
+    ds = pipeline.load_data(CFG)
+    plane = pipeline.evaluate_runs(three_seeds[:1], "toy", {"scale": 2.0}, **QUIET)
+    for i in range(len(run.epochs)):
+        acts = model.apply(jax.tree.map(lambda a: a[i], run.params), ds.x)[1]
+        np.testing.assert_allclose(plane.i_xt[0, i], [2 * np.mean(np.abs(np.asarray(a))) for a in acts], rtol=1e-5)
+    np.testing.assert_allclose(plane.i_ty, np.mean(ds.y == 1), rtol=1e-6)
+    out = evaluate.main([str(three_seeds[0]), "--estimator", "toy", "--scale", "3", "--sweep", "scale=1,3",
+                         "--out", str(tmp_path)])
+    assert out.shape == (2, 1, 3, 3) and out.units == "toy"
+    np.testing.assert_allclose(out.values["i_xt"][1], 1.5 * plane.i_xt, rtol=1e-5)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_smoothed_defaults_to_the_runs_training_noise(tmp_path):
+    noisy_cfg = CFG.replace(**{"train.noise_sigma": 0.2, "train.n_epochs": 4, "train.schedule": "every:2"})
+    dirs = pipeline.train_or_reuse(noisy_cfg, [0], tmp_path / "noisy", log=lambda *_: None)
+    plane = pipeline.evaluate_runs(dirs, "smoothed", {"n_c": 2}, **QUIET)
+    assert plane.settings["sigma"] == 0.2 and plane.measured["network"] == "noisy"
+    explicit = pipeline.evaluate_runs(dirs, "smoothed", {"n_c": 2, "sigma": 0.2}, **QUIET)
+    np.testing.assert_array_equal(plane.i_xt, explicit.i_xt)
+    det = pipeline.train_or_reuse(CFG.replace(**{"train.n_epochs": 2, "train.schedule": "all"}), [0], tmp_path / "det",
+                                  log=lambda *_: None)
+    with pytest.raises(ValueError, match="trained without noise.*pass --sigma"):
+        pipeline.evaluate_runs(det, "smoothed", **QUIET)
+
+
+# ---------------------------------------------------------------- faults that used to pass silently
+
+
+def _params_with_nan(three_seeds, epoch_pos=1):
+    run = checkpoints.load_run(three_seeds[0])
+    params = jax.tree.map(lambda a: np.array(a)[None], run.params)
+    params["Dense_1"]["kernel"][0, epoch_pos, 0, 0] = np.nan
+    return run, params
+
+
+@pytest.mark.parametrize("name", ["binning", "kde"])
+def test_nan_weights_are_reported_by_epoch_and_layer_or_marked(three_seeds, name):
+    run, params = _params_with_nan(three_seeds)
+    model, ds = CFG.model.build(), pipeline.load_data(CFG)
+    args = (model.apply, params, run.epochs, ds.x, ds.y, name)
+    with pytest.raises(ValueError, match=r"non-finite activations.*epoch 10 layer 2.*nan_policy='mark'"):
+        pipeline.evaluate_arrays(*args, **QUIET)
+    marked = pipeline.evaluate_arrays(*args, nan_policy="mark", **QUIET)
+    bad = np.isnan(marked.i_xt[0])
+    assert bad[1, 1] and bad[1, 2] and not bad[1, 0] and not bad[0].any() and not bad[2].any()
+    assert "non-finite activations, recorded as NaN" in marked.warnings
+
+
+def test_bad_inputs_and_labels_are_refused(three_seeds):
+    run = checkpoints.load_run(three_seeds[0])
+    params = jax.tree.map(lambda a: a[None], run.params)
+    model, ds = CFG.model.build(), pipeline.load_data(CFG)
+    x_nan = ds.x.copy()
+    x_nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="x contains 1 NaN"):
+        pipeline.evaluate_arrays(model.apply, params, run.epochs, x_nan, ds.y, "binning", **QUIET)
+    with pytest.raises(ValueError, match="integer class ids.*0.5"):
+        pipeline.evaluate_arrays(model.apply, params, run.epochs, ds.x, ds.y + 0.5, "binning", **QUIET)
+    with pytest.raises(ValueError, match="params hold 3 epochs but epochs_E lists 2"):
+        pipeline.evaluate_arrays(model.apply, params, run.epochs[:2], ds.x, ds.y, "binning", **QUIET)
+
+
+def test_label_ids_are_remapped_so_cost_follows_the_number_of_classes(three_seeds):
+    run = checkpoints.load_run(three_seeds[0])
+    params = jax.tree.map(lambda a: a[None], run.params)
+    model, ds = CFG.model.build(), pipeline.load_data(CFG)
+    plain = pipeline.evaluate_arrays(model.apply, params, run.epochs, ds.x, ds.y, "kde", **QUIET)
+    far = pipeline.evaluate_arrays(model.apply, params, run.epochs, ds.x, ds.y * 20000, "kde", **QUIET)
+    np.testing.assert_array_equal(far.i_ty, plain.i_ty)  # same partition of the samples, same numbers
+
+
+def test_negative_mutual_information_is_an_error(toy, three_seeds):
+    negative = lambda t, d, key, x, y, *, scale: {"i_xt": -scale + 0 * t[0, 0], "i_ty": 0 * t[0, 0]}
+    registry.register(Estimator("toy", negative, {"scale": Option(1.0, "", float)}, ("i_xt", "i_ty"),
+                                lambda s, n, w: 4 * n), replace=True)
+    with pytest.raises(ValueError, match="toy returned i_xt = -1 < 0 .*cannot be negative"):
+        pipeline.evaluate_runs(three_seeds[:1], "toy", **QUIET)
+
+
+def test_edge_cap_warning_survives_the_batch_engine(three_seeds, tmp_path):
+    said = []
+    plane = pipeline.evaluate_runs(three_seeds[:1], "edge", {"U": 1.0}, out=tmp_path, progress=False, log=said.append)
+    msg = registry.get("edge").warnings["warn_near_cap"]
+    assert msg in plane.warnings and len(plane.warnings[msg]) > 0
+    assert any(s.startswith("warning: EDGE estimate within 5% of its cap") for s in said)
+    assert msg in InfoPlane.load(pipeline.result_path(tmp_path, "edge")).warnings
+
+
+def test_binning_outside_range_warning(three_seeds):
+    plane = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 30, "value_range": (-0.5, 0.5)}, **QUIET)
+    assert registry.get("binning").warnings["warn_outside_range"] in plane.warnings
+    inside = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 30}, **QUIET)
+    assert not inside.warnings  # tanh and softmax stay inside [-1, 1]
+
+
+def test_views_that_do_not_apply_are_named(three_seeds):
+    with pytest.raises(ValueError, match="view 'filters' applies to convolutional layers"):
+        pipeline.evaluate_runs(three_seeds[:1], "binning", view="filters", **QUIET)
+    with pytest.raises(ValueError, match="view must be one of"):
+        pipeline.evaluate_runs(three_seeds[:1], "binning", view="channels", **QUIET)
+
+
+def test_per_filter_and_pooled_views_of_a_cnn(tmp_path):
+    """A CNN on 8 x 8 crops of 12-bit-like images: per-filter T's are each channel, pooled T's halve H and W."""
+    from ibjax.config import CNNConfig
+    from ibjax import infoplane, models
+
+    m = models.cnn((8, 8, 1), filters=(2, 3), n_classes=2)
+    p = m.init(jax.random.key(0))
+    x = np.asarray(jax.random.uniform(jax.random.key(1), (64, 8, 8, 1)))
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(np.int32)
+    params = jax.tree.map(lambda a: a[None, None], p)
+    per_filter = pipeline.evaluate_arrays(m.apply, params, [0], x, y, "binning", view="filters", **QUIET)
+    assert per_filter.layer_names == ("layer 1 filter 1", "layer 1 filter 2", "layer 2 filter 1", "layer 2 filter 2",
+                                      "layer 2 filter 3")
+    acts = m.apply(p, x)[1]
+    from ibjax.estimators import binning
+    want = binning.info_plane(np.asarray(acts[1][..., 2]).reshape(64, -1), y, n_bins=30)
+    np.testing.assert_allclose([per_filter.i_xt[0, 0, 4], per_filter.i_ty[0, 0, 4]], want, atol=1e-6)
+    pooled = pipeline.evaluate_arrays(m.apply, params, [0], x, y, "binning", view="pooled", **QUIET)
+    assert pooled.layer_names[:2] == ("layer 1 before pool", "layer 1 after pool")
+    # pooling is a function of the map: it can only merge symbols
+    assert np.all(pooled.i_xt[0, 0, 1::2] <= pooled.i_xt[0, 0, 0::2] + 1e-6)
+    assert CNNConfig(input_shape=(8, 8, 1), filters=(2, 3), n_classes=2).build().n_layers == 3
+
+
+def test_bring_your_own_flax_model(tmp_path):
+    """README's example: a user's flax module trains with the same scan and evaluates with every estimator."""
+    import flax.linen as nn
+    from ibjax import data, models
+    from ibjax.train import hyper, make_train, uses
+
+    class Mine(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = nn.tanh(nn.Dense(6)(x))
+            logits = nn.Dense(2)(h)
+            return logits, (h, nn.softmax(logits))
+
+    model = models.from_flax(Mine(), input_shape=(12,))
+    ds = data.var_u()
+    cfg = RunConfig(train=TrainConfig(n_epochs=20, schedule="every:10", learning_rate=0.01))
+    out = make_train(model, cfg.train, data.split(ds), u=uses([cfg])).train(jax.random.key(0), hyper(cfg))
+    params = jax.tree.map(lambda a: a[None], out["params"])
+    for name in ("binning", "kde", "knn"):
+        plane = pipeline.evaluate_arrays(model.apply, params, out["epochs"], ds.x, ds.y, name, **QUIET)
+        assert plane.shape == (1, 1, 2, 2) and np.all(np.isfinite(plane.i_xt))
+    assert out["metrics"]["train_loss"][-1] < out["metrics"]["train_loss"][0]
