@@ -1,99 +1,375 @@
-"""Figures: the information plane coloured by epoch, MI against epoch, loss curves. matplotlib only."""
+"""Figures of an ``InfoPlane``: the information plane coloured by epoch, MI against epoch, loss
+curves, grids of panels and an animated plane. matplotlib only.
+
+Figures are built from ``matplotlib.figure.Figure`` directly, never through pyplot: importing or
+using this module does not pick, switch or start a backend, and nothing is left open to close.
+
+    fig = plotting.info_plane(plane)           # a Figure
+    plotting.save(fig, "out/infoplane.png")    # atomic write
+    plotting.animate(plane, "out/infoplane.gif")
+
+Spread over seeds (S > 1) is always a standard deviation over runs (ddof = 1, ``plane.spread``);
+a single run with estimator standard errors (``i_xt_se``) is shaded ± 2 SE instead.
+"""
 
 from __future__ import annotations
 
 import io as _io
+import os
+import tempfile
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.colors import LogNorm, Normalize  # noqa: E402
-
-from ibjax import io  # noqa: E402
+from ibjax import io
 
 MARKERS = "os^Dvp*hX<>8"
+MAX_FRAMES = 120  # animate() subsamples longer runs to this many frames
+KINDS = ("plane", "mi_xt", "mi_ty")
+_MI = {"i_xt": "I(X;T)", "i_ty": "I(T;Y)"}
 
 
-def _epoch_norm(epochs_E, log_color: bool):
-    lo, hi = float(np.min(epochs_E)), float(np.max(epochs_E))
-    if log_color:
-        return LogNorm(vmin=max(lo, 0) + 1, vmax=hi + 1), np.asarray(epochs_E, float) + 1
-    return Normalize(vmin=lo, vmax=max(hi, lo + 1)), np.asarray(epochs_E, float)
+# --- small helpers -----------------------------------------------------------------------------
+
+def _one_setting(plane, g: int):
+    """The G = 1 plane of settings-grid point g, checked."""
+    n_g = plane.shape[0]
+    if not 0 <= g < n_g:
+        raise ValueError(f"g={g} is outside the settings grid: valid 0 .. {n_g - 1}")
+    return plane if n_g == 1 else plane.setting(g)
 
 
-def info_plane(epochs_E, i_xt_ExL, i_ty_ExL, *, ax=None, log_color: bool = True, cmap: str = "viridis",
-               title: str | None = None, layer_names=None, units: str = "bits"):
-    """x = I(X;T), y = I(T;Y): a thin line per kept epoch through the layers, a marker per layer,
-    colour = epoch (log scale by default; the colourbar shows epoch + 1 on a log scale)."""
-    i_xt_ExL, i_ty_ExL = np.asarray(i_xt_ExL), np.asarray(i_ty_ExL)
+def _names(plane) -> list[str]:
+    n_l = plane.shape[3]
+    names = list(plane.layer_names)
+    return names if len(names) == n_l else [f"layer {l + 1}" for l in range(n_l)]
+
+
+def _epoch_norm(lo: float, hi: float, log_color: bool):
+    """Colour norm and shift (colour value = epoch + shift; a log scale needs values > 0)."""
+    if not log_color:
+        return Normalize(lo, hi if hi > lo else lo + 1), 0.0
+    shift = 0.0 if lo > 0 else 1.0 - lo
+    vmin = lo + shift
+    return LogNorm(vmin, hi + shift if hi > lo else vmin * 10), shift
+
+
+def _colorbar(fig, ax, norm, cmap: str, shift: float):
+    """Colour bar labelled "epoch"; a shifted log scale is ticked at the epochs, not epoch + shift."""
+    cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+    cb.set_label("epoch")
+    if shift:
+        lo, hi = norm.vmin - shift, norm.vmax - shift
+        ticks = [lo] + [10.0 ** k for k in range(int(np.log10(max(hi, 1.0))) + 1) if 10.0 ** k > lo]
+        cb.set_ticks([t + shift for t in ticks], labels=[f"{t:g}" for t in ticks])
+        cb.ax.minorticks_off()
+    return cb
+
+
+def _epoch_xscale(ax, epochs_E):
+    """Log epoch axis; symlog (linear below 1) when epoch 0 is on it."""
+    if np.min(epochs_E) > 0:
+        ax.set_xscale("log")
+    else:
+        ax.set_xscale("symlog", linthresh=1.0, linscale=0.5)
+    ax.set_xlabel("epoch")
+
+
+def _crosses(x_ExL, y_ExL, sx_ExL, sy_ExL):
+    """Segments of ± s crosses at every point: (2 E L) x 2 x 2, and the epoch index of each."""
+    h = np.stack([np.stack([x_ExL - sx_ExL, y_ExL], -1), np.stack([x_ExL + sx_ExL, y_ExL], -1)], -2)
+    v = np.stack([np.stack([x_ExL, y_ExL - sy_ExL], -1), np.stack([x_ExL, y_ExL + sy_ExL], -1)], -2)
+    e_idx = np.broadcast_to(np.arange(x_ExL.shape[0])[:, None], x_ExL.shape).ravel()
+    return np.concatenate([h.reshape(-1, 2, 2), v.reshape(-1, 2, 2)]), np.concatenate([e_idx, e_idx])
+
+
+# --- information plane -------------------------------------------------------------------------
+
+def _draw_plane(ax, p, norm, shift: float, cmap: str, *, legend: bool = True):
+    """Mean over seeds: a thin line per epoch through the layers, a marker per layer, colour = epoch;
+    with S > 1, translucent ± 1 std crosses (gid "spread")."""
+    xt, ty = p.mean("i_xt"), p.mean("i_ty")
+    cval = np.asarray(p.epochs, float) + shift
+    if p.shape[1] > 1:
+        segs, e_idx = _crosses(xt, ty, p.spread("i_xt"), p.spread("i_ty"))
+        err = LineCollection(segs, cmap=cmap, norm=norm, linewidths=0.6, alpha=0.3, gid="spread")
+        err.set_array(cval[e_idx])
+        ax.add_collection(err)
+    lines = LineCollection(np.stack([xt, ty], -1), cmap=cmap, norm=norm, linewidths=0.4, alpha=0.5)
+    lines.set_array(cval)
+    ax.add_collection(lines)
+    for l, name in enumerate(_names(p)):  # plotting edge: a handful of layers
+        ax.scatter(xt[:, l], ty[:, l], c=cval, cmap=cmap, norm=norm, s=14, marker=MARKERS[l % len(MARKERS)],
+                   edgecolors="none", label=name)
+    ax.autoscale_view()
+    ax.set_xlabel(f"I(X;T) [{p.units}]")
+    ax.set_ylabel(f"I(T;Y) [{p.units}]")
+    if legend:
+        leg = ax.legend(loc="lower right", fontsize=7)
+        for h in leg.legend_handles:
+            h.set_color("0.3")
+
+
+def info_plane(plane, *, ax=None, g: int = 0, title: str | None = None, log_color: bool = True,
+               cmap: str = "viridis") -> Figure:
+    """x = I(X;T), y = I(T;Y), mean over seeds: a thin line per epoch through the layers, a marker per
+    layer, colour = epoch (log colour scale by default). With more than one seed each point carries a
+    translucent cross of ± 1 std over seeds (ddof = 1) in I(X;T) and I(T;Y), in the point's colour.
+    Draws on ``ax`` when given (returns its figure), else on a new Figure."""
+    p = _one_setting(plane, g)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.8))
-    norm, cval = _epoch_norm(epochs_E, log_color)
-    segs = np.stack([i_xt_ExL, i_ty_ExL], axis=-1)  # E x L x 2
-    lc = LineCollection(segs, cmap=cmap, norm=norm, linewidths=0.4, alpha=0.5)
-    lc.set_array(cval)
-    ax.add_collection(lc)
-    n_layers = i_xt_ExL.shape[1]
-    names = layer_names or [f"layer {l + 1}" for l in range(n_layers)]
-    for l in range(n_layers):  # plotting edge: a handful of layers
-        sc = ax.scatter(i_xt_ExL[:, l], i_ty_ExL[:, l], c=cval, cmap=cmap, norm=norm, s=14,
-                        marker=MARKERS[l % len(MARKERS)], edgecolors="none", label=names[l])
-    ax.autoscale()
-    ax.set_xlabel(f"I(X;T) [{units}]")
-    ax.set_ylabel(f"I(T;Y) [{units}]")
-    leg = ax.legend(loc="lower right", fontsize=7, markerscale=1.0)
-    for h in leg.legend_handles:
-        h.set_color("0.3")
-    cb = ax.figure.colorbar(sc, ax=ax)
-    cb.set_label("epoch + 1" if log_color else "epoch")
+        ax = Figure(figsize=(6.4, 4.8), layout="constrained").subplots()
+    norm, shift = _epoch_norm(float(np.min(p.epochs)), float(np.max(p.epochs)), log_color)
+    _draw_plane(ax, p, norm, shift, cmap)
+    _colorbar(ax.figure, ax, norm, cmap, shift)
+    n_s = p.shape[1]
+    if title is None:
+        title = f"{p.estimator}: mean of {n_s} run{'s' * (n_s > 1)}" + ("; crosses ± 1 std" if n_s > 1 else "")
     if title:
-        ax.set_title(title)
-    return ax
+        ax.set_title(title, fontsize=10)
+    return ax.figure
 
 
-def mi_vs_epoch(epochs_E, i_xt_ExL, i_ty_ExL, *, units: str = "bits", logx: bool = True):
-    """Two panels: I(X;T_l) and I(T_l;Y) against epoch, one line per layer."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    x = np.asarray(epochs_E) + (1 if logx else 0)
-    for ax, v, name in zip(axes, (i_xt_ExL, i_ty_ExL), ("I(X;T)", "I(T;Y)")):
-        ax.plot(x, np.asarray(v))
-        ax.set_xscale("log" if logx else "linear")
-        ax.set_xlabel("epoch + 1" if logx else "epoch")
-        ax.set_ylabel(f"{name} [{units}]")
-    axes[1].legend([f"layer {l + 1}" for l in range(np.asarray(i_xt_ExL).shape[1])], fontsize=7)
-    fig.tight_layout()
+# --- MI against epoch --------------------------------------------------------------------------
+
+def _band(p, name: str):
+    """(lower, upper, note) of the shaded band around the mean, or None without one."""
+    mean, n_s = p.mean(name), p.shape[1]
+    if n_s > 1:
+        sd = p.spread(name)
+        return mean - sd, mean + sd, f"± 1 std over {n_s} seeds"
+    if f"{name}_se" in p.values:
+        se = p.values[f"{name}_se"][0, 0]
+        return mean - 2 * se, mean + 2 * se, "± 2 SE of the estimate (1 run)"
+    return None
+
+
+def _draw_mi(ax, p, name: str, *, legend: bool = True) -> str | None:
+    """One line per T against epoch, shaded band from ``_band``; returns the band's note."""
+    x, mean, band = np.asarray(p.epochs, float), p.mean(name), _band(p, name)
+    for l, layer in enumerate(_names(p)):
+        (line,) = ax.plot(x, mean[:, l], lw=1.2, label=layer)
+        if band is not None:
+            ax.fill_between(x, band[0][:, l], band[1][:, l], color=line.get_color(), alpha=0.2, lw=0)
+    _epoch_xscale(ax, x)
+    ax.set_ylabel(f"{_MI[name]} [{p.units}]")
+    if legend:
+        extra = [Patch(color="0.5", alpha=0.35, label=f"shaded: {band[2]}")] if band else []
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + extra, fontsize=7)
+    return band[2] if band else None
+
+
+def mi_vs_epoch(plane, *, g: int = 0, title: str | None = None) -> Figure:
+    """Two panels, I(X;T) and I(T;Y) against epoch (log x), one line per T (mean over seeds). Shaded:
+    mean ± 1 std over seeds when S > 1; with one seed and ``*_se`` values, ± 2 standard errors."""
+    p = _one_setting(plane, g)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    notes = [_draw_mi(ax, p, name) for ax, name in zip(fig.subplots(1, 2), _MI)]
+    note = next((n for n in notes if n), None)
+    fig.suptitle(title if title is not None else f"{p.estimator}" + (f"; shaded: {note}" if note else ""),
+                 fontsize=10)
     return fig
 
 
-def loss_curves(metrics: dict, *, logx: bool = True):
-    """Train and test loss (and accuracy) against epoch; ``metrics`` arrays may carry a seed axis first."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for key, style in (("train_loss", "-"), ("test_loss", "--")):
-        v = np.asarray(metrics[key])
-        v = v.reshape(-1, v.shape[-1]).mean(0)
-        a1.plot(np.arange(1, len(v) + 1), v, style, label=key)
-    for key, style in (("train_acc", "-"), ("test_acc", "--")):
-        v = np.asarray(metrics[key])
-        v = v.reshape(-1, v.shape[-1]).mean(0)
-        a2.plot(np.arange(1, len(v) + 1), v, style, label=key)
-    for ax, lab in ((a1, "cross-entropy [nats]"), (a2, "accuracy")):
-        ax.set_xscale("log" if logx else "linear")
-        ax.set_xlabel("epoch")
+# --- training curves ---------------------------------------------------------------------------
+
+def loss_curves(metrics: dict, *, epochs=None) -> Figure:
+    """Keys with "loss" (left, log y) and "acc" (right) against epoch (log x): mean over seeds, and
+    with a leading seed axis (S x E) a min-max band over seeds (never below 0 on the log axis).
+    ``epochs`` defaults to 1 .. E (metrics are recorded after each epoch)."""
+    groups = {lab: [k for k in metrics if word in k] for lab, word in (("loss", "loss"), ("accuracy", "acc"))}
+    groups = {lab: keys for lab, keys in groups.items() if keys}
+    if not groups:
+        raise ValueError(f"metrics: no key containing 'loss' or 'acc', got {sorted(metrics)}")
+    fig = Figure(figsize=(5 * len(groups), 3.8), layout="constrained")
+    n_s = 1
+    for ax, (lab, keys) in zip(fig.subplots(1, len(groups), squeeze=False)[0], groups.items()):
+        for key in keys:
+            v_SxE = np.asarray(metrics[key], float)
+            if v_SxE.ndim not in (1, 2):
+                raise ValueError(f"metrics[{key!r}]: expected E or S x E, got shape {v_SxE.shape}")
+            v_SxE = v_SxE.reshape(-1, v_SxE.shape[-1])
+            x = np.arange(1, v_SxE.shape[1] + 1) if epochs is None else np.asarray(epochs, float)
+            if len(x) != v_SxE.shape[1]:
+                raise ValueError(f"epochs: {len(x)} values but metrics[{key!r}] has {v_SxE.shape[1]} epochs")
+            (line,) = ax.plot(x, v_SxE.mean(0), "--" if "test" in key else "-", label=key)
+            if v_SxE.shape[0] > 1:
+                ax.fill_between(x, v_SxE.min(0), v_SxE.max(0), color=line.get_color(), alpha=0.2, lw=0)
+            n_s = max(n_s, v_SxE.shape[0])
+        _epoch_xscale(ax, x)
         ax.set_ylabel(lab)
+        if lab == "loss" and all(np.all(np.asarray(metrics[k]) > 0) for k in keys):
+            ax.set_yscale("log")
         ax.legend(fontsize=8)
-    a1.set_yscale("log")
-    fig.tight_layout()
+    fig.suptitle(f"mean over {n_s} seeds, shaded min-max" if n_s > 1 else "1 run", fontsize=10)
     return fig
 
+
+# --- grids of panels ---------------------------------------------------------------------------
+
+def _labels(keys: list, labels, arg: str) -> list[str]:
+    if labels is None:
+        return [str(k) for k in keys]
+    if isinstance(labels, dict):
+        return [str(labels.get(k, k)) for k in keys]
+    if len(labels) != len(keys):
+        raise ValueError(f"{arg}: {len(labels)} labels for {len(keys)} keys {keys}")
+    return [str(s) for s in labels]
+
+
+def _blank(ax):
+    """A missing cell: no ticks, spines or face, but its row/column labels stay."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor("none")
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def panel_grid(planes: dict, *, kind: str = "plane", g: int = 0, row_labels=None, col_labels=None,
+               title: str | None = None, log_color: bool = True, cmap: str = "viridis") -> Figure:
+    """A grid of panels from planes keyed by (row, col), e.g. activation x estimator, depth or data
+    size; rows and columns in order of first appearance, labels from ``row_labels``/``col_labels``
+    (a sequence in that order, or a dict key -> label). kind "plane": information planes with one
+    colour scale across panels (± 1 std crosses where S > 1); "mi_xt"/"mi_ty": MI against epoch with
+    the bands of ``mi_vs_epoch``. Missing cells are blank."""
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}: valid {KINDS}")
+    if not planes or not all(isinstance(k, tuple) and len(k) == 2 for k in planes):
+        raise ValueError(f"planes: a non-empty dict keyed by (row, col) tuples, got keys {list(planes)}")
+    rows, cols = list(dict.fromkeys(r for r, _ in planes)), list(dict.fromkeys(c for _, c in planes))
+    rlab, clab = _labels(rows, row_labels, "row_labels"), _labels(cols, col_labels, "col_labels")
+    ps = {k: _one_setting(p, g) for k, p in planes.items()}
+    fig = Figure(figsize=(3.6 * len(cols) + 0.8 * (kind == "plane"), 3.0 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(cols), squeeze=False)
+    if kind == "plane":
+        epochs = np.concatenate([np.asarray(p.epochs, float) for p in ps.values()])
+        norm, shift = _epoch_norm(epochs.min(), epochs.max(), log_color)
+    notes, first = set(), True
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax, p = axes[i, j], ps.get((r, c))
+            if p is None:
+                _blank(ax)
+            elif kind == "plane":
+                _draw_plane(ax, p, norm, shift, cmap, legend=first)
+                notes.add("crosses ± 1 std over seeds" if p.shape[1] > 1 else None)
+            else:
+                notes.add(_draw_mi(ax, p, "i_" + kind[3:], legend=first))
+            first = first and p is None
+            if i == 0:
+                ax.set_title(clab[j], fontsize=10)
+            ax.set_ylabel(f"{rlab[i]}\n{ax.get_ylabel()}".strip() if j == 0 else "")
+            if i < len(rows) - 1 and (rows[i + 1], c) in ps:
+                ax.set_xlabel("")
+    if kind == "plane":
+        _colorbar(fig, axes.ravel().tolist(), norm, cmap, shift)
+    notes.discard(None)
+    sup = "; ".join([title or ""] + sorted(f"shaded: {n}" if kind != "plane" else n for n in notes)).strip("; ")
+    if sup:
+        fig.suptitle(sup, fontsize=10)
+    return fig
+
+
+# --- animation ---------------------------------------------------------------------------------
+
+def _frame_indices(n_epochs: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Epoch indices of the frames: all, or ``max_frames`` evenly spaced ones including the last."""
+    if n_epochs <= max_frames:
+        return np.arange(n_epochs)
+    return np.round(np.linspace(0, n_epochs - 1, max_frames)).astype(int)
+
+
+def _frame_label(epoch) -> str:
+    e = float(epoch)
+    return f"epoch {int(e)}" if e.is_integer() else f"epoch {e:g}"
+
+
+def _padded(a) -> tuple[float, float]:
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    pad = 0.05 * (hi - lo) if hi > lo else 0.1
+    return lo - pad, hi + pad
+
+
+def _animation(plane, *, g: int = 0, log_color: bool = True, cmap: str = "viridis"):
+    """Figure, ``update(k)`` drawing frame k (returns its artists, the epoch label last) and the
+    epoch index of each frame. Frame k: the mean plane at that epoch, opaque, ± 1 std crosses when
+    S > 1; every earlier epoch faded behind it."""
+    p = _one_setting(plane, g)
+    xt, ty, epochs = p.mean("i_xt"), p.mean("i_ty"), np.asarray(p.epochs, float)
+    sx, sy = p.spread("i_xt"), p.spread("i_ty")
+    norm, shift = _epoch_norm(epochs.min(), epochs.max(), log_color)
+    cval, segs = epochs + shift, np.stack([xt, ty], -1)
+    fig = Figure(figsize=(5, 4), layout="none")  # a fixed layout: a layout engine would redraw every frame
+    ax = fig.subplots(gridspec_kw=dict(left=0.14, right=0.97, bottom=0.12, top=0.96))
+    ax.set(xlim=_padded([xt - sx, xt + sx]), ylim=_padded([ty - sy, ty + sy]),
+           xlabel=f"I(X;T) [{p.units}]", ylabel=f"I(T;Y) [{p.units}]")
+    trail = ax.add_collection(LineCollection(segs[:0], cmap=cmap, norm=norm, linewidths=0.4, alpha=0.25))
+    err = ax.add_collection(LineCollection([], colors="0.3", linewidths=0.8, alpha=0.6))
+    (current,) = ax.plot([], [], color="0.3", lw=1.0)
+    pts = [(ax.scatter(xt[:1, l], ty[:1, l], c=cval[:1], cmap=cmap, norm=norm, s=10, alpha=0.25,
+                       marker=MARKERS[l % len(MARKERS)], edgecolors="none"),
+            ax.scatter(xt[:1, l], ty[:1, l], c=cval[:1], cmap=cmap, norm=norm, s=36, label=name,
+                       marker=MARKERS[l % len(MARKERS)], edgecolors="k", linewidths=0.5))
+           for l, name in enumerate(_names(p))]
+    label = ax.text(0.03, 0.96, "", transform=ax.transAxes, va="top", fontsize=11)
+    _colorbar(fig, ax, norm, cmap, shift)
+    for h in ax.legend(loc="lower right", fontsize=7).legend_handles:
+        h.set_color("0.3")
+    frames = _frame_indices(len(epochs))
+
+    def update(k: int):
+        e = frames[k]
+        trail.set_segments(segs[:e])
+        trail.set_array(cval[:e])
+        current.set_data(xt[e], ty[e])
+        if p.shape[1] > 1:
+            err.set_segments(_crosses(xt[e:e + 1], ty[e:e + 1], sx[e:e + 1], sy[e:e + 1])[0])
+        for l, (old, now) in enumerate(pts):
+            old.set_offsets(segs[:e, l])
+            old.set_array(cval[:e])
+            now.set_offsets(segs[e:e + 1, l])
+            now.set_array(cval[e:e + 1])
+        label.set_text(_frame_label(epochs[e]))
+        return [trail, err, current, *[a for pair in pts for a in pair], label]
+
+    return fig, update, frames
+
+
+def animate(plane, path: str | Path, *, g: int = 0, fps: int = 8, dpi: int = 80, log_color: bool = True,
+            cmap: str = "viridis") -> Path:
+    """An animated information plane (GIF): one frame per epoch (at most ``MAX_FRAMES``, evenly
+    subsampled), the epoch number in each frame, earlier epochs faded behind the current one.
+    Rendered to a temporary file beside ``path``, then moved into place atomically."""
+    if fps <= 0:
+        raise ValueError(f"fps={fps}: must be positive")
+    path = Path(path)
+    fig, update, frames = _animation(plane, g=g, log_color=log_color, cmap=cmap)
+    anim = FuncAnimation(fig, update, frames=len(frames), interval=1000 / fps, blit=False, repeat=False,
+                         cache_frame_data=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
+    os.close(fd)
+    try:
+        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi)
+        io.atomic_write_bytes(path, Path(tmp).read_bytes())  # fsync, ordinary file mode, os.replace
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+# --- saving ------------------------------------------------------------------------------------
 
 def save(fig, path: str | Path, *, dpi: int = 130) -> Path:
-    """Save atomically (render to memory, then rename into place) and close the figure."""
+    """Render to memory in the format of the suffix (png without one), then write atomically."""
+    path = Path(path)
     buf = _io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi, bbox_inches="tight")
     io.atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return path
