@@ -1,19 +1,21 @@
 """End-to-end evaluation speed on the default Tishby run, and epoch skipping.
 
-    python -m experiments.tishby                    # makes results/tishby/runs/seed_0 first
-    python -m experiments.benchmark_evaluate        # binning, KDE, loop baseline, delta-skip
-    python -m experiments.benchmark_evaluate --quick
+    python -m experiments.tishby                        # makes results/tishby/runs/seed_0 first
+    python -m experiments.benchmarks.evaluate           # binning, KDE, loop baseline, delta-skip
+    python -m experiments.benchmarks.evaluate --quick   # a tiny freshly trained run (CI)
 
 Times ``python -m ibjax.evaluate RUN_DIR`` (load, compile and estimate, all 274 epochs x 6 layers)
 for binning and KDE (upper and lower, I(X;T) and I(T;Y)); times a per-epoch, per-layer Python loop
 calling the same public estimator on a sample of epochs and extrapolates it; runs both delta-skip
-strategies with the full evaluation for comparison. Writes results/benchmarks/evaluate.json.
+strategies with the full evaluation for comparison. Writes results/benchmarks/evaluate.json
+(evaluate_quick.json with --quick).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -21,12 +23,21 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ibjax import checkpoints, data, evaluate, io, models, runs
+from ibjax import checkpoints, evaluate, io, runs
+from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import binning, kde
-from ibjax.train import TrainConfig
+
+# the --quick run: a 12-6-4-2 net, 30 epochs, every epoch kept
+QUICK_RUN = RunConfig(model=MLPConfig(widths=(12, 6, 4, 2)), data=DataConfig(name="szt_12bit"),
+                      train=TrainConfig(n_epochs=30, schedule="all"))
 
 
-def timed_cli(args) -> tuple[float, dict]:
+def quick_run(root: Path) -> Path:
+    """A tiny freshly trained run directory under ``root`` (reused when it is already there)."""
+    return runs.train_or_reuse(QUICK_RUN, [0], root, log=lambda *_: None)[0]
+
+
+def timed_cli(args) -> tuple[float, object]:
     t0 = time.perf_counter()
     out = evaluate.main(args)
     return time.perf_counter() - t0, out
@@ -35,20 +46,21 @@ def timed_cli(args) -> tuple[float, dict]:
 def loop_baseline(run_dir: Path, name: str, n_sample: int) -> dict:
     """Seconds per (epoch, layer) of a Python loop over epochs and layers calling the estimator."""
     run = checkpoints.load_run(run_dir)
-    ds = data.var_u() if run.config["data"]["name"] == "var_u" else data.generated_12bit()
-    m = models.from_config(run.config["model"])
+    cfg = RunConfig.from_dict(run.config)
+    ds = runs.load_data(cfg)
+    m = cfg.model.build()
     pick = np.linspace(0, len(run.epochs) - 1, n_sample).astype(int)
     fn = {"binning": lambda t: binning.info_plane(t, ds.y, n_bins=30),
           "kde": lambda t: (kde.info_plane(t, ds.y, 0.1, bound="upper"), kde.info_plane(t, ds.y, 0.1, bound="lower"))}[name]
     apply = jax.jit(m.apply)
     p0 = jax.tree.map(lambda a: a[0], run.params)
-    [jax.block_until_ready(fn(a)) for a in apply(p0, ds.x)[1]]  # compile each layer shape once, untimed
+    acts = apply(p0, ds.x)[1]
+    [jax.block_until_ready(fn(a)) for a in acts]  # compile each layer shape once, untimed
     t0 = time.perf_counter()
     for i in pick:
         for a in apply(jax.tree.map(lambda v: v[i], run.params), ds.x)[1]:
             jax.block_until_ready(fn(a))
-    n_layers = len(run.params)
-    return dict(seconds_per_epoch_layer=(time.perf_counter() - t0) / (len(pick) * n_layers), sampled_epochs=len(pick))
+    return dict(seconds_per_epoch_layer=(time.perf_counter() - t0) / (len(pick) * len(acts)), sampled_epochs=len(pick))
 
 
 def main(argv=None) -> dict:
@@ -59,17 +71,23 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default="results/benchmarks", help="output directory (default results/benchmarks)")
     a = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ibjax_bench_"))
+    try:
+        return run(a, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(a, tmp: Path) -> dict:
     run_dir = Path(a.run_dir)
     if a.quick:
-        cfg = TrainConfig(widths=(12, 6, 4, 2), n_epochs=30, schedule="all")
-        run_dir = runs.train_and_save(cfg, data.szt_12bit(), "random", 0, [0], tmp / "runs", log=lambda *_: None)[0][0]
+        run_dir = quick_run(tmp / "runs")
     elif not (run_dir / "config.json").is_file():
         raise SystemExit(f"{run_dir} is not a run directory: run `python -m experiments.tishby` first")
     n_epochs = len(checkpoints.kept_epochs(run_dir))
     result = dict(run_dir=str(run_dir), n_epochs=n_epochs, backend=jax.default_backend(), quick=a.quick)
     for name, extra in (("binning", ["--n-bins", "30"]), ("kde", ["--noise-var", "0.1"])):
-        secs, out = timed_cli([str(run_dir), "--estimator", name, *extra, "--out", str(tmp / name), "--recompute"])
-        n_layers = out["i_xt_RxExL"].shape[-1]
+        secs, plane = timed_cli([str(run_dir), "--estimator", name, *extra, "--out", str(tmp / name), "--recompute"])
+        n_layers = plane.i_xt.shape[-1]  # S x E x L
         base = loop_baseline(run_dir, name, 3 if a.quick else 20)
         loop_total = base["seconds_per_epoch_layer"] * n_epochs * n_layers
         result[name] = dict(end_to_end_seconds=secs, n_layers=n_layers, per_epoch_layer_ms=1e3 * secs / (n_epochs * n_layers),

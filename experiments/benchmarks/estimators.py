@@ -1,8 +1,8 @@
 """Speed of every estimator per (epoch, layer), batched and single, + KSG memory.
 
-    python -m experiments.benchmark_estimators            # N = 4096, d = 10, batch of 64; KSG N = 5000
-    python -m experiments.benchmark_estimators --quick    # tiny sizes (CI), no memory run
-    python -m experiments.benchmark_estimators --only edge_i_xt edge_i_ty --no-memory
+    python -m experiments.benchmarks.estimators            # N = 4096, d = 10, batch of 64; KSG N = 5000
+    python -m experiments.benchmarks.estimators --quick    # tiny sizes (CI), no memory run
+    python -m experiments.benchmarks.estimators --only edge_i_xt edge_i_ty --no-memory
 
 Cases: binning (two conventions), KDE bounds, KSG and KL (Estimators I); EDGE I(X;T) and I(T;Y),
 Goldfeld smoothed entropy with one noise draw per centre, normalised HSIC (Estimators II).
@@ -215,7 +215,7 @@ def ksg_memory(n: int = 60_000, d: int = 20) -> dict:
     had between fork and exec, i.e. this (large) benchmark process."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(d)], check=True,
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     value, seconds, peak_kb = (float(v) for v in out.stdout.split())
     peak_mb = peak_kb / 1024
     return dict(n=n, d=d, peak_rss_mb=peak_mb, target_mb=4096, met=peak_mb < 4096, mi_bits=value,

@@ -1,0 +1,185 @@
+"""The shared experiment harness: command line from a config dataclass, files, summary, one line out.
+
+An experiment module defines a frozen ``Config`` dataclass (fields may be nested dataclasses such as
+``RunConfig``), ``QUICK`` (dotted overrides for ``--quick``) and
+
+    run(cfg, out, *, force) -> dict        # planes, metrics, ...: no prints but progress, no plots
+    figures(results, cfg, out) -> list     # the figure paths
+    claims(results, cfg) -> list[dict]     # {claim, source, measured, agrees}
+
+and calls ``harness.main(NAME, Config, QUICK, run, figures, claims, argv)``. The command line:
+``--set a.b=VALUE`` (repeatable, any field; typed by the field's current value), ``--seeds N``,
+``--quick``, ``--out DIR`` (default results/NAME, or results/NAME_quick), ``--force`` (retrain).
+It writes OUT/config.json and OUT/summary.json (claims, timings, versions, files) and prints where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from ibjax import io
+from ibjax.evaluate import check_out_dir
+from ibjax.runs import versions
+
+
+def _fields(obj, prefix="") -> dict:
+    """Every settable dotted field of a (nested) dataclass -> its current value."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            out.update(_fields(v, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = v
+    return out
+
+
+def parse_value(key: str, text: str, current):
+    """A ``--set`` value typed like the field's current value."""
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            if not text.strip():
+                return ()
+            items = [t.strip() for t in text.strip("()[]").split(",") if t.strip()]
+            kinds = {type(c) for c in current}
+            typ = kinds.pop() if len(kinds) == 1 else str
+            return tuple(typ(t) if typ in (int, float, str) else t for t in items)
+        if current is None:
+            return None if text.lower() == "none" else json.loads(text) if text[:1].isdigit() else text
+        return text
+    except ValueError:
+        raise ValueError(f"--set {key}={text!r}: expected a value of type {type(current).__name__}") from None
+
+
+def apply_settings(cfg, settings: dict):
+    """A copy of ``cfg`` with dotted settings replaced (validation runs in the dataclasses)."""
+    valid = _fields(cfg)
+    for key in settings:
+        if key not in valid:
+            raise ValueError(f"--set {key}: unknown setting; valid: {sorted(valid)}")
+    return _replace(cfg, settings)
+
+
+def _replace(obj, settings, prefix=""):
+    changes = {}
+    for f in dataclasses.fields(obj):
+        name = f"{prefix}{f.name}"
+        v = getattr(obj, f.name)
+        if name in settings:
+            changes[f.name] = settings[name]
+        elif dataclasses.is_dataclass(v) and any(k.startswith(name + ".") for k in settings):
+            changes[f.name] = _replace(v, settings, name + ".")
+    return dataclasses.replace(obj, **changes) if changes else obj
+
+
+def parse_args(name: str, cfg0, quick: dict, argv=None):
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=sys.modules[f"experiments.{name}"].__doc__
+                                if f"experiments.{name}" in sys.modules else None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a setting, e.g. run.train.learning_rate=1e-3 (repeatable); keys: "
+                        + ", ".join(sorted(_fields(cfg0))))
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (one vmapped axis)")
+    p.add_argument("--quick", action="store_true", help="a CI-sized run: " + ", ".join(f"{k}={v}" for k, v in quick.items()))
+    p.add_argument("--out", default=None, help=f"output directory (default results/{name}, or results/{name}_quick)")
+    p.add_argument("--force", action="store_true", help="retrain even when finished run directories exist")
+    return p.parse_args(argv)
+
+
+def build_config(cfg0, quick: dict, a, log=print):
+    """Defaults, then --quick, then --set and --seeds (explicit settings win, and say so)."""
+    fields = _fields(cfg0)
+    explicit = {}
+    for item in a.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        if key not in fields:
+            raise ValueError(f"--set {key}: unknown setting; valid: {sorted(fields)}")
+        explicit[key] = parse_value(key, text, fields[key])
+    if a.seeds is not None:
+        if "seeds" not in fields:
+            raise ValueError("--seeds: this experiment has no seeds setting")
+        if a.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {a.seeds}")
+        explicit["seeds"] = a.seeds
+    settings = dict(quick) if a.quick else {}
+    for k, v in explicit.items():
+        if k in settings and settings[k] != v:
+            log(f"note: --set {k}={v} overrides --quick's {k}={settings[k]}")
+    settings.update(explicit)
+    return apply_settings(cfg0, settings), settings
+
+
+def main(name: str, config_cls, quick: dict, run, figures, claims, argv=None) -> dict:
+    """Run an experiment from the command line; errors are one line naming the option (exit 2)."""
+    cfg0 = config_cls()
+    a = parse_args(name, cfg0, quick, argv)
+    try:
+        return _main(name, cfg0, quick, run, figures, claims, a)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
+    cfg, settings = build_config(cfg0, quick, a)
+    out = Path(a.out or (f"results/{name}_quick" if a.quick else f"results/{name}"))
+    check_out_dir(out)
+    io.atomic_write_json(out / "config.json", {"experiment": name, "config": _fields(cfg), "set": settings,
+                                                "quick": a.quick, "versions": versions()})
+    t0 = time.perf_counter()
+    results = run(cfg, out, force=a.force)
+    seconds = time.perf_counter() - t0
+    paths = [Path(p) for p in figures(results, cfg, out)]
+    checked = claims(results, cfg)
+    for c in checked:
+        missing = {"claim", "source", "measured", "agrees"} - set(c)
+        if missing:
+            raise ValueError(f"claim {c.get('claim')!r} lacks {sorted(missing)}")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not _hidden(p, out))
+    summary = {"experiment": name, "command": f"python -m experiments.{name} " + " ".join(_argv(a)),
+               "seconds": round(seconds, 1), "claims": checked, "config": _fields(cfg), "versions": versions(),
+               **results.get("summary", {}), "files": files}
+    io.atomic_write_json(out / "summary.json", summary)
+    agree = sum(c["agrees"] is True for c in checked)
+    print(f"{name}: {len(checked)} claim(s) checked, {agree} agree; {seconds:.0f} s; data: "
+          f"{results.get('summary', {}).get('dataset', '?')}; wrote {out}/summary.json and {len(paths)} figure(s) in {out}/")
+    return summary
+
+
+def _hidden(p: Path, root: Path) -> bool:
+    return any(part.startswith(".") or part == "runs" for part in p.relative_to(root).parts)
+
+
+def _argv(a) -> list[str]:
+    args = [f"--set {s}" for s in a.set]
+    args += ([f"--seeds {a.seeds}"] if a.seeds else []) + (["--quick"] if a.quick else [])
+    return args + ([f"--out {a.out}"] if a.out else [])
+
+
+def peak_to_final(i_xt_SxExL, epochs_E=None):
+    """Per seed and T: max over epochs minus the last epoch's value (S x L)."""
+    return i_xt_SxExL.max(axis=1) - i_xt_SxExL[:, -1]
+
+
+def mean_se(values_S) -> dict:
+    """Mean and standard error over seeds (se 0 for one seed), rounded for JSON."""
+    import numpy as np
+
+    v = np.asarray(values_S, float)
+    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+    return {"mean": round(float(v.mean()), 4), "se": round(se, 4), "n_seeds": int(len(v))}
