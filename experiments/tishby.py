@@ -1,7 +1,7 @@
 """Shwartz-Ziv & Tishby's information plane of the 12-bit task, end to end.
 
-    python -m experiments.tishby                      # 8000 epochs, 274 log-spaced checkpoints
-    python -m experiments.tishby --seeds 5            # 5 networks in one vmapped call, mean plane + band
+    python -m experiments.tishby                      # 5 seeds x 8000 epochs, 274 log-spaced checkpoints
+    python -m experiments.tishby --seeds 50           # the paper's 50 networks, one vmapped call
     python -m experiments.tishby --set estimator=kde --set options=noise_var=1e-3
     python -m experiments.tishby --quick              # CI-sized: 300 epochs
 
@@ -24,7 +24,7 @@ from ibjax.config import DataConfig, RunConfig
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit")))
-    seeds: int = 1
+    seeds: int = 5
     estimator: str = "binning"
     options: str = "n_bins=30"  # the estimator's options, "name=value;name=value"
     epochs: str = "all"
@@ -48,7 +48,8 @@ def figures(results: dict, cfg: Config, out) -> list:
     title = f"{plane.measured['data']}, {cfg.run.model.activation}, {cfg.estimator}, {plane.shape[1]} seed(s)"
     return [plotting.save(plotting.info_plane(plane, title=title), out / "infoplane.png"),
             plotting.save(plotting.mi_vs_epoch(plane), out / "mi_epoch.png"),
-            plotting.save(plotting.loss_curves(results["metrics"]), out / "loss.png")]
+            plotting.save(plotting.loss_curves(results["metrics"]), out / "loss.png"),
+            plotting.animate(plane, out / "infoplane.gif")]
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
