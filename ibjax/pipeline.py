@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -85,17 +85,21 @@ def result_path(out: str | Path, estimator: str, view: str = "layers") -> Path:
     return Path(out) / f"infoplane_{estimator}{tag}.npz"
 
 
-def _grid(estimator: str, options: dict, sweep: dict | None, ctx) -> tuple[list[dict], dict, list[dict]]:
-    """(static grid points, traced option -> values, full grid in result order: static-major)."""
+class Grid(NamedTuple):
+    """An estimator-settings grid: static points (one compile each) x traced values (one vmapped axis)."""
+    static_points: list  # [{option: value}] (one {} without static sweeps)
+    traced: dict  # option -> values along the vmapped axis
+    points: list  # every grid point in result order (static-major)
+
+
+def make_grid(estimator: str, options: dict, sweep: dict | None, ctx) -> Grid:
     traced, static = registry.split_sweep(estimator, sweep)
-    names = list(static) + list(traced)
-    points = [dict(zip(names, combo)) for combo in itertools.product(*(list(static.values()) + list(traced.values())))]
+    traced_points = list(itertools.product(*traced.values()))
+    static_points = [dict(zip(static, c)) for c in itertools.product(*static.values())]
+    points = [{**sp, **dict(zip(traced, tp))} for sp in static_points for tp in traced_points]
     for p in points:  # every grid point passes the option checks
         registry.resolve(estimator, {**options, **p}, ctx)
-    static_points = [dict(zip(static, c)) for c in itertools.product(*static.values())] if static else [{}]
-    traced_lists = {k: [p[k] for p in points[: int(np.prod([len(v) for v in traced.values()]))]] for k in traced} \
-        if traced else {}
-    return static_points, traced_lists, points
+    return Grid(static_points, {k: [tp[i] for tp in traced_points] for i, k in enumerate(traced)}, points)
 
 
 def evaluate_runs(run_dirs, estimator: str = "binning", options: dict | None = None, *, epochs: str = "all",
@@ -126,11 +130,7 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
                     run_config: dict | None = None, recompute: bool = False, progress: bool = True,
                     log: Callable = print, measured: dict | None = None) -> InfoPlane:
     """Like ``evaluate_runs`` for params in memory: every leaf S x E x ... (S runs, E epochs)."""
-    est = registry.get(estimator)
-    if memory_gb is None or not memory_gb > 0:
-        raise ValueError(f"memory_gb must be > 0, got {memory_gb}")
-    if nan_policy not in infoplane.NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {infoplane.NAN_POLICIES}, got {nan_policy!r}")
+    est, v = registry.get(estimator), views.get(view)
     apply_fn = apply_fn if isinstance(apply_fn, infoplane.ApplyFns) else infoplane.ApplyFns(apply_fn)
     x, y_idx, classes = infoplane.check_inputs(x, y)
     epochs_E = np.asarray(epochs_E, np.int64)
@@ -143,15 +143,8 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
     ctx = registry.Context(len(y_idx), len(classes), run_config)
     options = dict(options or {})
     settings = registry.resolve(estimator, options, ctx)
-    static_points, traced, points = _grid(estimator, options, sweep, ctx)
-    v = views.get(view)
-    if est.noisy and v.spec != "layers":
-        raise ValueError(f"view {v.spec!r} does not apply to the noisy-network estimator {estimator!r} (layers only)")
-    if v.window > 1 and not est.label_conditional:
-        raise ValueError(f"view {v.spec!r} needs a label-conditional estimator "
-                         f"({sorted(n for n, e in registry.builtin().items() if e.label_conditional)}), got {estimator!r}")
-    if v.window > n_epochs:
-        raise ValueError(f"view {v.spec!r}: the window is longer than the {n_epochs} selected epochs")
+    grid = make_grid(estimator, options, sweep, ctx)
+    _check_request(est, v, n_epochs, memory_gb, nan_policy)
     names = views.t_names(v, apply_fn, jax.tree.map(lambda a: a[0, 0], params_SxE), x)
     key = result_key(run_ids=run_ids, epochs=epochs_E, estimator=estimator, settings=settings, sweep=sweep or {},
                      view=v.spec, seed=seed, nan_policy=nan_policy, data=(measured or {}).get("data"),
@@ -163,34 +156,25 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
             log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
             return old
         log(f"recomputing {path}: settings changed" + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids)))
-    # items: every (run, epoch), or every (run, window start) with a W axis
-    if v.window > 1:
-        starts = np.arange(n_epochs - v.window + 1)
-        win = starts[:, None] + np.arange(v.window)
-        params_I = jax.tree.map(lambda a: a[:, win].reshape((n_runs * len(starts), v.window) + a.shape[2:]), params_SxE)
-        out_epochs = epochs_E[starts]
-    else:
-        params_I = jax.tree.map(lambda a: a.reshape((n_runs * n_epochs,) + a.shape[2:]), params_SxE)
-        out_epochs = epochs_E
+    params_I, positions = _items(params_SxE, v.window)
+    out_epochs = epochs_E[positions]
     n_e = len(out_epochs)
-    runs_I = [r for r in run_ids for _ in range(n_e)]
-    epochs_I = np.tile(out_epochs, n_runs)
+    runs_I, epochs_I = [r for r in run_ids for _ in range(n_e)], np.tile(out_epochs, n_runs)
     cache = None if out is None else Path(out) / ".cache" / key
     if cache is not None and recompute and cache.is_dir():
-        for f in cache.glob("chunk_*.npz"):
+        for f in cache.rglob("chunk_*.npz"):
             f.unlink()
     bar = (lambda it: tqdm(it, desc=f"{estimator} {v.spec}", unit="chunk", leave=False, disable=None)) if progress else None
     parts = [infoplane.evaluate_items(apply_fn, params_I, runs_I, epochs_I, x, y_idx, estimator=estimator,
-                                      static={k: val for k, val in {**settings, **sp}.items() if k not in traced},
-                                      traced=traced, view=v, key=jax.random.key(seed), memory_gb=memory_gb,
+                                      static={k: val for k, val in {**settings, **sp}.items() if k not in grid.traced},
+                                      traced=grid.traced, view=v, key=jax.random.key(seed), memory_gb=memory_gb,
                                       cache_dir=None if cache is None else cache / _point_tag(sp), progress=bar)
-             for sp in static_points]  # structural: a shape-changing option is one compile per value
-    items = infoplane.Items({k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
-                            np.concatenate([p.finite for p in parts]), {k: np.concatenate([p.flags[k] for p in parts]) for k in parts[0].flags})
+             for sp in grid.static_points]  # structural: a shape-changing option is one compile per value
+    items = infoplane.Items(*(_concat([getattr(p, f) for p in parts]) for f in infoplane.Items._fields))
     describe = lambda i, g: (f"run {run_dirs[i // n_e] if run_dirs else run_ids[i // n_e]} epoch {int(epochs_I[i])}"
-                             + (f" setting {points[g]}" if sweep else ""))
+                             + (f" setting {grid.points[g]}" if sweep else ""))
     items = infoplane.check_values(items, est, nan_policy=nan_policy, describe=describe, t_names=names)
-    shape = (len(points) if sweep else 1, n_runs, n_e, len(names))
+    shape = (len(grid.points), n_runs, n_e, len(names))
     warn = _collect_warnings(est, items, shape, out_epochs, log)
     if (~items.finite).any():
         warn["non-finite activations, recorded as NaN"] = [[int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)]
@@ -198,12 +182,42 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
         log(f"warning: {int((~items.finite).sum())} (epoch, T) value(s) from non-finite activations recorded as NaN")
     plane = InfoPlane(
         out_epochs, {k: v_.reshape(shape) for k, v_ in items.values.items()}, estimator, settings,
-        {k: [p[k] for p in points] for k in (sweep or {})}, tuple(run_ids), tuple(str(d) for d in run_dirs),
+        {k: [p[k] for p in grid.points] for k in (sweep or {})}, tuple(run_ids), tuple(str(d) for d in run_dirs),
         tuple(names), {"network": "noisy" if est.noisy else "deterministic", "view": v.spec, "units": est.units,
                        "nan_policy": nan_policy, "seed": seed, **(measured or {})}, warn, key, versions())
     if path is not None and jax.process_index() == 0:  # several processes (jax.distributed): one writer
         plane.save(path)
     return plane
+
+
+def _check_request(est, v, n_epochs: int, memory_gb, nan_policy: str) -> None:
+    if memory_gb is None or not memory_gb > 0:
+        raise ValueError(f"memory_gb must be > 0, got {memory_gb}")
+    if nan_policy not in infoplane.NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {infoplane.NAN_POLICIES}, got {nan_policy!r}")
+    if est.noisy and v.spec != "layers":
+        raise ValueError(f"view {v.spec!r} does not apply to the noisy-network estimator {est.name!r} (layers only)")
+    if v.window > 1 and not est.label_conditional:
+        raise ValueError(f"view {v.spec!r} needs a label-conditional estimator "
+                         f"({sorted(n for n, e in registry.builtin().items() if e.label_conditional)}), got {est.name!r}")
+    if v.window > n_epochs:
+        raise ValueError(f"view {v.spec!r}: the window is longer than the {n_epochs} selected epochs")
+
+
+def _items(params_SxE, window: int):
+    """Item params (S*E x ..., or S*E' x W x ... for a window view) and the epoch position each is reported at."""
+    n_runs, n_epochs = jax.tree.leaves(params_SxE)[0].shape[:2]
+    if window == 1:
+        return jax.tree.map(lambda a: a.reshape((n_runs * n_epochs,) + a.shape[2:]), params_SxE), np.arange(n_epochs)
+    win = np.arange(n_epochs - window + 1)[:, None] + np.arange(window)
+    return jax.tree.map(lambda a: a[:, win].reshape((n_runs * len(win), window) + a.shape[2:]), params_SxE), win[:, 0]
+
+
+def _concat(parts):
+    """Concatenate per-static-point engine outputs (arrays or dicts of arrays) along the settings axis."""
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
 
 
 def _point_tag(static_point: dict) -> str:
