@@ -95,5 +95,5 @@ def test_two_processes_give_the_single_process_numbers(run_dir, tmp_path, data_d
         saved = InfoPlane.load(pipeline.result_path(tmp_path / "out0", est))
         for k, v in one.values.items():
             np.testing.assert_allclose(saved.values[k], v, atol=1e-6)
-    assert list((tmp_path / "out0" / ".cache").glob("*/chunk_*.npz"))
+    assert list((tmp_path / "out0" / ".cache").rglob("chunk_*.npz"))
     assert not [f for f in (tmp_path / "out1").rglob("*") if f.is_file()]
