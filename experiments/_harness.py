@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ibjax import io
 from ibjax.evaluate import check_out_dir
-from ibjax.runs import versions
+from ibjax.runs import use_cpu_cores, versions
 
 
 def _fields(obj, prefix="") -> dict:
@@ -86,8 +86,8 @@ def _replace(obj, settings, prefix=""):
 
 
 def parse_args(name: str, cfg0, quick: dict, argv=None):
-    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=sys.modules[f"experiments.{name}"].__doc__
-                                if f"experiments.{name}" in sys.modules else None,
+    module = sys.modules.get(f"experiments.{name}") or sys.modules.get("__main__")
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=getattr(module, "__doc__", None),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a setting, e.g. run.train.learning_rate=1e-3 (repeatable); keys: "
@@ -126,6 +126,7 @@ def build_config(cfg0, quick: dict, a, log=print):
 
 def main(name: str, config_cls, quick: dict, run, figures, claims, argv=None) -> dict:
     """Run an experiment from the command line; errors are one line naming the option (exit 2)."""
+    use_cpu_cores()  # before any JAX computation: seeds and items shard over the cores
     cfg0 = config_cls()
     a = parse_args(name, cfg0, quick, argv)
     try:

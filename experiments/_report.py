@@ -24,6 +24,8 @@ AGREE = {True: "yes", False: "**no**", None: "undecided"}
 def fmt(measured) -> str:
     """A claim's measured numbers as compact text: 'name: mean ± se (n seeds)'."""
     if isinstance(measured, dict) and "mean" in measured:
+        if measured["mean"] is None:
+            return "not reached" + (f" ({measured['n_seeds']} seeds)" if "n_seeds" in measured else "")
         se = f" ± {measured['se']:.3g}" if measured.get("se") else ""
         n = f" ({measured['n_seeds']} seeds)" if "n_seeds" in measured else ""
         return f"{measured['mean']:.4g}{se}{n}"

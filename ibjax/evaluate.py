@@ -26,6 +26,7 @@ import numpy as np
 
 from ibjax import io, pipeline, plotting, registry, skipping, views
 from ibjax.config import RunConfig
+from ibjax.runs import use_cpu_cores
 
 
 def option_flags() -> dict:
@@ -109,6 +110,7 @@ def check_out_dir(out: Path) -> None:
 
 
 def main(argv=None):
+    use_cpu_cores()  # before any JAX computation: evaluation items shard over the cores
     flags = option_flags()
     a = build_parser(flags).parse_args(argv)
     try:

@@ -5,14 +5,15 @@ A directory that finished writing with identical settings is reused; others are 
 group is trained in segments of ``save_every`` epochs and its whole scan state is saved atomically
 after each (``OUT_ROOT/.train-<hash>.npz``), so a killed run resumes at the last saved segment and
 finishes bit-identical to an uninterrupted one. A run's id covers everything that changes its numbers:
-the settings, the seed, the number of runs vmapped together (XLA's batched kernels round differently)
-and the segment length.
+the settings, the seed, the number of runs vmapped together and the number of devices they were
+sharded over (XLA's batched kernels round differently) and the segment length.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from functools import partial
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from ibjax import checkpoints, data as data_mod, io, models
@@ -41,6 +43,21 @@ def versions() -> dict:
             "optax": optax.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
 
 
+def use_cpu_cores(n: int | None = None) -> int:
+    """Ask JAX for one CPU device per core (default ``os.cpu_count()``), so that vmapped runs and
+    evaluation items are sharded over the cores: XLA:CPU otherwise runs these small kernels on one.
+    Only possible before JAX's first computation (command-line entry points call it first); a no-op
+    after that, or when ``XLA_FLAGS`` / ``JAX_NUM_CPU_DEVICES`` already set the count. Returns the
+    number of devices that will be used."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or os.environ.get("JAX_NUM_CPU_DEVICES"):
+        return jax.device_count()
+    try:
+        jax.config.update("jax_num_cpu_devices", int(n or os.cpu_count() or 1))
+    except RuntimeError:  # JAX already started: keep its devices
+        pass
+    return jax.device_count()
+
+
 def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
     """The dataset named by ``cfg.data.name`` (MNIST images unflattened for a CNN)."""
     name = cfg.data.name
@@ -52,8 +69,8 @@ def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
 
 
 def run_config(cfg: RunConfig, seed: int, n_vmapped: int, save_every: int) -> dict:
-    return {**cfg.to_dict(), "seed": int(seed), "vmapped_runs": int(n_vmapped), "save_every": int(save_every),
-            "versions": versions()}
+    return {**cfg.to_dict(), "seed": int(seed), "vmapped_runs": int(n_vmapped), "devices": jax.device_count(),
+            "save_every": int(save_every), "versions": versions()}
 
 
 def sweep_tag(cfg: RunConfig, sweep: dict | None) -> str:
@@ -114,8 +131,8 @@ def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.
     segment; returns host arrays with a leading R axis. Resumes from ``state_path`` when it exists."""
     tcfg = cfgs[0].train
     tr = make_train(model, tcfg, split, u=uses(cfgs))
-    hp = hyper(cfgs)
-    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
+    n_runs, n_dev = len(cfgs), jax.device_count()
+    keys, hp = shard_runs((jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)), hyper(cfgs)))
     init = jax.jit(jax.vmap(tr.init))
     segments = {}
 
@@ -127,6 +144,7 @@ def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.
     state, metrics, start = _resume(state_path, jax.eval_shape(init, keys, hp))
     if start:
         log(f"resuming training at epoch {start} from {state_path}")
+        state = jax.device_put(state, _run_sharding())
     else:
         state = init(keys, hp)
     t0 = time.perf_counter()
@@ -142,10 +160,23 @@ def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.
                 _save_state(state_path, state, metrics, start)
             bar.update(length)
     seconds = time.perf_counter() - t0
-    log(f"trained {len(cfgs)} run(s) x {n} epochs in {seconds:.1f} s (compile included)")
-    merged = {k: np.concatenate([m[k] for m in metrics], axis=1) for k in metrics[0]}
-    return {"params": jax.tree.map(np.asarray, state.buf), "epochs": tr.kept, "metrics": merged,
-            "final_params": jax.tree.map(np.asarray, state.params), "seconds": seconds}
+    log(f"trained {n_runs} run(s) x {n} epochs in {seconds:.1f} s on {n_dev} device(s) (compile included)")
+    merged = {k: np.concatenate([m[k] for m in metrics], axis=1)[:n_runs] for k in metrics[0]}
+    host = lambda tree: jax.tree.map(lambda a: np.asarray(a)[:n_runs], tree)
+    return {"params": host(state.buf), "epochs": tr.kept, "metrics": merged, "final_params": host(state.params),
+            "seconds": seconds}
+
+
+def _run_sharding():
+    return NamedSharding(Mesh(np.array(jax.devices()), ("runs",)), PartitionSpec("runs"))
+
+
+def shard_runs(tree):
+    """Pad a pytree's leading run axis to whole shards (repeating the last run) and place it across
+    every device; results are sliced back to the real runs."""
+    n = jax.tree.leaves(tree)[0].shape[0]
+    pad = np.concatenate([np.arange(n), np.full(-n % jax.device_count(), n - 1)]).astype(np.int64)
+    return jax.device_put(jax.tree.map(lambda a: a[pad], tree), _run_sharding())
 
 
 def _save_state(path: Path, state, metrics: list, next_epoch: int) -> None:

@@ -5,7 +5,8 @@
 
 Reports epochs per second (compile excluded: the first call compiles, the second is timed) for the
 12-10-7-5-4-3-2 tanh net, Adam, batch 256 on var_u's 80/20 split (the default tishby ``RunConfig``,
-seeds vmapped in one ``jit(vmap(Trainer.train))`` call), and the time to write and load a 274-epoch
+seeds vmapped in one ``jit(vmap(Trainer.train))`` call, the seed axis sharded over one CPU device per
+core; ``JAX_NUM_CPU_DEVICES=1`` measures a single device), and the time to write and load a 274-epoch
 run directory. Writes results/benchmarks/training.json (training_quick.json with --quick).
 """
 
@@ -40,15 +41,14 @@ def time_training(split, seeds: int, n_epochs: int, cfg: RunConfig = TISHBY) -> 
     cfgs = [cfg] * seeds
     tr = make_train(cfg.model.build(), cfg.train, split, u=uses(cfgs))
     train = jax.jit(jax.vmap(tr.train))
-    keys = jax.vmap(jax.random.key)(np.arange(seeds, dtype=np.uint32))
-    hp = hyper(cfgs)
+    keys, hp = runs.shard_runs((jax.vmap(jax.random.key)(np.arange(seeds, dtype=np.uint32)), hyper(cfgs)))
     t0 = time.perf_counter()
     jax.block_until_ready(train(keys, hp))
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     jax.block_until_ready(train(keys, hp))
     run_s = time.perf_counter() - t0
-    return dict(seeds=seeds, epochs=n_epochs, seconds=run_s, first_call_seconds=compile_s,
+    return dict(seeds=seeds, epochs=n_epochs, devices=jax.device_count(), seconds=run_s, first_call_seconds=compile_s,
                 epochs_per_second=n_epochs / run_s, seed_epochs_per_second=seeds * n_epochs / run_s)
 
 
@@ -74,6 +74,7 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=1000, help="epochs per timed run (default 1000)")
     p.add_argument("--out", default="results/benchmarks", help="output directory (default results/benchmarks)")
     a = p.parse_args(argv)
+    runs.use_cpu_cores()  # one device per core (JAX_NUM_CPU_DEVICES=1 measures one)
     split = load_split(TISHBY)
     cfg = QUICK if a.quick else TISHBY
     epochs, seed_counts, kept = (20, (1, 2), 10) if a.quick else (a.epochs, (1, 50), 274)
