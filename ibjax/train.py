@@ -94,18 +94,30 @@ def cross_entropy(logits_NxC, y_N, w_N=None):
     return jnp.sum(w_N * ce_N) / total, jnp.sum(w_N * hit_N) / total
 
 
+_INDEX_BITS = 16  # sample index packed below 16 random bits: one value sort instead of an argsort
+
+
 def batch_indices(key, n: int, batch_size: int, n_active=None):
     """A fresh permutation of the first ``n_active`` (default all ``n``) samples, split into
     ``ceil(n / B)`` batches: weights ``w`` are 0 on padding and on masked samples.
 
-    The permutation is one stable argsort of random 32-bit keys (masked samples sorted last), so the
-    first ``n_active`` positions equal the permutation of a split holding only those samples.
+    Each sample gets a random 16-bit key with its index packed below it, and the packed uint32
+    values are sorted (a plain value sort: 5x faster than an argsort on XLA:CPU, where the shuffle
+    was the largest single cost of an epoch). Equal random keys, about n^2 / 2^17 pairs per epoch,
+    keep index order; such a pair is adjacent in the permutation, so it lands in one batch unless it
+    straddles a batch boundary. Masked samples sort last, so the first ``n_active`` positions equal
+    the permutation of a split holding only those samples. Above 2^16 samples: a stable argsort.
     """
     n_batches = -(-n // batch_size)
     bits = jax.random.bits(key, (n,), jnp.uint32)
+    top = jnp.asarray(np.iinfo(np.uint32).max, jnp.uint32)
     if n_active is not None:
-        bits = jnp.where(jnp.arange(n) < n_active, bits, jnp.asarray(np.iinfo(np.uint32).max, jnp.uint32))
-    perm = jnp.argsort(bits, stable=True)
+        bits = jnp.where(jnp.arange(n) < n_active, bits, top)
+    if n <= 2**_INDEX_BITS:
+        high = bits & jnp.asarray(~np.uint32(2**_INDEX_BITS - 1), jnp.uint32)
+        perm = (jnp.sort(high | jnp.arange(n, dtype=jnp.uint32)) & jnp.uint32(2**_INDEX_BITS - 1)).astype(jnp.int32)
+    else:
+        perm = jnp.argsort(bits, stable=True)
     idx = jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, batch_size)
     limit = n if n_active is None else n_active
     w = (jnp.arange(n_batches * batch_size) < limit).astype(jnp.float32).reshape(n_batches, batch_size)
