@@ -31,7 +31,7 @@ def test_var_u_search_path_without_env_is_cache_then_download(monkeypatch, tmp_p
     monkeypatch.delenv(io.ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cache = tmp_path / "ibjax"
-    assert list(io._search_roots()) == [cache]  # nothing next to the checkout (no ../shared)
+    assert list(io._search_roots()) == [cache]  # nothing next to the checkout is searched
     with pytest.raises(AssertionError, match="network: " + re.escape(data.VAR_U_URL)):  # _no_network refuses it
         data.var_u()
     cache.mkdir()
