@@ -157,8 +157,10 @@ def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
                **results.get("summary", {}), "files": files}
     io.atomic_write_json(out / "summary.json", summary)
     agree = sum(c["agrees"] is True for c in checked)
-    print(f"{name}: {len(checked)} claim(s) checked, {agree} agree; {seconds:.0f} s; data: "
-          f"{results.get('summary', {}).get('dataset', '?')}; wrote {out}/summary.json and {len(paths)} figure(s) in {out}/")
+    n_runs = len(list((out / "runs").rglob("complete.json")))
+    print(f"{name}: {len(checked)} claim(s) checked, {agree} agree; {seconds:.0f} s; data: {summary.get('dataset', '?')}")
+    print(f"runs: {n_runs} run directories under {out / 'runs'}")
+    print(f"wrote {out}/summary.json, {out}/config.json and {len(paths)} figure(s): " + ", ".join(p.name for p in paths))
     return summary
 
 
