@@ -39,3 +39,17 @@ def _no_network(monkeypatch):
 
 
 _urlopen = __import__("urllib.request").request.urlopen
+
+
+@pytest.fixture
+def refused(tmp_path, capsys, monkeypatch):
+    """``refused(module, argv)``: an experiment's main with bad settings must exit 2 with a one-line
+    error before any training; returns that error line."""
+    def run(module, argv):
+        monkeypatch.setattr(module.pipeline, "train_or_reuse", lambda *a, **k: pytest.fail("trained"))
+        with pytest.raises(SystemExit) as e:
+            module.main([*argv, "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        return err
+    return run

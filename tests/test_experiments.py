@@ -51,12 +51,8 @@ def test_set_explicit_beats_quick_and_says_so(capsys):
     (["--set", "run.data.train_subset=1.5"], "data.train_subset must be in (0, 1]"),
     (["--seeds", "0"], "--seeds must be >= 1"),
 ])
-def test_bad_settings_fail_before_training(tmp_path, capsys, monkeypatch, args, message):
-    monkeypatch.setattr(tishby.pipeline, "train_or_reuse", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(SystemExit) as e:
-        tishby.main([*args, "--out", str(tmp_path)])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+def test_bad_settings_fail_before_training(refused, args, message):
+    assert message in refused(tishby, [*args])
 
 
 def test_out_that_is_a_file_fails_early(tmp_path, capsys):
