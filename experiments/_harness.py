@@ -174,7 +174,7 @@ def _argv(a) -> list[str]:
     return args + ([f"--out {a.out}"] if a.out else [])
 
 
-def peak_to_final(i_xt_SxExL, epochs_E=None):
+def peak_to_final(i_xt_SxExL):
     """Per seed and T: max over epochs minus the last epoch's value (S x L)."""
     return i_xt_SxExL.max(axis=1) - i_xt_SxExL[:, -1]
 
