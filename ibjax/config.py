@@ -37,16 +37,22 @@ class MLPConfig:
     activation: str = "tanh"
     init: str = "idnns"
     kind: str = "mlp"
+    quant_bits: int = 0  # 0: float; 2, 4, 8: quantization-aware (activations on 2**b levels, ibjax.quantize)
+    quant_weights: bool = False  # with quant_bits: kernels quantized too
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         if len(self.widths) < 3:
             raise ValueError(f"model.widths must list the input, at least one hidden layer and the classes "
                              f"(e.g. (12, 10, 2)), got {self.widths}")
-        self.build()
+        try:
+            self.build()
+        except ValueError as e:
+            raise ValueError(f"model: {e}") from None
 
     def build(self) -> models.Model:
-        return models.mlp(self.widths, activation=self.activation, init=self.init)
+        return models.mlp(self.widths, activation=self.activation, init=self.init, quant_bits=self.quant_bits,
+                          quant_weights=self.quant_weights)
 
     @property
     def n_classes(self) -> int:
@@ -61,6 +67,31 @@ class CNNConfig:
     activation: str = "relu"
     init: str = "glorot"
     kind: str = "cnn"
+    strides: tuple = ()  # one per conv block; () = 1 for the first, then 2
+    batch_norm: bool = False  # conv -> activation -> batch norm (statistics carried by the training scan)
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(f"model.batch_norm must be true or false, got {self.batch_norm!r}")
+        self.build()
+
+    def build(self) -> models.Model:
+        return models.cnn(self.input_shape, filters=self.filters, n_classes=self.n_classes,
+                          activation=self.activation, init=self.init, strides=self.strides,
+                          batch_norm=self.batch_norm)
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    input_shape: tuple = (28, 28, 1)
+    filters: tuple = (8, 8, 16)  # stem, then one residual block each
+    n_classes: int = 10
+    activation: str = "relu"
+    init: str = "glorot"
+    kind: str = "resnet"
 
     def __post_init__(self):
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -68,12 +99,12 @@ class CNNConfig:
         self.build()
 
     def build(self) -> models.Model:
-        return models.cnn(self.input_shape, filters=self.filters, n_classes=self.n_classes,
-                          activation=self.activation, init=self.init)
+        return models.resnet(self.input_shape, filters=self.filters, n_classes=self.n_classes,
+                             activation=self.activation, init=self.init)
 
 
-ModelConfig = Union[MLPConfig, CNNConfig]
-MODEL_KINDS = {"mlp": MLPConfig, "cnn": CNNConfig}
+ModelConfig = Union[MLPConfig, CNNConfig, ResNetConfig]
+MODEL_KINDS = {"mlp": MLPConfig, "cnn": CNNConfig, "resnet": ResNetConfig}
 
 
 @dataclass(frozen=True)
@@ -128,8 +159,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
-        if not isinstance(self.model, (MLPConfig, CNNConfig)):
-            raise ValueError(f"model must be an MLPConfig or CNNConfig, got {type(self.model).__name__}")
+        if not isinstance(self.model, tuple(MODEL_KINDS.values())):
+            raise ValueError(f"model must be one of {[c.__name__ for c in MODEL_KINDS.values()]}, "
+                             f"got {type(self.model).__name__}")
 
     def to_dict(self) -> dict:
         return {"model": _plain(self.model), "data": _plain(self.data), "train": _plain(self.train)}
@@ -186,7 +218,7 @@ def _upgrade(d: dict) -> dict:
         train.pop(k, None)
     data = {k: v for k, v in d.get("data", {}).items() if k in {f.name for f in fields(DataConfig)}}
     model = dict(d.get("model", {}))
-    if model.get("kind") == "cnn":
+    if model.get("kind") in ("cnn", "resnet"):
         model["input_shape"], model["filters"] = tuple(model["input_shape"]), tuple(model["filters"])
     return {"model": model, "data": data, "train": train}
 

@@ -1,11 +1,13 @@
 """Models: the only module that imports flax.
 
-``mlp(...)`` and ``cnn(...)`` return a ``Model`` of pure functions:
+``mlp(...)``, ``cnn(...)`` and ``resnet(...)`` return a ``Model`` of pure functions:
 ``init(key) -> params``, ``apply(params, x) -> (logits, acts)`` with one activation array per layer
 (the softmax output last), and ``noisy_apply(params, x, key, sigma) -> (logits, t_acts, s_acts)``
 where ``T_l = S_l + Z_l``, ``Z_l ~ N(0, sigma^2 I)``, and ``S_l`` is layer l's activation computed
 from the noisy ``T_{l-1}`` (Goldfeld et al.). Params are plain nested dicts ``{"Dense_0":
-{"kernel", "bias"}, ...}``.
+{"kernel", "bias"}, ...}``. A batch-norm model (``cnn(..., batch_norm=True)``, ``resnet``) has
+variables ``{"params": ..., "batch_stats": ...}`` instead: ``apply`` takes them whole and uses the
+running averages, ``train_apply`` (what ``ibjax.train`` calls) the batch statistics.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Callable, NamedTuple, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from ibjax import quantize
 
 ACTIVATIONS: dict[str, Callable] = {
     "tanh": jnp.tanh,
@@ -51,6 +55,9 @@ class Model(NamedTuple):
     apply: Callable
     noisy_apply: Callable
     n_layers: int
+    # batch-norm models: (params, batch_stats, x, mask_N) -> (logits, new batch_stats) with batch statistics
+    # (mask_N: the samples that count); their variables are {"params", "batch_stats"}. None: stateless.
+    train_apply: Callable | None = None
 
 
 def _check(activation: str, init: str) -> None:
@@ -60,23 +67,62 @@ def _check(activation: str, init: str) -> None:
         raise ValueError(f"init must be one of {sorted(INITS)}, got {init!r}")
 
 
+class _QuantDense(nn.Module):
+    """``nn.Dense`` with its kernel quantized in the forward pass (same parameter names and init)."""
+    features: int
+    kernel_init: Callable
+    bits: int
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        y = x @ quantize.weights(kernel, bits=self.bits)
+        return y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+
+
 class _MLP(nn.Module):
     widths: Sequence[int]  # hidden widths then the number of classes
     activation: str
     init_name: str
+    quant_bits: int = 0  # 0: float; else every layer's activation on 2**quant_bits levels (ibjax.quantize)
+    quant_weights: bool = False
+
+    def _dense(self, i, w):
+        if self.quant_weights:
+            return _QuantDense(w, INITS[self.init_name], self.quant_bits, name=f"Dense_{i}")
+        return nn.Dense(w, kernel_init=INITS[self.init_name], bias_init=nn.initializers.zeros, name=f"Dense_{i}")
+
+    def _activate(self, i, z, last):
+        if last:  # the softmax output: quantized on [0, 1] in the activations only (the loss uses the logits)
+            s = jax.nn.softmax(z)
+            return quantize.uniform(s, bits=self.quant_bits, lo=0.0, hi=1.0) if self.quant_bits else s
+        if not self.quant_bits:
+            return ACTIVATIONS[self.activation](z)
+        fixed = quantize.activation_range(self.activation)
+        if fixed is None:  # ReLU: PACT clip alpha learned per layer
+            alpha = self.param(f"clip_{i}", nn.initializers.constant(quantize.CLIP_INIT), (), jnp.float32)
+            return quantize.relu(z, alpha, bits=self.quant_bits)
+        return quantize.uniform(ACTIVATIONS[self.activation](z), bits=self.quant_bits, lo=fixed[0], hi=fixed[1])
 
     @nn.compact
     def __call__(self, x, noise_key=None, sigma=0.0):
-        act = ACTIVATIONS[self.activation]
         t_acts, s_acts = [], []
         for i, w in enumerate(self.widths):
-            z = nn.Dense(w, kernel_init=INITS[self.init_name], bias_init=nn.initializers.zeros)(x)
+            z = self._dense(i, w)(x)
             last = i == len(self.widths) - 1
-            s = jax.nn.softmax(z) if last else act(z)
+            s = self._activate(i, z, last)
             x = _add_noise(s, noise_key, i, sigma)
             s_acts.append(s)
             t_acts.append(x)
         return z, tuple(t_acts), tuple(s_acts)
+
+
+BN_MOMENTUM = 0.9  # running averages forget fast enough for short (full-batch) runs of a few dozen steps
+
+
+def _bn(train: bool, mask):
+    return lambda x: nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM)(x, mask=mask)
 
 
 class _CNN(nn.Module):
@@ -84,13 +130,16 @@ class _CNN(nn.Module):
     n_classes: int
     activation: str
     init_name: str
+    strides: Sequence[int]
+    batch_norm: bool = False
 
     @nn.compact
-    def __call__(self, x, noise_key=None, sigma=0.0):
+    def __call__(self, x, noise_key=None, sigma=0.0, train=False, mask=None):
         act = ACTIVATIONS[self.activation]
         t_acts, s_acts = [], []
-        for i, f in enumerate(self.filters):
-            s = act(nn.Conv(f, (3, 3), strides=(2, 2) if i else (1, 1), kernel_init=INITS[self.init_name])(x))
+        for i, (f, st) in enumerate(zip(self.filters, self.strides)):
+            s = act(nn.Conv(f, (3, 3), strides=(st, st), kernel_init=INITS[self.init_name])(x))
+            s = _bn(train, mask)(s) if self.batch_norm else s  # conv -> activation -> batch norm
             x = _add_noise(s, noise_key, i, sigma)
             s_acts.append(s)
             t_acts.append(x)
@@ -101,33 +150,98 @@ class _CNN(nn.Module):
         return z, tuple(t_acts), tuple(s_acts)
 
 
+class _ResBlock(nn.Module):
+    features: int
+    stride: int
+    activation: str
+    init_name: str
+
+    @nn.compact
+    def __call__(self, x, train, mask):
+        act, init = ACTIVATIONS[self.activation], INITS[self.init_name]
+        st = (self.stride, self.stride)
+        h = act(_bn(train, mask)(nn.Conv(self.features, (3, 3), strides=st, kernel_init=init)(x)))
+        h = _bn(train, mask)(nn.Conv(self.features, (3, 3), kernel_init=init)(h))
+        if self.stride != 1 or x.shape[-1] != self.features:  # 1x1 projection on the skip path
+            x = _bn(train, mask)(nn.Conv(self.features, (1, 1), strides=st, kernel_init=init)(x))
+        return act(h + x)
+
+
+class _ResNet(nn.Module):
+    filters: Sequence[int]  # stem, then one residual block each
+    n_classes: int
+    activation: str
+    init_name: str
+
+    @nn.compact
+    def __call__(self, x, noise_key=None, sigma=0.0, train=False, mask=None):
+        act, init = ACTIVATIONS[self.activation], INITS[self.init_name]
+        s_acts = [act(_bn(train, mask)(nn.Conv(self.filters[0], (3, 3), strides=(2, 2), kernel_init=init)(x)))]
+        t_acts = [_add_noise(s_acts[0], noise_key, 0, sigma)]
+        for i, f in enumerate(self.filters[1:]):
+            stride = 1 if f == self.filters[i] else 2
+            s_acts.append(_ResBlock(f, stride, self.activation, self.init_name)(t_acts[-1], train, mask))
+            t_acts.append(_add_noise(s_acts[-1], noise_key, i + 1, sigma))
+        s_acts.append(nn.max_pool(t_acts[-1], (2, 2), strides=(2, 2)))
+        t_acts.append(_add_noise(s_acts[-1], noise_key, len(self.filters), sigma))
+        z = nn.Dense(self.n_classes, kernel_init=init)(t_acts[-1].reshape(x.shape[0], -1))
+        s_acts.append(jax.nn.softmax(z))
+        t_acts.append(_add_noise(s_acts[-1], noise_key, len(self.filters) + 1, sigma))
+        return z, tuple(t_acts), tuple(s_acts)
+
+
 def _add_noise(s, key, layer: int, sigma):
     if key is None:
         return s
     return s + sigma * jax.random.normal(jax.random.fold_in(key, layer), s.shape, s.dtype)
 
 
-def _model(module: nn.Module, input_shape: tuple[int, ...], n_layers: int) -> Model:
+def _model(module: nn.Module, input_shape: tuple[int, ...], n_layers: int, *, stateful: bool = False) -> Model:
+    """``stateful``: batch norm; variables ``{"params", "batch_stats"}``, ``apply`` uses the running
+    averages, ``train_apply`` the batch statistics (and returns the updated running averages)."""
+    wrap = (lambda v: v) if stateful else (lambda p: {"params": p})
+
     def init(key):
-        return module.init(key, jnp.zeros((1,) + tuple(input_shape), jnp.float32))["params"]
+        v = module.init(key, jnp.zeros((1,) + tuple(input_shape), jnp.float32))
+        return {"params": v["params"], "batch_stats": v["batch_stats"]} if stateful else v["params"]
 
     def apply(params, x):
-        logits, acts, _ = module.apply({"params": params}, x)
+        logits, acts, _ = module.apply(wrap(params), x)
         return logits, acts
 
     def noisy_apply(params, x, key, sigma):
-        return module.apply({"params": params}, x, key, sigma)
+        return module.apply(wrap(params), x, key, sigma)
 
-    return Model(init, apply, noisy_apply, n_layers)
+    def train_apply(params, batch_stats, x, mask_N):
+        mask = mask_N.reshape((-1,) + (1,) * (x.ndim - 1))
+        (logits, _, _), new = module.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mask=mask,
+                                           mutable=["batch_stats"])
+        return logits, new["batch_stats"]
+
+    return Model(init, apply, noisy_apply, n_layers, train_apply if stateful else None)
 
 
-def mlp(widths: Sequence[int], *, activation: str = "tanh", init: str = "idnns") -> Model:
-    """Fully connected net ``widths = (d_in, h_1, ..., h_k, n_classes)``; softmax output layer."""
+def mlp(widths: Sequence[int], *, activation: str = "tanh", init: str = "idnns", quant_bits: int = 0,
+        quant_weights: bool = False) -> Model:
+    """Fully connected net ``widths = (d_in, h_1, ..., h_k, n_classes)``; softmax output layer.
+
+    ``quant_bits`` in (2, 4, 8): quantization-aware net (Lorenzen et al. 2022): every hidden
+    activation is rounded to ``2**quant_bits`` levels in the forward pass with a straight-through
+    gradient (tanh/sigmoid/softsign/hard_tanh on their fixed range; ReLU on [0, alpha_l] with a
+    learned clip ``params["clip_l"]``, PACT), and the softmax output reported in ``acts`` is rounded
+    on [0, 1] (the logits, hence the loss, are not). ``quant_weights``: kernels quantized too.
+    ``acts`` then hold the quantized values, from which ``quantize.codes`` gives the integer codes."""
     widths = tuple(int(w) for w in widths)
     if len(widths) < 2 or any(w < 1 for w in widths):
         raise ValueError(f"widths must list >= 2 positive sizes (input, ..., classes), got {widths}")
     _check(activation, init)
-    return _model(_MLP(widths[1:], activation, init), (widths[0],), len(widths) - 1)
+    quant_bits = quantize.check_bits(quant_bits, name="quant_bits", allow_zero=True)
+    if quant_bits:
+        quantize.activation_range(activation)
+    if not isinstance(quant_weights, bool) or (quant_weights and not quant_bits):
+        raise ValueError(f"quant_weights must be True or False, and True needs quant_bits > 0; got "
+                         f"quant_weights={quant_weights!r} with quant_bits={quant_bits}")
+    return _model(_MLP(widths[1:], activation, init, quant_bits, quant_weights), (widths[0],), len(widths) - 1)
 
 
 def cnn(
@@ -137,16 +251,43 @@ def cnn(
     n_classes: int = 10,
     activation: str = "relu",
     init: str = "glorot",
+    strides: Sequence[int] = (),
+    batch_norm: bool = False,
 ) -> Model:
-    """Small CNN: 3x3 conv blocks (stride 2 after the first), global average pooling, dense softmax
-    head. Activations per layer: each conv block (N x H x W x C), then the softmax output."""
+    """Small CNN: 3x3 conv blocks (``strides``; default 1 for the first, then 2), each conv ->
+    activation [-> batch norm], global average pooling, dense softmax head. Activations per layer:
+    each conv block (N x H x W x C), then the softmax output."""
     filters = tuple(int(f) for f in filters)
     if not filters or any(f < 1 for f in filters):
         raise ValueError(f"filters must be a non-empty list of positive sizes, got {filters}")
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    strides = tuple(int(s) for s in strides) or (1,) + (2,) * (len(filters) - 1)
+    if len(strides) != len(filters) or any(s < 1 for s in strides):
+        raise ValueError(f"strides must list one integer >= 1 per conv block ({len(filters)}), got {strides}")
     _check(activation, init)
-    return _model(_CNN(filters, n_classes, activation, init), tuple(input_shape), len(filters) + 1)
+    return _model(_CNN(filters, n_classes, activation, init, strides, bool(batch_norm)), tuple(input_shape),
+                  len(filters) + 1, stateful=bool(batch_norm))
+
+
+def resnet(
+    input_shape: Sequence[int] = (28, 28, 1),
+    *,
+    filters: Sequence[int] = (8, 8, 16),
+    n_classes: int = 10,
+    activation: str = "relu",
+    init: str = "glorot",
+) -> Model:
+    """Mini ResNet with batch norm: a stride-2 3x3 conv stem (``filters[0]``), one residual block per
+    further entry (two 3x3 convs; stride 2 and a 1x1 projection where the width changes), 2x2 max
+    pooling, dense softmax head. Activations: stem, each block, the max pool, the softmax output."""
+    filters = tuple(int(f) for f in filters)
+    if len(filters) < 2 or any(f < 1 for f in filters):
+        raise ValueError(f"filters must list >= 2 positive sizes (stem, blocks...), got {filters}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    _check(activation, init)
+    return _model(_ResNet(filters, n_classes, activation, init), tuple(input_shape), len(filters) + 2, stateful=True)
 
 
 def from_flax(module: nn.Module, input_shape: Sequence[int]) -> Model:
@@ -170,7 +311,8 @@ def from_config(model_cfg: dict) -> Model:
     """Rebuild a model from the ``model`` section of a run's config.json."""
     kind = model_cfg.get("kind", "mlp")
     if kind == "mlp":
-        return mlp(model_cfg["widths"], activation=model_cfg["activation"], init=model_cfg["init"])
+        return mlp(model_cfg["widths"], activation=model_cfg["activation"], init=model_cfg["init"],
+                   quant_bits=model_cfg.get("quant_bits", 0), quant_weights=model_cfg.get("quant_weights", False))
     if kind == "cnn":
         return cnn(
             model_cfg["input_shape"],
@@ -178,8 +320,13 @@ def from_config(model_cfg: dict) -> Model:
             n_classes=model_cfg["n_classes"],
             activation=model_cfg["activation"],
             init=model_cfg["init"],
+            strides=model_cfg.get("strides", ()),
+            batch_norm=model_cfg.get("batch_norm", False),
         )
-    raise ValueError(f"model kind must be 'mlp' or 'cnn', got {kind!r}")
+    if kind == "resnet":
+        return resnet(model_cfg["input_shape"], filters=model_cfg["filters"], n_classes=model_cfg["n_classes"],
+                      activation=model_cfg["activation"], init=model_cfg["init"])
+    raise ValueError(f"model kind must be 'mlp', 'cnn' or 'resnet', got {kind!r}")
 
 
 def kernels(params) -> list:

@@ -9,6 +9,12 @@ momentum, weight decay, orthonormality penalty, training noise, training-subset 
 ``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1``; every epoch's
 randomness is ``fold_in(key, epoch)``, so a run cut into segments (saved and resumed between them, see
 ``ibjax.runs``) gives the same numbers as the same segments run without a stop.
+
+Batch norm (a model with ``train_apply``): its running statistics are part of the scan's carried state
+(``TrainState.model_state``); each step normalises with the batch's statistics (padding and masked
+samples excluded) and updates the running averages; metrics, kept epochs and checkpoints use the
+running averages, and the kept "params" are the whole variables ``{"params", "batch_stats"}``, so
+``model.apply`` of a loaded checkpoint reproduces the network.
 """
 
 from __future__ import annotations
@@ -44,9 +50,22 @@ class Uses(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    params: dict
+    params: dict  # the trained parameters
     opt_state: tuple
-    buf: dict  # params at the kept epochs, stacked
+    buf: dict  # the model's variables at the kept epochs, stacked
+    model_state: dict = {}  # batch-norm running statistics ({} for a stateless model)
+
+
+def split_variables(model: models.Model, variables) -> tuple[dict, dict]:
+    """(trainable params, model state) of a model's variables."""
+    if model.train_apply is None:
+        return variables, {}
+    return variables["params"], variables["batch_stats"]
+
+
+def merge_variables(model: models.Model, params, model_state):
+    """What ``model.apply`` takes: the params, or ``{"params", "batch_stats"}`` for batch norm."""
+    return params if model.train_apply is None else {"params": params, "batch_stats": model_state}
 
 
 def hyper(cfgs: RunConfig | Sequence[RunConfig]) -> Hyper:
@@ -144,25 +163,30 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         raise ValueError(f"train.batch_size must be <= the {n_train} training samples, got {bs}")
     if u.noise and model.noisy_apply is None:
         raise ValueError("train.noise_sigma > 0 needs a model with noisy_apply(params, x, key, sigma)")
+    if u.noise and model.train_apply is not None:
+        raise ValueError("train.noise_sigma > 0 is not supported for batch-norm models (model.batch_norm or resnet)")
+    full = lambda p, ms: merge_variables(model, p, ms)
 
     def n_active(hp):
         return jnp.round(hp.train_subset * n_train).astype(jnp.int32) if u.subset else None
 
-    def loss_fn(params, x, y, w, key, hp):
-        if u.noise:
+    def loss_fn(params, ms, x, y, w, key, hp):
+        if model.train_apply is not None:  # batch statistics of the live samples; running averages updated
+            logits, ms = model.train_apply(params, ms, x, w > 0)
+        elif u.noise:
             logits = model.noisy_apply(params, x, key, hp.noise_sigma)[0]
         else:
             logits = model.apply(params, x)[0]
         ce, acc = cross_entropy(logits, y, w)
-        return ce + penalty(params, hp, u), (ce, acc)
+        return ce + penalty(params, hp, u), (ce, acc, ms)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def batch_step(carry, batch, hp):
-        params, opt_state, g1, g2 = carry
+        params, opt_state, ms, g1, g2 = carry
         idx_B, w_B, key = batch
         opt = make_optimizer(cfg.optimizer, hp)
-        (_, (ce, acc)), grads = grad_fn(params, x_tr[idx_B], y_tr[idx_B], w_B, key, hp)
+        (_, (ce, acc, new_ms)), grads = grad_fn(params, ms, x_tr[idx_B], y_tr[idx_B], w_B, key, hp)
         updates, new_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         live = jnp.sum(w_B) > 0  # an all-masked batch changes nothing (Adam would still move)
@@ -170,33 +194,34 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         gk = [jnp.where(live, g, 0.0) for g in models.kernels(grads)]
         g1 = [a + g for a, g in zip(g1, gk)]
         g2 = [a + g * g for a, g in zip(g2, gk)]
-        return (keep(new_params, params), keep(new_state, opt_state), g1, g2), (ce * jnp.sum(w_B), acc * jnp.sum(w_B), live)
+        carry = (keep(new_params, params), keep(new_state, opt_state), keep(new_ms, ms), g1, g2)
+        return carry, (ce * jnp.sum(w_B), acc * jnp.sum(w_B), live)
 
     def store(buf, params, slot):
         return jax.lax.cond(slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params),
                             lambda b: b, buf)
 
     def epoch_step(state: TrainState, epoch, key, hp):
-        params, opt_state, buf = state
+        params, opt_state, buf, ms = state
         slot = jnp.asarray(slot_E)[epoch]
         if cfg.checkpoint_at == "before":
-            buf = store(buf, params, slot)
+            buf = store(buf, full(params, ms), slot)
         k_perm, k_noise = jax.random.split(jax.random.fold_in(key, epoch))
         n_act = n_active(hp)
         idx, w = batch_indices(k_perm, n_train, bs, n_act)
         keys = jax.random.split(k_noise, idx.shape[0])
         zeros = [jnp.zeros_like(k) for k in models.kernels(params)]
-        (params, opt_state, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
-            lambda c, b: batch_step(c, b, hp), (params, opt_state, zeros, zeros), (idx, w, keys))
+        (params, opt_state, ms, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
+            lambda c, b: batch_step(c, b, hp), (params, opt_state, ms, zeros, zeros), (idx, w, keys))
         if cfg.checkpoint_at == "after":
-            buf = store(buf, params, slot)
+            buf = store(buf, full(params, ms), slot)
         nb = jnp.sum(live)
         g_mean = [a / nb for a in g1]
         g_var = [jnp.maximum(b / nb - m * m, 0.0) for b, m in zip(g2, g_mean)]
         w_N = None if n_act is None else (jnp.arange(n_train) < n_act).astype(jnp.float32)
         n_used = n_train if n_act is None else n_act
-        tr_loss, tr_acc = cross_entropy(model.apply(params, x_tr)[0], y_tr, w_N)
-        te_loss, te_acc = cross_entropy(model.apply(params, x_te)[0], y_te)
+        tr_loss, tr_acc = cross_entropy(model.apply(full(params, ms), x_tr)[0], y_tr, w_N)
+        te_loss, te_acc = cross_entropy(model.apply(full(params, ms), x_te)[0], y_te)
         undefined = jnp.where(nb > 1, 1.0, jnp.nan)  # one batch per epoch: the minibatch std is undefined
         metrics = dict(
             train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc,
@@ -205,12 +230,13 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
             grad_std_norm=jnp.stack([jnp.sqrt(jnp.sum(v)) for v in g_var]) * undefined,
             weight_norm=jnp.stack([jnp.linalg.norm(k) for k in models.kernels(params)]),
         )
-        return TrainState(params, opt_state, buf), metrics
+        return TrainState(params, opt_state, buf, ms), metrics
 
     def init(key, hp: Hyper) -> TrainState:
-        params = model.init(jax.random.split(key)[0])
-        buf = jax.tree.map(lambda p: jnp.zeros((len(kept),) + p.shape, p.dtype), params)
-        return TrainState(params, make_optimizer(cfg.optimizer, hp).init(params), buf)
+        variables = model.init(jax.random.split(key)[0])
+        params, ms = split_variables(model, variables)
+        buf = jax.tree.map(lambda p: jnp.zeros((len(kept),) + p.shape, p.dtype), variables)
+        return TrainState(params, make_optimizer(cfg.optimizer, hp).init(params), buf, ms)
 
     def segment(state: TrainState, key, hp: Hyper, start, *, length: int):
         k_train = jax.random.split(key)[1]
@@ -218,6 +244,7 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
 
     def train(key, hp: Hyper):
         state, metrics = segment(init(key, hp), key, hp, 0, length=cfg.n_epochs)
-        return {"params": state.buf, "epochs": jnp.asarray(kept), "metrics": metrics, "final_params": state.params}
+        return {"params": state.buf, "epochs": jnp.asarray(kept), "metrics": metrics,
+                "final_params": full(state.params, state.model_state)}
 
     return Trainer(init, segment, train, kept)
