@@ -143,3 +143,23 @@ def test_bad_input_raises(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         edge.mi(args.pop("x"), args.pop("y"), **args)
+
+
+def test_key_average_spread_shrinks_as_one_over_sqrt_k():
+    """mi_keys over K = 4 projection keys, for 20 base keys: each mean is the mean of the 4 single-key
+    values, and the spread of the 20 means is the single-key spread / sqrt(4) (measured ratio 2.0;
+    with 20 draws a standard deviation is uncertain by ~16%, so 1.5..2.8 is accepted), as is the
+    mean reported standard error (measured 2.4)."""
+    rng = np.random.default_rng(21)
+    t = rng.normal(size=(1024, 10)).astype(np.float32)
+    y = ((t[:, 0] + rng.normal(size=1024)) > 0).astype(np.float32)  # a 10-d layer, dependent labels
+    base_B = jax.random.split(jax.random.key(5), 20)
+    mean_B, se_B = jax.jit(jax.vmap(lambda b: edge.mi_keys(t, y, key=b, n_keys=4)))(base_B)
+    single_BxK = jax.jit(jax.vmap(jax.vmap(lambda k: edge.mi(t, y, key=k))))(
+        jax.vmap(lambda b: jax.random.split(b, 4))(base_B))
+    np.testing.assert_allclose(mean_B, np.mean(single_BxK, axis=1), rtol=1e-5)
+    sd_single = np.std(np.asarray(single_BxK)[:, 0], ddof=1)
+    assert 1.5 < sd_single / np.std(np.asarray(mean_B), ddof=1) < 2.8
+    assert 1.5 < sd_single / np.mean(np.asarray(se_B)) < 2.8
+    with pytest.raises(ValueError, match="n_keys"):
+        edge.mi_keys(t, y, key=base_B[0], n_keys=1)
