@@ -13,7 +13,9 @@ inputs (each S_l is N x d_l); e.g. ``lambda k: models.noisy_apply(params, x, k, 
 
 I(X;T_l)'s standard error combines the independent Monte Carlo errors of h(T_l) and h(T_l | X) in
 quadrature. Everything is a jax function of arrays: vmap over epochs by vmapping a ``sample_s`` built
-from stacked parameters. The loop over layers is structural (layers differ in width).
+from stacked parameters. Layers are zero-padded to the widest and run under one ``lax.map`` body
+(padding columns get no noise and do not count in the dimension, so the estimate's law is that of
+the unpadded layer): one compile whatever the depth.
 """
 
 from __future__ import annotations
@@ -60,24 +62,46 @@ def info_plane(sample_s: Callable, y, sigma, key, *, n_c: int = 32, n_mc: int = 
     if not callable(sample_s):
         raise ValueError(f"sample_s must be a callable key -> tuple of N x d_l arrays, got {type(sample_s).__name__}")
     k_pass, k_h, k_cond, k_hc = jax.random.split(key, 4)
-    s_layers = _layers(sample_s(k_pass), y_N.shape[0])
-    need_cond = len(s_layers) > 1 or not first_layer_exact
-    cond_layers = jax.vmap(sample_s)(jax.random.split(k_cond, n_c)) if need_cond else None
+    shapes = jax.eval_shape(sample_s, k_pass)
+    if not isinstance(shapes, (tuple, list)) or not shapes:
+        raise ValueError(f"sample_s must return a non-empty tuple of per-layer arrays, got {type(shapes).__name__}")
+    need_cond = len(shapes) > 1 or not first_layer_exact
+    if need_cond:  # the pass and the n_c conditional passes as one vmapped call (one compile of the network)
+        passes = jax.vmap(sample_s)(jnp.concatenate([k_pass[None], jax.random.split(k_cond, n_c)]))
+        s_layers = _layers(tuple(p[0] for p in passes), y_N.shape[0])
+    else:
+        s_layers = _layers(sample_s(k_pass), y_N.shape[0])
     y_N = jnp.asarray(y_N, jnp.int32)
-    rows = []
-    for l, s_NxD in enumerate(s_layers):
-        bs = block_size or default_block_size(s_NxD.shape[0] * n_mc)
+    s_LxNxD, mask_LxD = _pad(s_layers)
+    xs = {"s": s_LxNxD, "mask": mask_LxD, "l": jnp.arange(len(s_layers))}
+    if need_cond:
+        xs["cond"] = _pad([_flat(p[1:], lead=1) for p in passes])[0]  # L x n_c x N x D
+    bs = block_size or default_block_size(y_N.shape[0] * n_mc)
+    n_var = min(smoothed.N_VAR, y_N.shape[0])
+
+    def layer(a):  # one compiled body for every layer (zero-padded to the widest, no noise in padding)
         h, h_se, i_ty, i_ty_se = smoothed.entropy_with_labels_nats(
-            s_NxD, y_N, sigma, jax.random.fold_in(k_h, l), n_mc=n_mc, block_size=bs,
-            n_var=min(smoothed.N_VAR, s_NxD.shape[0]))
-        if l == 0 and first_layer_exact:
-            hc, hc_se = smoothed.gaussian_entropy_nats(s_NxD.shape[1], sigma), jnp.zeros(())
-        else:
-            hc, hc_se = conditional_entropy_nats(_flat(cond_layers[l], lead=1), sigma, jax.random.fold_in(k_hc, l),
-                                              n_mc=n_mc_cond)
-        rows.append((h - hc, i_ty, jnp.sqrt(h_se**2 + hc_se**2), i_ty_se))
-    i_xt, i_ty, i_xt_se, i_ty_se = (jnp.stack(col) / scale for col in zip(*rows))
+            a["s"], y_N, sigma, jax.random.fold_in(k_h, a["l"]), n_mc=n_mc, block_size=bs, n_var=n_var,
+            mask_D=a["mask"])
+        hz = smoothed.gaussian_entropy_nats(jnp.sum(a["mask"]), sigma)
+        if not need_cond:
+            return h - hz, i_ty, h_se, i_ty_se
+        hc, hc_se = conditional_entropy_nats(a["cond"], sigma, jax.random.fold_in(k_hc, a["l"]), n_mc=n_mc_cond,
+                                             mask_D=a["mask"])
+        exact = first_layer_exact & (a["l"] == 0)
+        hc, hc_se = jnp.where(exact, hz, hc), jnp.where(exact, 0.0, hc_se)
+        return h - hc, i_ty, jnp.sqrt(h_se**2 + hc_se**2), i_ty_se
+
+    i_xt, i_ty, i_xt_se, i_ty_se = (v / scale for v in jax.lax.map(layer, xs))
     return NoisyPlane(i_xt, i_ty, i_xt_se, i_ty_se)
+
+
+def _pad(ts):
+    """(..., N, d_l) arrays -> (L, ..., N, D_max) zero-padded, and the L x D_max mask of real columns."""
+    d_max = max(t.shape[-1] for t in ts)
+    pad = lambda t: jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, d_max - t.shape[-1])])
+    mask = jnp.asarray([[1.0] * t.shape[-1] + [0.0] * (d_max - t.shape[-1]) for t in ts], jnp.float32)
+    return jnp.stack([pad(t) for t in ts]), mask
 
 
 def _layers(s_layers, n: int):
@@ -102,14 +126,16 @@ def _flat(s, *, lead: int = 0):
 
 
 @partial(jax.jit, static_argnames=("n_mc",))
-def conditional_entropy_nats(s_CxNxD, sigma, key, *, n_mc: int = 1):
+def conditional_entropy_nats(s_CxNxD, sigma, key, *, n_mc: int = 1, mask_D=None):
     """(mean over inputs x of h(P_{n_c, x} * N(0, sigma^2 I)), stderr) in nats, where input x's
-    centres are s_CxNxD[:, x]; inputs run in lax.map batches of bounded memory."""
+    centres are s_CxNxD[:, x]; inputs run in lax.map batches of bounded memory. ``mask_D``: 0 on
+    zero-padding columns (see ``smoothed.entropy_nats``)."""
     n_c, n, d = s_CxNxD.shape
     s_NxCxD = jnp.swapaxes(s_CxNxD, 0, 1)
     n_var = max(1, min(n_c, n_c // 8)) if n_mc == 1 else 0
     n_q = n_c * n_mc + n_var
-    per_input = lambda args: smoothed.entropy_nats(args[0], sigma, args[1], n_mc=n_mc, block_size=n_q, n_var=n_var)
+    per_input = lambda args: smoothed.entropy_nats(args[0], sigma, args[1], n_mc=n_mc, block_size=n_q, n_var=n_var,
+                                                   mask_D=mask_D)
     batch = max(1, min(n, _COND_ELEMENTS // (n_q * n_c)))
     h_N, se_N = jax.lax.map(per_input, (s_NxCxD, jax.random.split(key, n)), batch_size=batch)
     return jnp.mean(h_N), jnp.sqrt(jnp.sum(se_N**2)) / n

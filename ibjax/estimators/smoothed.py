@@ -69,11 +69,12 @@ def gaussian_entropy_nats(d: int, sigma):
     return 0.5 * d * (jnp.log(2.0 * jnp.pi * sigma**2) + 1.0)
 
 
-def mixture_logpdf(t_QxD, s_NxD, sigma, *, block_size: int, y_Q=None, y_N=None):
+def mixture_logpdf(t_QxD, s_NxD, sigma, *, block_size: int, y_Q=None, y_N=None, d_eff=None):
     """log density of t under the equal-weight mixture of N(s_i, sigma^2 I), Q-vector (nats).
 
     With labels, also the log density under the mixture of the centres sharing the query's label.
     Rows of t are processed ``block_size`` at a time (block_size x N distances in memory).
+    ``d_eff``: the true dimension when trailing columns are zero padding (no noise there).
     """
     c_1xD = jnp.mean(s_NxD, axis=0, keepdims=True)  # centring shrinks the |a|^2 + |b|^2 - 2ab cancellation
     s_NxD, t_QxD = s_NxD - c_1xD, t_QxD - c_1xD
@@ -89,25 +90,28 @@ def mixture_logpdf(t_QxD, s_NxD, sigma, *, block_size: int, y_Q=None, y_N=None):
         lse_y_B = jax.nn.logsumexp(jnp.where(same_BxN, a_BxN, -jnp.inf), axis=1)
         return lse_B, lse_y_B - jnp.log(jnp.sum(same_BxN, axis=1).astype(a_BxN.dtype))
 
-    norm = 0.5 * d * jnp.log(2.0 * jnp.pi * sigma**2)
+    norm = 0.5 * (d if d_eff is None else d_eff) * jnp.log(2.0 * jnp.pi * sigma**2)
     out = map_row_blocks(block, t_QxD.shape[0], block_size=min(block_size, t_QxD.shape[0]))
     if y_Q is None:
         return out - math.log(n) - norm
     return out[0] - math.log(n) - norm, out[1] - norm
 
 
-def _queries(s_NxD, sigma, key, n_mc: int, n_var: int):
+def _queries(s_NxD, sigma, key, n_mc: int, n_var: int, mask_D=None):
     """Noise draws around every centre (rows i*n_mc .. i*n_mc + n_mc - 1 belong to centre i); when
     n_mc == 1, ``n_var`` extra rows around the random centres ``pick_K`` follow. One call to the
-    generator (each threefry call adds ~1 s of compile time on CPU)."""
+    generator (each threefry call adds ~1 s of compile time on CPU). ``mask_D``: 0 on zero-padding
+    columns, which get no noise (so padding leaves the estimate's law unchanged)."""
     n, d = s_NxD.shape
     n_extra = n_var if n_mc == 1 else 0
     z = jax.random.normal(key, ((n * n_mc + n_extra) * d + (n if n_extra else 0),), s_NxD.dtype)
-    t_QxD = (s_NxD[:, None, :] + sigma * z[: n * n_mc * d].reshape(n, n_mc, d)).reshape(n * n_mc, d)
+    m_D = jnp.ones((d,), s_NxD.dtype) if mask_D is None else jnp.asarray(mask_D, s_NxD.dtype)
+    noise_NxMxD = sigma * z[: n * n_mc * d].reshape(n, n_mc, d) * m_D[None, None, :]
+    t_QxD = (s_NxD[:, None, :] + noise_NxMxD).reshape(n * n_mc, d)
     if not n_extra:
         return t_QxD, None
     pick_K = jax.lax.top_k(z[-n:], n_var)[1]  # a uniformly random subset of the centres
-    extra_KxD = s_NxD[pick_K] + sigma * z[n * d: (n + n_var) * d].reshape(n_var, d)
+    extra_KxD = s_NxD[pick_K] + sigma * z[n * d: (n + n_var) * d].reshape(n_var, d) * m_D[None, :]
     return jnp.concatenate([t_QxD, extra_KxD]), pick_K
 
 
@@ -122,23 +126,29 @@ def stratified_mean(f_Q, n: int, n_mc: int, pick_K):
     return jnp.mean(main_N), jnp.sqrt(var_within / n)
 
 
+def _d_eff(mask_D):
+    return None if mask_D is None else jnp.sum(jnp.asarray(mask_D, jnp.float32))
+
+
 @partial(jax.jit, static_argnames=("n_mc", "block_size", "n_var"))
-def entropy_nats(s_NxD, sigma, key, *, n_mc: int, block_size: int, n_var: int):
-    """Unchecked core of ``entropy``: (h, stderr) in nats; ``n_var`` centres get the extra draw."""
+def entropy_nats(s_NxD, sigma, key, *, n_mc: int, block_size: int, n_var: int, mask_D=None):
+    """Unchecked core of ``entropy``: (h, stderr) in nats; ``n_var`` centres get the extra draw.
+    ``mask_D`` (optional, 1 on real columns, 0 on zero padding): h of the unpadded columns."""
     s_NxD = jnp.asarray(s_NxD, jnp.float32)
-    t_QxD, pick_K = _queries(s_NxD, sigma, key, n_mc, n_var)
-    logp_Q = mixture_logpdf(t_QxD, s_NxD, sigma, block_size=block_size)
+    t_QxD, pick_K = _queries(s_NxD, sigma, key, n_mc, n_var, mask_D)
+    logp_Q = mixture_logpdf(t_QxD, s_NxD, sigma, block_size=block_size, d_eff=_d_eff(mask_D))
     return stratified_mean(-logp_Q, s_NxD.shape[0], n_mc, pick_K)
 
 
 @partial(jax.jit, static_argnames=("n_mc", "block_size", "n_var"))
-def entropy_with_labels_nats(s_NxD, y_N, sigma, key, *, n_mc: int, block_size: int, n_var: int):
-    """Unchecked core of ``entropy_with_labels`` (nats; y_N int32)."""
+def entropy_with_labels_nats(s_NxD, y_N, sigma, key, *, n_mc: int, block_size: int, n_var: int, mask_D=None):
+    """Unchecked core of ``entropy_with_labels`` (nats; y_N int32; ``mask_D`` as in ``entropy_nats``)."""
     s_NxD = jnp.asarray(s_NxD, jnp.float32)
     n = s_NxD.shape[0]
-    t_QxD, pick_K = _queries(s_NxD, sigma, key, n_mc, n_var)
+    t_QxD, pick_K = _queries(s_NxD, sigma, key, n_mc, n_var, mask_D)
     y_Q = jnp.repeat(y_N, n_mc) if pick_K is None else jnp.concatenate([y_N, y_N[pick_K]])
-    logp_Q, logp_y_Q = mixture_logpdf(t_QxD, s_NxD, sigma, block_size=block_size, y_Q=y_Q, y_N=y_N)
+    logp_Q, logp_y_Q = mixture_logpdf(t_QxD, s_NxD, sigma, block_size=block_size, y_Q=y_Q, y_N=y_N,
+                                      d_eff=_d_eff(mask_D))
     h, h_se = stratified_mean(-logp_Q, n, n_mc, pick_K)
     i_ty, i_ty_se = stratified_mean(logp_y_Q - logp_Q, n, n_mc, pick_K)
     return h, h_se, i_ty, i_ty_se
