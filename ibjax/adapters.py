@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -17,23 +19,29 @@ def _block(n: int) -> int:
 # ---------------------------------------------------------------- binning
 
 
-def _binning(t, d, key, x, y, *, n_bins, bin_size, value_range):
-    i_xt, i_ty = binning.info_plane(t, y, n_bins=n_bins, bin_size=bin_size, value_range=tuple(value_range))
+def _binning(t, d, key, x, y, *, n_bins, bin_size, value_range, range_mode, spacing, edges):
+    i_xt, i_ty = binning.info_plane(t, y, n_bins=n_bins, bin_size=bin_size, value_range=tuple(value_range),
+                                    range_mode=range_mode, spacing=spacing, edges=edges, n_live=d)
     lo, hi = value_range
     live = (jnp.arange(t.shape[-1]) < d)[None, :]
-    outside = jnp.any(live & ((t < lo) | (t > hi))) if n_bins is not None else jnp.bool_(False)
+    fixed = n_bins is not None and range_mode == "fixed"
+    outside = jnp.any(live & ((t < lo) | (t > hi))) if fixed else jnp.bool_(False)
     return {"i_xt": i_xt, "i_ty": i_ty, "warn_outside_range": outside}
 
 
 def _binning_finalize(s, ctx, given):
-    if "bin_size" in given and "n_bins" not in given:
+    if ("bin_size" in given or "edges" in given) and "n_bins" not in given:
         s["n_bins"] = None
+    if s["edges"] is not None and s["n_bins"] is None and s["bin_size"] is None:
+        s["n_bins"] = len(s["edges"])
     if (s["n_bins"] is None) == (s["bin_size"] is None):
         raise ValueError("estimator binning takes exactly one of n_bins and bin_size")
     lo, hi = (float(v) for v in s["value_range"])
     if not lo < hi:
         raise ValueError(f"estimator option value_range must be (low, high) with low < high, got {s['value_range']!r}")
     s["value_range"] = (lo, hi)
+    s["n_bins"], (s["range_mode"], s["spacing"], s["edges"]) = binning.check_mode(
+        s["n_bins"], s["bin_size"], s["range_mode"], s["spacing"], s["edges"])
     return s
 
 
@@ -41,7 +49,13 @@ register(Estimator(
     "binning", _binning,
     {"n_bins": Option(30, "bins on --value-range (IDNNs)", int, integer_at_least(2)),
      "bin_size": Option(None, "Saxe's floor(t / bin_size) grid instead of --n-bins", float, positive, traced=True),
-     "value_range": Option((-1.0, 1.0), "two numbers, the range of --n-bins", float, nargs=2)},
+     "value_range": Option((-1.0, 1.0), "two numbers, the range of --n-bins", float, nargs=2),
+     "range_mode": Option("fixed", "range of --n-bins: fixed (--value-range), layer, neuron, or global "
+                          "(needs --edges from binning.global_edges over all layers and epochs)", str,
+                          one_of(*binning.RANGE_MODES)),
+     "spacing": Option("uniform", "uniform (linspace) or quantile (equal-mass) bins; quantile needs a "
+                       "data-derived range_mode", str, one_of(*binning.SPACINGS)),
+     "edges": Option(None, "explicit bin edges for range_mode global (binning.global_edges)", float, nargs="+")},
     ("i_xt", "i_ty"), lambda s, n, widths: 6 * n * max(widths),
     help="plug-in entropy of binned activations, exact symbol counts", negative_tol=1e-5,
     label_conditional=True, finalize=_binning_finalize,
@@ -96,19 +110,37 @@ register(Estimator(
 # ---------------------------------------------------------------- EDGE
 
 
-def _edge(t, d, key, x, y, *, U, L):
+def _edge_columns(n: int, width: int) -> int:
+    """Columns EDGE hashes: a layer wider than floor(log2(N / 10)) is projected down to that many."""
+    return max(1, min(width, int(math.log2(max(n / 10, 2)))))
+
+
+def _edge_keys(a, b, key, U, L, n_keys):
+    if n_keys == 1:
+        i = edge.mi(a, b, U=U, L=L, key=key)
+        return i, jnp.zeros_like(i)
+    return edge.mi_keys(a, b, U=U, L=L, key=key, n_keys=n_keys)
+
+
+def _edge(t, d, key, x, y, *, U, L, n_keys):
+    """Mean and standard error over n_keys p-stable projection keys (one vmapped call each)."""
     k1, k2 = jax.random.split(key)
-    i_xt = edge.mi(x, t, U=U, L=L, key=k1)
-    i_ty = edge.mi(t, y.astype(jnp.float32), U=U, L=L, key=k2)
-    return {"i_xt": i_xt, "i_ty": i_ty, "warn_near_cap": jnp.maximum(i_xt, i_ty) >= 0.95 * U}
+    i_xt, i_xt_se = _edge_keys(x, t, k1, U, L, n_keys)
+    i_ty, i_ty_se = _edge_keys(t, y.astype(jnp.float32), k2, U, L, n_keys)
+    return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": i_xt_se, "i_ty_se": i_ty_se,
+            "warn_near_cap": jnp.maximum(i_xt, i_ty) >= 0.95 * U}
 
 
 register(Estimator(
     "edge", _edge,
     {"U": Option(10.0, "cap on the pointwise terms", float, positive),
-     "L": Option(10, "ensemble size", int, integer_at_least(1))},
-    ("i_xt", "i_ty"), lambda s, n, widths: 64 * n * max(widths) * s.get("L", 10),
-    help="EDGE hash dependence-graph estimator", pad_exact=False, negative_tol=1e-4,
+     "L": Option(10, "ensemble size", int, integer_at_least(1)),
+     "n_keys": Option(32, "p-stable projection keys averaged (standard error in *_se; 1: one key)", int,
+                      integer_at_least(1))},
+    ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
+    lambda s, n, widths: 8 * n * max(widths) + 64 * n * _edge_columns(n, max(widths)) * s.get("L", 10) * s.get("n_keys", 1),
+    help="EDGE hash dependence-graph estimator, mean over projection keys (standard errors in *_se)",
+    pad_exact=False, negative_tol=1e-4,
     warnings={"warn_near_cap": "EDGE estimate within 5% of its cap U: the pointwise terms are clipped, raise --U"}))
 
 
@@ -130,8 +162,8 @@ register(Estimator(
 # ---------------------------------------------------------------- Goldfeld smoothed entropy (noisy networks)
 
 
-def _smoothed(sample_s, key, y, *, sigma, n_c, n_mc):
-    p = noisy.info_plane(sample_s, y, sigma, key, n_c=n_c, n_mc=n_mc)
+def _smoothed(sample_s, key, y, *, sigma, n_c, n_mc, n_mc_cond):
+    p = noisy.info_plane(sample_s, y, sigma, key, n_c=n_c, n_mc=n_mc, n_mc_cond=n_mc_cond)
     return {"i_xt": p.i_xt, "i_ty": p.i_ty, "i_xt_se": p.i_xt_se, "i_ty_se": p.i_ty_se}
 
 
@@ -147,10 +179,103 @@ def _smoothed_finalize(s, ctx: Context, given):
 
 register(Estimator(
     "smoothed", _smoothed,
-    {"sigma": Option(None, "noise std of T = S + Z (default: the run's train.noise_sigma)", float, positive),
+    {"sigma": Option(None, "noise std of T = S + Z (default: the run's train.noise_sigma)", float, positive,
+                     traced=True),
      "n_c": Option(16, "noisy passes per input for the conditional terms", int, integer_at_least(1)),
-     "n_mc": Option(1, "noise draws per centre", int, integer_at_least(1))},
+     "n_mc": Option(1, "noise draws per centre for h(T) and I(T;Y)", int, integer_at_least(1)),
+     "n_mc_cond": Option(None, "noise draws per centre of each input's conditional mixture (default: n_mc)",
+                         int, integer_at_least(1))},
     ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
-    lambda s, n, widths: 4 * _block(n) * n + s.get("n_c", 1) * 4 * n * sum(widths) // max(len(widths), 1),
+    lambda s, n, widths: (4 * _block(n * s.get("n_mc", 1)) * n
+                          + (s.get("n_c", 1) + 1) * 4 * n * s.get("n_mc", 1) * sum(widths) // max(len(widths), 1)),
     help="Goldfeld et al. sample propagation on the noisy network (standard errors in *_se)",
     noisy=True, negative_tol=None, finalize=_smoothed_finalize))
+
+
+# ---------------------------------------------------------------- matrix-based Rényi entropy
+
+from ibjax.estimators import renyi  # noqa: E402
+
+
+def _renyi(t, d, key, x, y, *, alpha, gamma, width, k, subset, n_subsets, subset_seed):
+    """Exact on all N rows when subset is 0 (standard errors 0), else the mean over random subsets
+    drawn from a fixed key (``subset_seed``): every epoch and layer sees the same subsets (paired)."""
+    if subset == 0 or subset >= t.shape[0]:
+        i_xt, i_ty = renyi.info_plane_bits(t, x, y, alpha, gamma, d, width=width, k=k)
+        return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": jnp.zeros_like(i_xt), "i_ty_se": jnp.zeros_like(i_ty)}
+    i_xt, i_xt_se, i_ty, i_ty_se = renyi.info_plane_subsets_bits(
+        t, x, y, jax.random.key(subset_seed), alpha, gamma, d, width=width, k=k, subset=subset, n_subsets=n_subsets)
+    return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": i_xt_se, "i_ty_se": i_ty_se}
+
+
+def _renyi_finalize(s, ctx: Context, given):
+    integer_at_least(0)("subset", s["subset"])
+    rows = ctx.n if s["subset"] == 0 else min(s["subset"], ctx.n)
+    if s["subset"] == 1:
+        raise ValueError("estimator option subset must be 0 (all rows) or >= 2, got 1")
+    if s["k"] >= rows:
+        raise ValueError(f"estimator option k must be < the {rows} rows per estimate, got {s['k']}")
+    return s
+
+
+def _renyi_memory(s, n, widths):
+    m = n if s.get("subset", 0) in (0, None) else min(s["subset"], n)
+    return 4 * m * (8 * m + max(widths))  # ~8 M x M float32 (distances, Grams, 3 eigen problems)
+
+
+register(Estimator(
+    "renyi", _renyi,
+    {"alpha": Option(1.01, "Rényi order alpha (1: von Neumann)", float, positive, traced=True),
+     "gamma": Option(1.0, "multiplier of the kernel width rule", float, positive, traced=True),
+     "width": Option("silverman", "kernel width rule: silverman or knn", str, one_of(*renyi.WIDTHS)),
+     "k": Option(10, "neighbour for --width knn", int, integer_at_least(1)),
+     "subset": Option(512, "rows per random subset (0: all N rows, exact; ~25 s per layer at N = 4096)", int),
+     "n_subsets": Option(4, "random subsets averaged (standard error in *_se)", int, integer_at_least(1)),
+     "subset_seed": Option(0, "key of the subset draws (the same subsets for every epoch and layer)", int,
+                    integer_at_least(0))},
+    ("i_xt", "i_ty", "i_xt_se", "i_ty_se"), _renyi_memory,
+    help="matrix-based Rényi alpha-entropy (Giraldo et al.; Yu et al.), Gaussian kernels, labels by the delta "
+         "kernel; mean over random subsets (standard errors in *_se)",
+    negative_tol=1e-3, finalize=_renyi_finalize, shard=False))
+
+
+# ---------------------------------------------------------------- exact counting (quantized networks)
+
+from ibjax.estimators import exact  # noqa: E402 - kept beside its entry (adapters.py is edited in sections)
+
+
+def _exact(t, d, key, x, y, *, levels):
+    """Codes = each value's rank among the layer's distinct values (padding copies column 0, so it
+    adds none); more than ``levels`` distinct values: not quantized, NaN (refused by the engine)."""
+    live = (jnp.arange(t.shape[-1]) < d)[None, :]
+    codes, n_distinct = exact.dense_codes_NxD(jnp.where(live, t, t[:, :1]))
+    _, i_xt, i_ty = exact.plane_NxD(codes, y, None if x is None else exact.input_ids_N(x))
+    continuous = n_distinct > levels
+    return {"i_xt": jnp.where(continuous, jnp.nan, i_xt) / jnp.log(2.0),
+            "i_ty": jnp.where(continuous, jnp.nan, i_ty) / jnp.log(2.0), "warn_not_quantized": continuous}
+
+
+def _exact_finalize(s, ctx: Context, given):
+    if s["levels"] is None:
+        if ctx.run_config is None:
+            raise ValueError("estimator exact needs option levels (2**bits of the quantized network) when evaluating "
+                             "arrays without a run config")
+        model = ctx.run_config.get("model") or {}
+        bits = model.get("quant_bits", 0)
+        if not bits:
+            raise ValueError(f"estimator exact counts the codes of a quantized network, but this run's model has "
+                             f"quant_bits={bits} (float activations); train with model.quant_bits in (2, 4, 8), or "
+                             "use an estimator for continuous activations (binning, kde, ...)")
+        s["levels"] = 2 ** int(bits)
+    return s
+
+
+register(Estimator(
+    "exact", _exact,
+    {"levels": Option(None, "quantization levels per layer (default: 2**model.quant_bits of the run)", int,
+                      integer_at_least(2))},
+    ("i_xt", "i_ty"), lambda s, n, widths: 16 * n * (max(widths) + 2),
+    help="exact plane of a quantized network: distinct codes counted (I(X;T) = H(T) - H(T|X)), no bins, no noise",
+    negative_tol=1e-5, label_conditional=True, finalize=_exact_finalize,
+    warnings={"warn_not_quantized": "a layer takes more distinct values than levels: not a quantized network "
+                                    "(exact counting refuses continuous activations)"}))

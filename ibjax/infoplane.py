@@ -51,6 +51,19 @@ class ApplyFns(tuple):
         return self[1](params, x, key, sigma)[2]
 
 
+def as_apply_fns(model) -> ApplyFns:
+    """``ApplyFns`` from a ``models.Model`` (its ``noisy_apply`` picked up: the noisy estimator needs no
+    more), an ``ApplyFns``, or a plain ``apply(params, x) -> (logits, acts)`` (deterministic only)."""
+    if isinstance(model, ApplyFns):
+        return model
+    if callable(getattr(model, "apply", None)):
+        return ApplyFns(model.apply, getattr(model, "noisy_apply", None))
+    if callable(model):
+        return ApplyFns(model)
+    raise ValueError(f"apply_fn must be a models.Model, an ApplyFns or a callable apply(params, x), "
+                     f"got {type(model).__name__}")
+
+
 class Items(NamedTuple):
     """What was computed: ``values`` name -> G x I x L, the finite mask G x I x L, warnings."""
     values: dict
@@ -118,6 +131,10 @@ def evaluate_chunk(params_B, tags_B, epochs_B, x, y, key, traced, *, apply_fn, n
 
 def _mesh():
     return Mesh(np.array(jax.devices()), ("items",))
+
+
+def _one_device_mesh():
+    return Mesh(np.array(jax.local_devices()[:1]), ("items",))
 
 
 def shard_items(tree, mesh=None):
@@ -193,7 +210,7 @@ def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: 
     not recomputed (an interrupted evaluation resumes where it stopped).
     """
     est = registry.get(estimator)
-    apply_fn = apply_fn if isinstance(apply_fn, ApplyFns) else ApplyFns(apply_fn)
+    apply_fn = as_apply_fns(apply_fn)
     x, y, classes = check_inputs(x, y)
     n_classes = len(classes)
     epochs_I = np.asarray(epochs_I, np.int64)
@@ -215,7 +232,9 @@ def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: 
     cache_dir = None if cache_dir is None else Path(cache_dir)
     done = _load_cache(cache_dir, outputs, n_settings, n_t)
     todo = np.array([i for i in range(n_items) if (run_ids_I[i], int(epochs_I[i])) not in done], np.int64)
-    chunk = _chunk_size(len(todo), max(1, int(memory_gb * 2**30 // per_item)))
+    # an estimator that cannot be sharded runs every item on this process's first device
+    mesh = _mesh() if est.shard else _one_device_mesh()
+    chunk = _chunk_size(len(todo), max(1, int(memory_gb * 2**30 // per_item)), mesh.size)
     tags_I = np.array([run_tag(r) for r in run_ids_I], np.int32)
     static_t = tuple(sorted(static.items()))
     xj, yj = jnp.asarray(x), jnp.asarray(y)
@@ -224,7 +243,7 @@ def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: 
         idx = todo[s:s + chunk]
         pad = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # one shape: one compile
         p, tg, ep = shard_items((jax.tree.map(lambda a: np.asarray(a)[pad], params_I), tags_I[pad],
-                                 epochs_I[pad].astype(np.int32)))
+                                 epochs_I[pad].astype(np.int32)), mesh)
         out, finite = evaluate_chunk(p, tg, ep, xj, yj, key, traced_arr, apply_fn=apply_fn, name=estimator,
                                      static=static_t, view=view, n_classes=n_classes)
         out = {k: _to_host(v)[:, : len(idx)] for k, v in out.items()}
@@ -241,9 +260,9 @@ def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: 
     return Items(values, np.stack([r[1] for r in rows], axis=1), flags)
 
 
-def _chunk_size(n_todo: int, fit: int) -> int:
+def _chunk_size(n_todo: int, fit: int, n_dev: int | None = None) -> int:
     """Balanced chunks of at most ``fit`` items, whole shards per device."""
-    n_dev = jax.device_count()
+    n_dev = n_dev or jax.device_count()
     fit = max(n_dev, fit // n_dev * n_dev)
     per = -(-n_todo // max(1, -(-n_todo // fit)))
     return max(n_dev, -(-per // n_dev) * n_dev)

@@ -117,7 +117,7 @@ def evaluate_runs(run_dirs, estimator: str = "binning", options: dict | None = N
     params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # S x E_kept x ...
     params = jax.tree.map(lambda a: a[:, positions], params)
     return evaluate_arrays(
-        infoplane.ApplyFns(model.apply, model.noisy_apply), params, runs[0].epochs[positions], ds.x, ds.y,
+        model, params, runs[0].epochs[positions], ds.x, ds.y,
         estimator, options, run_ids=[r.config["run_id"] for r in runs], run_dirs=run_dirs, view=view, sweep=sweep,
         seed=seed, out=out, memory_gb=memory_gb, nan_policy=nan_policy, run_config=runs[0].config, recompute=recompute,
         progress=progress, log=log, measured={"data": ds.name, "data_source": ds.source, "samples": "all",
@@ -129,9 +129,17 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
                     out: str | Path | None = None, memory_gb: float = 2.0, nan_policy: str = "raise",
                     run_config: dict | None = None, recompute: bool = False, progress: bool = True,
                     log: Callable = print, measured: dict | None = None) -> InfoPlane:
-    """Like ``evaluate_runs`` for params in memory: every leaf S x E x ... (S runs, E epochs)."""
+    """Like ``evaluate_runs`` for params in memory: every leaf S x E x ... (S runs, E epochs).
+
+    ``apply_fn``: a ``models.Model`` (its ``noisy_apply`` is used by noisy-network estimators such as
+    ``smoothed``; ``evaluate_runs`` passes the run's model this way), an ``infoplane.ApplyFns``, or a
+    plain ``apply(params, x) -> (logits, acts)`` for deterministic-network estimators."""
     est, v = registry.get(estimator), views.get(view)
-    apply_fn = apply_fn if isinstance(apply_fn, infoplane.ApplyFns) else infoplane.ApplyFns(apply_fn)
+    apply_fn = infoplane.as_apply_fns(apply_fn)
+    if est.noisy and apply_fn[1] is None:
+        raise ValueError(f"estimator {estimator!r} needs the model's noisy_apply(params, x, key, sigma): pass the "
+                         "models.Model itself as apply_fn (its noisy_apply is picked up), or "
+                         "infoplane.ApplyFns(apply, noisy_apply); got an apply function alone")
     x, y_idx, classes = infoplane.check_inputs(x, y)
     epochs_E = np.asarray(epochs_E, np.int64)
     n_runs, n_epochs = jax.tree.leaves(params_SxE)[0].shape[:2]

@@ -53,6 +53,7 @@ class Estimator:
     negative_tol: float | None = 1e-4  # values below -tol are an error (None: not checked)
     finalize: Callable[[dict, Context], dict] | None = None  # cross-option checks, run-dependent defaults
     warnings: dict = field(default_factory=dict)  # "warn_x" output -> message
+    shard: bool = True  # False: items run on one device (XLA:CPU's batched eigvalsh hangs when sharded)
 
     @property
     def wants_classes(self) -> bool:

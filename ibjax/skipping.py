@@ -158,6 +158,16 @@ def delta_skip_exact(evaluate_batch: EvaluateBatch, epochs_E, *, delta: float, h
         pos_K = np.union1d(pos_K, mids)
 
 
+def every_nth(evaluate_batch: EvaluateBatch, epochs_E, *, n: int) -> SkipResult:
+    """The fixed baseline: every ``n``-th position of ``epochs_E`` and the last one, in one call."""
+    epochs_E = _check_epochs(epochs_E)
+    n = _check_int("n", n, min_value=1)
+    cache = _Cache(evaluate_batch, epochs_E)
+    pos_K = np.union1d(np.arange(0, len(epochs_E), n), [len(epochs_E) - 1])
+    cache.fetch(pos_K)
+    return cache.result(pos_K)
+
+
 def _speculate(cur: int, skip: int, last: int, n: int, double: bool) -> list[int]:
     """Next ``n`` positions if every step's decision is ``double`` (cur+s, cur+3s, cur+7s, ...)
     or every step keeps the skip (cur+s, cur+2s, cur+3s, ...); clipped at ``last``."""
@@ -239,3 +249,14 @@ def max_interp_error(result: SkipResult, epochs_E, full_i_xt, full_i_ty, *, h_x:
     err_x, err_y = float(np.max(np.abs(i_xt_ExL - full_i_xt))), float(np.max(np.abs(i_ty_ExL - full_i_ty)))
     return {"i_xt_abs": err_x, "i_ty_abs": err_y, "i_xt_norm": err_x / h_x, "i_ty_norm": err_y / h_y,
             "norm": max(err_x / h_x, err_y / h_y)}
+
+
+def interp_errors(result: SkipResult, epochs_E, full_i_xt, full_i_ty, *, h_x: float, h_y: float) -> dict:
+    """``max_interp_error`` plus the mean absolute errors over every (epoch, T): ``i_xt_mean_abs``,
+    ``i_ty_mean_abs`` and ``mean_norm`` (the larger of the two, each divided by h_x / h_y)."""
+    worst = max_interp_error(result, epochs_E, full_i_xt, full_i_ty, h_x=h_x, h_y=h_y)
+    i_xt_ExL, i_ty_ExL = interpolate(result, epochs_E)
+    mean_x = float(np.mean(np.abs(i_xt_ExL - np.asarray(full_i_xt, np.float64))))
+    mean_y = float(np.mean(np.abs(i_ty_ExL - np.asarray(full_i_ty, np.float64))))
+    return {**worst, "i_xt_mean_abs": mean_x, "i_ty_mean_abs": mean_y,
+            "mean_norm": max(mean_x / h_x, mean_y / h_y)}
