@@ -186,3 +186,19 @@ def mean_se(values_S) -> dict:
     v = np.asarray(values_S, float)
     se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
     return {"mean": round(float(v.mean()), 4), "se": round(se, 4), "n_seeds": int(len(v))}
+
+
+def status(values_S, threshold: float = 0.0):
+    """True: the seeds' mean is clearly above ``threshold`` (mean - 2 se); False: clearly below
+    (mean + 2 se); None: neither (the run cannot decide)."""
+    import numpy as np
+
+    v = np.asarray(values_S, float)
+    m, se = v.mean(), (v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
+    return True if m - 2 * se > threshold else False if m + 2 * se < threshold else None
+
+
+def verdict(statuses, want: bool):
+    """All statuses equal ``want``: True; any equals ``not want``: False; else None."""
+    statuses = list(statuses)
+    return True if all(s is want for s in statuses) else False if any(s is (not want) for s in statuses) else None

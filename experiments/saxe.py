@@ -265,22 +265,9 @@ def figures(results: dict, cfg: Config, out) -> list:
 # ---------------------------------------------------------------- claims
 
 
-def _status(values_S, threshold: float = COMPRESSION):
-    """True: clearly above the threshold (mean - 2 se); False: clearly below (mean + 2 se); None: neither."""
-    v = np.asarray(values_S, float)
-    m, se = v.mean(), (v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
-    return True if m - 2 * se > threshold else False if m + 2 * se < threshold else None
-
-
-def _verdict(statuses, want: bool):
-    """All statuses equal ``want``: True; any equals ``not want``: False; else None."""
-    statuses = list(statuses)
-    return True if all(s is want for s in statuses) else False if any(s is (not want) for s in statuses) else None
-
-
 def _compresses(results, net, key, l):
     drop, peak = results["drops"][net, key]
-    return _status(drop[:, l] / np.maximum(peak[:, l], 1e-12))
+    return harness.status(drop[:, l] / np.maximum(peak[:, l], 1e-12), COMPRESSION)
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
@@ -296,19 +283,19 @@ def claims(results: dict, cfg: Config) -> list[dict]:
 
     c1 = {f"{a} layer {l + 1} drop, {est[k]} [bits]": ms(a, k, l) for k in unbounded for l in lasts}
     c1.update({f"{a} layer {last + 1} drop / peak, {est[k]}": rel(a, k, last) for k in unbounded})
-    v1 = _verdict([_compresses(results, a, k, last) for k in unbounded], True)
+    v1 = harness.verdict([_compresses(results, a, k, last) for k in unbounded], True)
 
     c2 = {f"{b} layer {last + 1} drop, {est[k]} [bits]": ms(b, k, last) for k in unbounded}
     c2.update({f"{b} largest hidden-layer drop / peak, {est[k]}": harness.mean_se(
         (dr[b, k][0] / np.maximum(dr[b, k][1], 1e-12)).max(axis=1)) for k in unbounded})
     c2[f"{b} layer {last + 1} drop, {est['idnns_binning']} (folded; not used for the verdict) [bits]"] = \
         ms(b, "idnns_binning", last)
-    v2 = _verdict([_compresses(results, b, k, l) for k in unbounded for l in range(n_h)], False)
+    v2 = harness.verdict([_compresses(results, b, k, l) for k in unbounded for l in range(n_h)], False)
 
     c3 = {f"{a} layer {last + 1} drop, {net_label}, {est[k]} [bits]": ms(net, k, last)
           for k in unbounded for net, net_label in ((a, "SGD"), (gd, "full-batch GD"))}
     sgd = [_compresses(results, a, k, last) for k in unbounded]
-    v3 = _verdict([_compresses(results, gd, k, last) for k in unbounded], True) if all(sgd) else None
+    v3 = harness.verdict([_compresses(results, gd, k, last) for k in unbounded], True) if all(sgd) else None
 
     c4, strong = {}, []
     for opt, k in (("bin_size", "binning"), ("noise_var", "kde_upper")):
@@ -326,7 +313,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
         se = d.std(axis=1, ddof=1) / np.sqrt(d.shape[1]) if d.shape[1] > 1 else np.zeros(len(vals))
         gap = means[hi] - means[lo] > 2 * np.hypot(se[hi], se[lo])
         strong.append(bool(means[hi] >= STRONG * means[lo] and gap))
-    v4 = _verdict(strong, True)
+    v4 = harness.verdict(strong, True)
 
     src = "Saxe et al. 2018 (ICLR)"
     return [
