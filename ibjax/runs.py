@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ibjax import checkpoints, data as data_mod, io, models
 from ibjax.config import RunConfig, expand_sweep
-from ibjax.train import Uses, hyper, make_train, uses
+from ibjax.train import Uses, hyper, make_train, merge_variables, uses
 
 DEFAULT_SAVE_EVERY = 1000
 _LOADERS = {"var_u": data_mod.var_u, "generated_12bit": lambda path=None: data_mod.generated_12bit(),
@@ -163,7 +163,8 @@ def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.
     log(f"trained {n_runs} run(s) x {n} epochs in {seconds:.1f} s on {n_dev} device(s) (compile included)")
     merged = {k: np.concatenate([m[k] for m in metrics], axis=1)[:n_runs] for k in metrics[0]}
     host = lambda tree: jax.tree.map(lambda a: np.asarray(a)[:n_runs], tree)
-    return {"params": host(state.buf), "epochs": tr.kept, "metrics": merged, "final_params": host(state.params),
+    final = merge_variables(model, state.params, state.model_state)  # with batch norm: {"params", "batch_stats"}
+    return {"params": host(state.buf), "epochs": tr.kept, "metrics": merged, "final_params": host(final),
             "seconds": seconds}
 
 
