@@ -1,0 +1,176 @@
+"""As-if-random: windows of consecutive epochs pooled as one sample, tanh against ReLU
+
+The student thesis treats the weights of W consecutive kept epochs as draws of a random network: the
+activations of those W epochs are pooled as one sample of T (W x 4096 rows), so T is a noisy function
+of X and I(X;T) = H(T) - H(T | input) is finite and can fall without any added noise. This trains the
+12-bit task's 12-10-7-5-4-3-2 network (the `tishby` run: IDNNs init, Adam 4e-4, batch 256, 8000 epochs,
+3 seeds) with tanh and with ReLU, keeps every 40th epoch (200 kept) and measures every layer with
+binning of bin size 0.07 (Saxe's unbounded grid, so ReLU values are not folded) twice: per epoch, and
+with the ``window:W`` view (W = 5 kept epochs, 160 training epochs from first to last), whose
+values are plotted at the window's first epoch.
+
+A hidden layer compresses when its peak-to-final I(X;T) drop exceeds 10% of its peak I(X;T) by more
+than 2 standard errors over seeds (the `saxe` experiment's rule); the late-training change is the last
+value minus the value at ``late`` x the training length.
+
+    python -m experiments.as_if_random                   # 2 x 3 seeds x 8000 epochs: 3 min of CPU time (11 min on 2 busy cores)
+    python -m experiments.as_if_random --set window=10
+    python -m experiments.as_if_random --quick           # CI-sized: ReLU only, 1 seed x 40 epochs
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from experiments import _harness as harness
+from ibjax import checkpoints, pipeline, plotting, registry
+from ibjax.config import DataConfig, RunConfig, TrainConfig
+
+COMPRESSION = 0.1  # a drop counts as compression above this fraction of the layer's peak I(X;T)
+THESIS = "student thesis (epoch skipping / as-if-random), in the project's sources"
+
+
+def _default_run() -> RunConfig:
+    return RunConfig(data=DataConfig(name="szt_12bit"), train=TrainConfig(schedule="every:40"))
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunConfig = field(default_factory=_default_run)  # the activation is replaced by each of `activations`
+    activations: tuple = ("tanh", "relu")
+    seeds: int = 3
+    window: int = 5  # kept epochs pooled into one sample
+    estimator: str = "binning"  # a label-conditional estimator (binning or kde)
+    options: str = "bin_size=0.07"
+    late: float = 0.5  # late training starts at this fraction of the epochs
+
+    def __post_init__(self):
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
+            raise ValueError(f"window must be an integer >= 2, got {self.window!r}")
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        if not 0.0 <= self.late < 1.0:
+            raise ValueError(f"late must be in [0, 1), got {self.late!r}")
+        if not self.activations:
+            raise ValueError("activations must name at least one activation, e.g. tanh,relu")
+        est = registry.get(self.estimator)
+        if not est.label_conditional:
+            valid = sorted(n for n, e in registry.builtin().items() if e.label_conditional)
+            raise ValueError(f"estimator {self.estimator!r} has no as-if-random view; valid: {valid}")
+        registry.parse_options(self.estimator, self.options)
+        for act in self.activations:
+            self.run.replace(**{"model.activation": act})  # an unknown activation fails here
+
+
+QUICK = {"activations": ("relu",), "seeds": 1, "run.model.widths": (12, 4, 2), "run.train.n_epochs": 40,
+         "run.train.schedule": "every:4", "window": 3}  # one activation: one training and two evaluation compiles
+
+
+def views(cfg: Config) -> dict:
+    return {"per epoch": "layers", f"window {cfg.window}": f"window:{cfg.window}"}
+
+
+def run(cfg: Config, out, *, force: bool = False) -> dict:
+    opts = registry.parse_options(cfg.estimator, cfg.options)
+    planes, metrics, dirs = {}, {}, {}
+    for act in cfg.activations:  # structural: one model (and compile) per activation
+        rc = cfg.run.replace(**{"model.activation": act})
+        dirs[act] = pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / act, force=force)
+        for label, view in views(cfg).items():
+            planes[(act, label)] = pipeline.evaluate_runs(dirs[act], cfg.estimator, opts, view=view,
+                                                          out=out / "planes" / act)
+        ms = [checkpoints.load_metrics(d) for d in dirs[act]]
+        metrics[act] = {k: [float(m[k][-1]) for m in ms] for k in ("train_acc", "test_acc")}
+    table = {f"{act} {label}": layer_table(p, cfg) for (act, label), p in planes.items()}
+    return {"planes": planes, "summary": {
+        "dataset": next(iter(planes.values())).measured["data"], "run_dirs": {a: [str(d) for d in ds] for a, ds in dirs.items()},
+        "final_accuracy": metrics, "drops": table,
+        "planes": {f"{act} {label}": str(pipeline.result_path(out / "planes" / act, cfg.estimator, view))
+                   for act in cfg.activations for label, view in views(cfg).items()}}}
+
+
+def late_index(epochs_E, n_epochs: int, late: float) -> int:
+    """Position of the first plotted epoch at or after ``late`` x the training length."""
+    return int(min(np.searchsorted(epochs_E, late * n_epochs), len(epochs_E) - 1))
+
+
+def layer_stats(plane, cfg: Config) -> dict:
+    """Per seed and hidden layer (S x L-1): peak, peak-to-final drop, late change of I(X;T)."""
+    i_xt = plane.i_xt[:, :, :-1]
+    k = late_index(plane.epochs, cfg.run.train.n_epochs, cfg.late)
+    return {"peak": i_xt.max(axis=1), "drop": harness.peak_to_final(i_xt), "late_change": i_xt[:, -1] - i_xt[:, k],
+            "final": i_xt[:, -1]}
+
+
+def compresses(drop_S, peak_S) -> bool:
+    """The drop exceeds COMPRESSION x the peak by more than 2 standard errors over seeds."""
+    excess = np.asarray(drop_S) - COMPRESSION * np.asarray(peak_S)
+    se = excess.std(ddof=1) / np.sqrt(len(excess)) if len(excess) > 1 else 0.0
+    return bool(excess.mean() > 2 * se and excess.mean() > 0)
+
+
+def layer_table(plane, cfg: Config) -> dict:
+    st = layer_stats(plane, cfg)
+    return {f"layer {l + 1}": {name: harness.mean_se(v[:, l]) for name, v in st.items()}
+            | {"compresses": compresses(st["drop"][:, l], st["peak"][:, l])} for l in range(st["drop"].shape[1])}
+
+
+def figures(results: dict, cfg: Config, out) -> list:
+    planes = results["planes"]
+    return [plotting.save(overlay_figure(planes, cfg), out / "as_if_random.png"),
+            plotting.save(plotting.panel_grid(planes, kind="plane", title=f"{cfg.estimator} {cfg.options}"),
+                          out / "infoplane_grid.png")]
+
+
+def overlay_figure(planes: dict, cfg: Config) -> Figure:
+    """I(X;T) of each hidden layer against epoch: window view (solid) over the per-epoch estimate (dashed)."""
+    labels = list(views(cfg))
+    fig = Figure(figsize=(5.2 * len(cfg.activations), 4), layout="constrained")
+    for ax, act in zip(fig.subplots(1, len(cfg.activations), squeeze=False)[0], cfg.activations):
+        per, win = planes[(act, labels[0])], planes[(act, labels[1])]
+        for l in range(per.shape[3] - 1):
+            (line,) = ax.plot(per.epochs + 1, per.mean("i_xt")[:, l], ls="--", lw=1, alpha=0.8)
+            ax.plot(win.epochs + 1, win.mean("i_xt")[:, l], lw=1.6, color=line.get_color(), label=f"layer {l + 1}")
+        ax.axvline(cfg.late * cfg.run.train.n_epochs, color="0.6", lw=0.8, ls=":")
+        ax.set(xscale="log", xlabel="epoch + 1 (window: its first epoch)", ylabel="I(X;T) [bits]", title=act)
+        ax.legend(fontsize=7)
+    n_s = next(iter(planes.values())).shape[1]
+    fig.suptitle(f"solid: {labels[1]} kept epochs pooled (as-if-random); dashed: per epoch; "
+                 f"mean over {n_s} seed(s); dotted: start of late training", fontsize=10)
+    return fig
+
+
+def _claim(claim, source, plane, cfg, expect: bool) -> dict:
+    st = layer_stats(plane, cfg)
+    which = [compresses(st["drop"][:, l], st["peak"][:, l]) for l in range(st["drop"].shape[1])]
+    measured = {f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(st["drop"][:, l])
+                for l in range(len(which))}
+    measured["hidden layers compressing (> 10% of peak, 2 se)"] = int(sum(which))
+    return {"claim": claim, "source": source, "measured": measured, "agrees": bool(any(which) == expect)}
+
+
+def claims(results: dict, cfg: Config) -> list[dict]:
+    planes, (per, win) = results["planes"], list(views(cfg))
+    out = []
+    if "relu" in cfg.activations:
+        out += [_claim("pooling late-training epochs as a random network shows compression even with ReLU",
+                       THESIS, planes[("relu", win)], cfg, True),
+                _claim("a ReLU network does not compress under (per-epoch) binning", "Saxe et al. 2018, Fig. 1",
+                       planes[("relu", per)], cfg, False)]
+    if "tanh" in cfg.activations:
+        out += [_claim("a tanh network compresses (per-epoch binning)", "Shwartz-Ziv & Tishby 2017, Fig. 3",
+                       planes[("tanh", per)], cfg, True),
+                _claim("the tanh network's compression is still seen with as-if-random windows", THESIS,
+                       planes[("tanh", win)], cfg, True)]
+    return out
+
+
+def main(argv=None) -> dict:
+    return harness.main("as_if_random", Config, QUICK, run, figures, claims, argv)
+
+
+if __name__ == "__main__":
+    main()
