@@ -1,0 +1,76 @@
+"""A grid of estimator settings evaluated on the same run directories, and how to read compression off it.
+
+Shared by experiments that compare estimators on one set of networks (``quantized``, ``robustness``).
+A grid is a list of ``Setting(label, estimator, options, sweep)``; settings that differ only in a
+traced option are one entry with a ``sweep`` (one call, a leading settings axis), which ``evaluate``
+splits back into one single-setting ``InfoPlane`` per label.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from experiments import _harness as harness
+from ibjax import pipeline
+
+
+class Setting(NamedTuple):
+    label: str  # with a sweep: a format string with {} for the swept value, e.g. "KDE var {:g}"
+    estimator: str
+    options: dict
+    sweep: dict | None = None  # {option: values} of ONE traced option
+
+
+def evaluate(dirs, grid, out, *, epochs="all", log=print) -> dict:
+    """label -> single-setting InfoPlane (S x E x L arrays via ``.i_xt``) for every setting of ``grid``."""
+    planes = {}
+    for s in grid:
+        where = out / slug(s.label) if out is not None else None  # one result file per setting
+        plane = pipeline.evaluate_runs(dirs, s.estimator, dict(s.options), epochs=epochs, sweep=s.sweep, out=where,
+                                       nan_policy="mark", log=log)  # NaN where an estimator is undefined
+        if not s.sweep:
+            planes[s.label] = plane
+            continue
+        (name, values), = s.sweep.items()
+        for g, v in enumerate(values):
+            planes[s.label.format(v)] = plane.setting(g)
+    return planes
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a setting's label."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label.replace("{:g}", "sweep")).strip("_")
+
+
+def drops(i_xt_SxExL) -> np.ndarray:
+    """Peak-to-final I(X;T) drop per seed and layer (S x L)."""
+    return harness.peak_to_final(np.asarray(i_xt_SxExL, float))
+
+
+def compresses(drop_SxL, *, min_bits: float = 0.05) -> np.ndarray:
+    """Per layer (L,): the mean drop exceeds ``min_bits`` and 2 standard errors over seeds (the noise)."""
+    d = np.asarray(drop_SxL, float)
+    se = d.std(axis=0, ddof=1) / np.sqrt(d.shape[0]) if d.shape[0] > 1 else np.zeros(d.shape[1])
+    return (d.mean(axis=0) > min_bits) & (d.mean(axis=0) > 2 * se)
+
+
+def agreement_figure(rows: list[str], cols: list[str], panels: dict, *, title: str):
+    """Heatmaps (one per panel key) of rows x cols: green where the estimator agrees with the reference on
+    the presence of compression, red where not; each cell annotated with its mean absolute error."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1.0 + 0.7 * len(cols) * len(panels), 0.9 + 0.32 * len(rows)), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    cmap = ListedColormap(["#d9534f", "#5cb85c"])
+    for ax, (name, (agree_RxC, mae_RxC)) in zip(axes, panels.items()):
+        ax.imshow(np.asarray(agree_RxC, float), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        for (r, c), m in np.ndenumerate(np.asarray(mae_RxC)):
+            ax.text(c, r, f"{m:.2g}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(cols)), cols, fontsize=8)
+        ax.set_yticks(range(len(rows)), rows if ax is axes[0] else [""] * len(rows), fontsize=8)
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig

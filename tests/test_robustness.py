@@ -1,0 +1,31 @@
+import json
+
+import numpy as np
+
+from experiments import robustness
+from ibjax.result import InfoPlane
+
+
+def test_robustness_quick_drops_shares_and_heatmap(tmp_path):
+    out = tmp_path / "r"
+    summary = robustness.main(["--quick", "--out", str(out)])
+    assert summary["settings"] == ["bin size 0.1", "KDE var 0.1", "Renyi silverman a=2"]
+    # the recorded drop of every hidden layer is the peak-to-final drop of the saved plane, mean over seeds
+    plane = InfoPlane.load(out / "planes" / "tanh" / "bin_size_sweep" / "infoplane_binning.npz")
+    i_xt = plane.i_xt[:, :, :-1]
+    want = (i_xt.max(axis=1) - i_xt[:, -1]).mean(axis=0)
+    got = summary["drops"]["tanh"]["bin size 0.1"]
+    np.testing.assert_allclose(got["drop"], want, atol=1e-4)
+    assert all(se >= 0 for se in got["se"])
+    # a layer counted as compressing has a drop above 0.05 bits and 2 standard errors
+    for act in ("tanh", "relu"):
+        for st in summary["drops"][act].values():
+            for d, se, c in zip(st["drop"], st["se"], st["compresses"]):
+                assert not c or (d > 0.05 and d > 2 * se)
+    # Rényi reports the spread over its random subsets
+    renyi = InfoPlane.load(out / "planes" / "relu" / "Renyi_silverman_a_sweep" / "infoplane_renyi.npz")
+    assert np.all(renyi.i_xt_se >= 0) and np.any(renyi.i_xt_se > 0)
+    claims = json.loads((out / "summary.json").read_text())["claims"]
+    n_tanh = sum(any(st["compresses"]) for st in summary["drops"]["tanh"].values())
+    assert claims[0]["measured"]["share of estimator settings supporting it"].startswith(f"{n_tanh} of 3")
+    assert (out / "heatmap.png").stat().st_size > 0
