@@ -74,7 +74,7 @@ def test_help_documents_every_option():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--estimator", "binning", "--k", "3"], "option --k belongs to estimator 'knn', not 'binning'"),
+    (["--estimator", "binning", "--k", "3"], "option --k belongs to estimator 'knn' or 'renyi', not 'binning'"),
     (["--estimator", "binning", "--n-bins", "1"], "n_bins must be an integer >= 2"),
     (["--estimator", "kde", "--noise-var", "-1"], "noise_var must be a finite number > 0"),
     (["--estimator", "binning", "--epochs", "list:3,999"], "epochs [999] are not present in the run"),
