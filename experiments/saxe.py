@@ -103,7 +103,7 @@ def check(cfg: Config) -> None:
     try:
         MLPConfig(cfg.run.model.widths, cfg.contrast_activation, cfg.run.model.init)
     except ValueError as e:
-        raise ValueError(f"contrast_activation: {e}") from None
+        raise ValueError(f"contrast_activation: {str(e).removeprefix('model: ')}") from None
     if cfg.contrast_activation == cfg.run.model.activation:
         raise ValueError(f"contrast_activation must differ from run.model.activation ({cfg.run.model.activation!r})")
     if len(cfg.idnns_range) != 2:

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from experiments import _harness as harness
 from experiments import edge_mnist
 from ibjax import data, runs
 from ibjax.result import InfoPlane
@@ -77,8 +78,8 @@ def test_curve_corr_and_status_closed_forms():
     np.testing.assert_allclose(edge_mnist.curve_corr(a, 2 * a + 1), 1.0)
     np.testing.assert_allclose(edge_mnist.curve_corr(a, -a), -1.0)
     np.testing.assert_allclose(edge_mnist.curve_corr(a, np.ones_like(a)), 0.0)  # a flat curve: 0, not NaN
-    assert edge_mnist.status([0.5, 0.5]) is True and edge_mnist.status([0.0, 0.0]) is False
-    assert edge_mnist.status([0.0, 0.4]) is None  # mean 0.2, se 0.2: neither clearly above nor below 0.1
+    assert harness.status([0.5, 0.5], 0.1) is True and harness.status([0.0, 0.0], 0.1) is False
+    assert harness.status([0.0, 0.4], 0.1) is None  # mean 0.2, se 0.2: neither clearly above nor below 0.1
 
 
 @pytest.mark.parametrize("args,message", [

@@ -88,7 +88,9 @@ def test_registry_entry_matches_library_and_refuses_float_runs():
     acts = m.apply(m.init(jax.random.key(1)), jnp.asarray(X12))[1]
     for l, a in enumerate(acts):
         want = exact.info_plane_values(np.asarray(a), Y12, levels=16)
-        np.testing.assert_allclose([plane.i_xt[0, 1, l], plane.i_ty[0, 1, l]], want, atol=1e-5)
+        # float32 sums of the same counts in two orders (engine vs library call): 1e-4 bits; exactness
+        # itself is tested above in float64 to 1e-9
+        np.testing.assert_allclose([plane.i_xt[0, 1, l], plane.i_ty[0, 1, l]], want, atol=1e-4)
     with pytest.raises(ValueError, match="quant_bits=0"):
         pipeline.evaluate_arrays(m, params, [0, 1], X12, Y12, "exact", run_config={"model": {"quant_bits": 0}},
                                  progress=False, log=lambda *_: None)
