@@ -56,7 +56,9 @@ def test_kde_noise_variances_in_one_call_equal_separate_calls(three_seeds):
     for g, v in enumerate(grid):
         one = pipeline.evaluate_runs(three_seeds[:2], "kde", {"noise_var": v}, **QUIET)
         for k in one.values:
-            np.testing.assert_allclose(swept.values[k][g], one.values[k][0], rtol=1e-6, atol=1e-6)
+            # float32 sums of 4096 kernel terms reduced in another order (the sweep's vmapped axis, the
+            # chunking): a few 1e-6 bits apart, measured up to 2.4e-5 on jax 0.11
+            np.testing.assert_allclose(swept.values[k][g], one.values[k][0], rtol=1e-5, atol=1e-4)
     i_xt_last = swept.values["i_xt"][:, 0, -1, 0]
     # more noise, less information; at 1e-4 and 1e-3 all 4096 inputs stay apart: H(X) = 12 bits
     assert np.all(np.diff(i_xt_last) <= 1e-6) and i_xt_last[0] == pytest.approx(12.0, abs=1e-5) and i_xt_last[-1] < 2
