@@ -202,3 +202,15 @@ def verdict(statuses, want: bool):
     """All statuses equal ``want``: True; any equals ``not want``: False; else None."""
     statuses = list(statuses)
     return True if all(s is want for s in statuses) else False if any(s is (not want) for s in statuses) else None
+
+
+def check_epoch_specs(cfg, *names: str) -> None:
+    """Each named field of ``cfg`` must be an epoch spec valid for ``cfg.run``'s kept schedule."""
+    from ibjax import pipeline, schedules
+
+    kept = schedules.from_spec(cfg.run.train.schedule, cfg.run.train.n_epochs)
+    for name in names:
+        try:
+            pipeline.select_epochs(getattr(cfg, name), kept)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None

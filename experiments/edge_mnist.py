@@ -43,7 +43,7 @@ import jax
 import numpy as np
 
 from experiments import _harness as harness
-from ibjax import checkpoints, data as data_mod, infoplane, io, pipeline, plotting, registry, schedules
+from ibjax import checkpoints, data as data_mod, infoplane, io, pipeline, plotting, registry
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 COMPRESSION = 0.1  # a drop counts as compression above this fraction of the layer's peak I(X;T)
@@ -117,12 +117,7 @@ def check(cfg: Config) -> None:
             raise ValueError(f"{'edge_U / edge_L / edge_keys' if name == 'edge' else name}: {e}") from None
     if isinstance(cfg.memory_gb, bool) or not isinstance(cfg.memory_gb, (int, float)) or not cfg.memory_gb > 0:
         raise ValueError(f"memory_gb must be a number > 0, got {cfg.memory_gb!r}")
-    kept = schedules.from_spec(cfg.run.train.schedule, cfg.run.train.n_epochs)
-    for name in ("epochs", "hsic_epochs"):
-        try:
-            pipeline.select_epochs(getattr(cfg, name), kept)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
+    harness.check_epoch_specs(cfg, "epochs", "hsic_epochs")
 
 
 def estimators(cfg: Config) -> dict:

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from experiments import _harness as harness
-from ibjax import checkpoints, pipeline, plotting, registry, schedules
+from ibjax import checkpoints, pipeline, plotting, registry
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 COMPRESSION = 0.1  # a drop counts as compression above this fraction of the layer's peak I(X;T)
@@ -119,12 +119,7 @@ def check(cfg: Config) -> None:
     for name in ("bin_sweep", "noise_sweep"):
         if len(getattr(cfg, name)) < 1:
             raise ValueError(f"{name} must list at least one value")
-    kept = schedules.from_spec(cfg.run.train.schedule, cfg.run.train.n_epochs)
-    for name in ("epochs", "kde_epochs"):
-        try:
-            pipeline.select_epochs(getattr(cfg, name), kept)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
+    harness.check_epoch_specs(cfg, "epochs", "kde_epochs")
 
 
 def _lower(plane):
