@@ -9,7 +9,8 @@ An experiment module defines a frozen ``Config`` dataclass (fields may be nested
 
 and calls ``harness.main(NAME, Config, QUICK, run, figures, claims, argv)``. The command line:
 ``--set a.b=VALUE`` (repeatable, any field; typed by the field's current value), ``--seeds N``,
-``--quick``, ``--out DIR`` (default results/NAME, or results/NAME_quick), ``--force`` (retrain).
+``--quick``, ``--out DIR`` (default results/NAME, or results/NAME_quick), ``--force`` (retrain and
+re-evaluate: no finished run directory or saved plane is reused).
 It writes OUT/config.json and OUT/summary.json (claims, timings, versions, files) and prints where.
 """
 
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from ibjax import io
+from ibjax import io, pipeline
 from ibjax.evaluate import check_out_dir
 from ibjax.runs import use_cpu_cores, versions
 
@@ -95,7 +96,8 @@ def parse_args(name: str, cfg0, quick: dict, argv=None):
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (one vmapped axis)")
     p.add_argument("--quick", action="store_true", help="a CI-sized run: " + ", ".join(f"{k}={v}" for k, v in quick.items()))
     p.add_argument("--out", default=None, help=f"output directory (default results/{name}, or results/{name}_quick)")
-    p.add_argument("--force", action="store_true", help="retrain even when finished run directories exist")
+    p.add_argument("--force", action="store_true",
+                   help="retrain and re-evaluate even where finished run directories and saved planes exist")
     return p.parse_args(argv)
 
 
@@ -143,7 +145,8 @@ def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
     io.atomic_write_json(out / "config.json", {"experiment": name, "config": _fields(cfg), "set": settings,
                                                 "quick": a.quick, "versions": versions()})
     t0 = time.perf_counter()
-    results = run(cfg, out, force=a.force)
+    with pipeline.recomputing(a.force):  # --force: no saved plane is reused either
+        results = run(cfg, out, force=a.force)
     seconds = time.perf_counter() - t0
     paths = [Path(p) for p in figures(results, cfg, out)]
     checked = claims(results, cfg)

@@ -3,7 +3,7 @@
     python -m experiments.all                       # every experiment, full size, then results/README.md
     python -m experiments.all --quick               # every --quick (CI-sized), under results/NAME_quick
     python -m experiments.all --only tishby,saxe    # a subset, in the report's order
-    python -m experiments.all --force               # retrain even where finished run directories exist
+    python -m experiments.all --force               # from scratch: retrain and re-evaluate everything
 
 Runs ``python -m experiments.NAME`` for each experiment in ``experiments._report.ORDER`` as its own
 process (each sets up its own JAX devices), one progress line per experiment (time, claims that agree),
@@ -55,7 +55,8 @@ def main(argv=None) -> dict:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated experiment names (default: all, in report order)")
     p.add_argument("--quick", action="store_true", help="every experiment's --quick")
-    p.add_argument("--force", action="store_true", help="retrain even when finished run directories exist")
+    p.add_argument("--force", action="store_true",
+                   help="from scratch: retrain and re-evaluate even where finished runs and saved planes exist")
     p.add_argument("--root", default="results", help="where results/NAME go (default results)")
     a = p.parse_args(argv)
     names = list(_report.ORDER)

@@ -13,6 +13,8 @@ reason printed. ``evaluate_arrays`` does the same for params already in memory.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import itertools
 import json
@@ -102,6 +104,21 @@ def make_grid(estimator: str, options: dict, sweep: dict | None, ctx) -> Grid:
     return Grid(static_points, {k: [tp[i] for tp in traced_points] for i, k in enumerate(traced)}, points)
 
 
+_RECOMPUTE = contextvars.ContextVar("ibjax_recompute", default=False)
+
+
+@contextlib.contextmanager
+def recomputing(on: bool = True):
+    """Inside this block every ``evaluate_runs`` / ``evaluate_arrays`` recomputes (``recompute=True``)
+    instead of reusing a saved plane or cached chunks: what an experiment's ``--force`` means, so a
+    forced rerun never shows a plane from code or runs older than itself."""
+    token = _RECOMPUTE.set(bool(on))
+    try:
+        yield
+    finally:
+        _RECOMPUTE.reset(token)
+
+
 def evaluate_runs(run_dirs, estimator: str = "binning", options: dict | None = None, *, epochs: str = "all",
                   view: str = "layers", sweep: dict | None = None, seed: int = 0, out: str | Path | None = None,
                   memory_gb: float = 2.0, nan_policy: str = "raise", model=None, data_path=None,
@@ -135,6 +152,7 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
     ``smoothed``; ``evaluate_runs`` passes the run's model this way), an ``infoplane.ApplyFns``, or a
     plain ``apply(params, x) -> (logits, acts)`` for deterministic-network estimators."""
     est, v = registry.get(estimator), views.get(view)
+    recompute = recompute or _RECOMPUTE.get()
     apply_fn = infoplane.as_apply_fns(apply_fn)
     if est.noisy and apply_fn[1] is None:
         raise ValueError(f"estimator {estimator!r} needs the model's noisy_apply(params, x, key, sigma): pass the "
@@ -158,7 +176,9 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
                      view=v.spec, seed=seed, nan_policy=nan_policy, data=(measured or {}).get("data"),
                      n=len(y_idx), x=hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:12])
     path = None if out is None else result_path(out, estimator, v.spec)
-    if path is not None and path.is_file() and not recompute:
+    if path is not None and path.is_file() and recompute:
+        log(f"recomputing {path} (recompute requested: no saved plane or chunk is reused)")
+    elif path is not None and path.is_file():
         old = _try_load(path)
         if old is not None and old.key == key:
             log(f"reusing {path} (same runs, epochs, estimator, settings and view)")

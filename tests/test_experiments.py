@@ -34,6 +34,11 @@ def test_tishby_quick_end_to_end(tmp_path, capsys):
     tishby.main(["--quick", "--out", str(out), "--seeds", "2"])
     printed = capsys.readouterr().out
     assert "reusing 2 finished run directories" in printed and "reusing" in printed.split("\n")[1]
+    # --force: retrained and re-evaluated, nothing reused (a forced rerun never shows an older plane)
+    tishby.main(["--quick", "--out", str(out), "--seeds", "2", "--force"])
+    printed = capsys.readouterr().out
+    assert "reusing" not in printed and "recomputing" in printed
+    np.testing.assert_array_equal(InfoPlane.load(out / "infoplane_binning.npz").i_xt, i_xt)  # deterministic
 
 
 def test_set_explicit_beats_quick_and_says_so(capsys):
