@@ -217,3 +217,15 @@ def check_epoch_specs(cfg, *names: str) -> None:
             pipeline.select_epochs(getattr(cfg, name), kept)
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
+
+
+def check_contrast_activation(cfg) -> None:
+    """``cfg.contrast_activation`` must be a valid activation for ``cfg.run.model`` and differ from its own."""
+    from ibjax.config import MLPConfig
+
+    try:
+        MLPConfig(cfg.run.model.widths, cfg.contrast_activation, cfg.run.model.init)
+    except ValueError as e:
+        raise ValueError(f"contrast_activation: {str(e).removeprefix('model: ')}") from None
+    if cfg.contrast_activation == cfg.run.model.activation:
+        raise ValueError(f"contrast_activation must differ from run.model.activation ({cfg.run.model.activation!r})")

@@ -100,12 +100,7 @@ def check(cfg: Config) -> None:
         raise ValueError(f"data must be one of {DATA_CHOICES}, got {cfg.data!r}")
     if cfg.run.model.kind != "mlp" or cfg.run.model.widths[0] != 784 or cfg.run.model.n_classes != 10:
         raise ValueError(f"run.model must be an MLP from 784 inputs to 10 classes, got {cfg.run.model}")
-    try:
-        MLPConfig(cfg.run.model.widths, cfg.contrast_activation, cfg.run.model.init)
-    except ValueError as e:
-        raise ValueError(f"contrast_activation: {e}") from None
-    if cfg.contrast_activation == cfg.run.model.activation:
-        raise ValueError(f"contrast_activation must differ from run.model.activation ({cfg.run.model.activation!r})")
+    harness.check_contrast_activation(cfg)
     if isinstance(cfg.mi_samples, bool) or not isinstance(cfg.mi_samples, int) or cfg.mi_samples < 0 \
             or 0 < cfg.mi_samples < 20:
         raise ValueError(f"mi_samples must be 0 (all held-out samples) or an integer >= 20, got {cfg.mi_samples!r}")

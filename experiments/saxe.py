@@ -100,12 +100,7 @@ def check(cfg: Config) -> None:
         raise ValueError(f"run.model must be an MLP, got {cfg.run.model.kind!r}")
     if cfg.run.train.batch_size == 0:
         raise ValueError("run.train.batch_size must be > 0: it is the SGD batch (the GD runs use the full batch)")
-    try:
-        MLPConfig(cfg.run.model.widths, cfg.contrast_activation, cfg.run.model.init)
-    except ValueError as e:
-        raise ValueError(f"contrast_activation: {str(e).removeprefix('model: ')}") from None
-    if cfg.contrast_activation == cfg.run.model.activation:
-        raise ValueError(f"contrast_activation must differ from run.model.activation ({cfg.run.model.activation!r})")
+    harness.check_contrast_activation(cfg)
     if len(cfg.idnns_range) != 2:
         raise ValueError(f"idnns_range must be two numbers (low, high), got {cfg.idnns_range!r}")
     ctx = registry.Context(4096, cfg.run.model.n_classes)
