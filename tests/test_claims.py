@@ -1,0 +1,105 @@
+"""The verdict module on hand-computed cases and on saturated committed planes."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ibjax import claims
+
+
+def _curve(peak_S, final_S, n_epochs=6):
+    """Seeds x epochs: rises linearly from 0.5 * peak to ``peak`` at epoch 2, then linearly to ``final``."""
+    peak_S, final_S = np.asarray(peak_S, float), np.asarray(final_S, float)
+    up = np.linspace(0.5, 1.0, 3)[None] * peak_S[:, None]
+    down = peak_S[:, None] + np.linspace(0, 1, n_epochs - 2)[None, 1:] * (final_S - peak_S)[:, None]
+    return np.concatenate([up, down], axis=1)
+
+
+def test_interval_is_student_t_by_hand():
+    v = np.array([1.0, 2.0, 4.0])
+    i = claims.interval(v)
+    se = np.std(v, ddof=1) / np.sqrt(3)
+    assert i.mean == pytest.approx(7 / 3) and i.se == pytest.approx(se)
+    assert i.hi - i.mean == pytest.approx(stats.t.ppf(0.975, 2) * se)  # 4.303 * se
+
+
+def test_clear_drop_compresses():
+    v = _curve([5.0, 5.1, 4.9], [3.0, 3.1, 2.9])
+    stat = claims.compression(v, cap=12.0)
+    assert stat.drop.mean == pytest.approx(2.0) and stat.frac.mean == pytest.approx(0.4, abs=0.01)
+    assert stat.peak_epoch == 2 and stat.gain.mean == pytest.approx(2.5)
+    vd = claims.decide(stat)
+    assert (vd.outcome, vd.agrees, vd.reason) == ("compresses", True, "")
+    assert claims.decide(stat, want="does not compress").agrees is False
+
+
+def test_flat_layer_does_not_compress():
+    v = np.full((4, 6), 3.0) + np.array([0.0, 0.01, -0.01, 0.005])[:, None]
+    vd = claims.decide(claims.compression(v, cap=12.0), want="does not compress")
+    assert (vd.outcome, vd.agrees) == ("does not compress", True)
+    assert vd.threshold == pytest.approx(0.05 * 3.00125)
+
+
+def test_straddling_interval_is_undecided_no_power():
+    # drops 0.1, 0.5, 0.3 from a peak of 5: mean 0.3, threshold 0.25, 95% interval about [-0.2, 0.8]
+    v = _curve([5.0, 5.0, 5.0], [4.9, 4.5, 4.7])
+    vd = claims.decide(claims.compression(v, cap=12.0))
+    assert vd.outcome == "undecided" and vd.agrees is None
+    assert vd.reason.startswith("no power") and "0.250" in vd.reason
+    one = claims.decide(claims.compression(v[:1], cap=12.0))
+    assert one.agrees is None and "one seed" in one.reason
+
+
+def test_saturated_layer_is_undecided_with_the_cap():
+    v = np.full((3, 5), 12.0) - np.array([0.0, 0.001, 0.002])[:, None]
+    vd = claims.decide(claims.compression(v, cap=12.0), want="does not compress")
+    assert vd.agrees is None and vd.outcome == "undecided"
+    assert vd.reason.startswith("saturated at its cap 12.00 bits")
+
+
+def test_clear_drop_from_the_cap_still_compresses():
+    v = _curve([12.0, 12.0, 12.0], [8.0, 8.2, 7.9])
+    assert claims.decide(claims.compression(v, cap=12.0)).outcome == "compresses"
+
+
+def test_ceiling_guard_fires_on_committed_cnn_and_edge_planes(data_dir):
+    z = np.load(data_dir / "claims" / "ceiling_planes.npz")
+    for name in ("cnn_binning", "edge_tanh"):
+        i_xt, n = z[f"{name}_i_xt_SxExL"], int(z[f"{name.split('_')[0]}_n"])
+        epochs = z[f"{name.split('_')[0]}_epochs_E"]
+        vd = claims.decide(claims.compression(i_xt[:, :, 0], epochs, cap=np.log2(n)), want="compresses")
+        assert vd.agrees is None and vd.reason.startswith(f"saturated at its cap {np.log2(n):.2f}"), (name, vd)
+
+
+def test_positive_and_compare():
+    assert claims.positive([0.5, 0.6, 0.55]).agrees is True
+    assert claims.positive([-0.5, -0.6, -0.55]).agrees is False
+    assert claims.positive([-0.5, 0.6, 0.1]).agrees is None
+    a, b = claims.interval([1.0, 1.1, 0.9]), claims.interval([0.2, 0.3, 0.1])
+    c = claims.compare(a, b)
+    assert c.agrees is True and c.effect == pytest.approx(0.8)
+    assert c.interval[0] == pytest.approx(0.8 - stats.t.ppf(0.975, 4) * np.sqrt(2 * 0.01 / 3))  # Welch dof = 4
+    assert claims.compare(b, a).agrees is False
+
+
+def test_entry_renders_reason_and_rule():
+    v = np.full((3, 5), 12.0)
+    e = claims.entry("c", "s", claims.decide(claims.compression(v, cap=12.0)), measured={"x": 1})
+    assert e["agrees"] is None and e["reason"].startswith("saturated") and e["rule"] == claims.RULE.name
+    assert {"claim", "source", "measured", "agrees", "effect", "interval", "threshold"} <= set(e)
+
+
+def test_rule_override_and_bad_input():
+    strict = dataclasses.replace(claims.RULE, min_drop_frac=0.5)
+    v = _curve([5.0, 5.1, 4.9], [3.0, 3.1, 2.9])
+    assert claims.decide(claims.compression(v), rule=strict).outcome == "does not compress"
+    with pytest.raises(ValueError, match="min_drop_bits"):
+        claims.Rule(min_drop_bits=-1)
+    with pytest.raises(ValueError, match="non-finite"):
+        claims.compression(np.array([[1.0, np.nan]]))
+    with pytest.raises(ValueError, match="seeds x epochs"):
+        claims.compression(np.ones(5))
+    with pytest.raises(ValueError, match="want"):
+        claims.decide(claims.compression(v), want="maybe")
