@@ -16,9 +16,16 @@ from pathlib import Path
 
 from ibjax import io
 
-ORDER = ("tishby", "saxe", "snr", "depth_and_data", "goldfeld", "edge_mnist", "cnn", "skipping", "as_if_random",
-         "quantized", "robustness")
+ORDER = ("tishby", "saxe", "snr", "depth_and_data", "ib_bound", "linear_teacher", "goldfeld", "edge_mnist", "cnn",
+         "skipping", "as_if_random", "quantized", "robustness")
 AGREE = {True: "yes", False: "**no**", None: "undecided"}
+
+
+def agreement(c: dict) -> str:
+    """'yes', '**no**', or 'undecided: <reason>' (a claim the run cannot decide is never rendered as no)."""
+    if c["agrees"] is None and c.get("reason"):
+        return f"undecided: {c['reason']}"
+    return AGREE[c["agrees"]]
 
 
 def fmt(measured) -> str:
@@ -45,7 +52,7 @@ def section(name: str, root: Path) -> str:
     lines += [f"![{f}]({name}/{f})" for f in figs] + [""]
     lines += [f"Command: `{s['command'].strip()}` ({s['seconds']:.0f} s on 2 CPU cores; data: {s.get('dataset', '?')})", ""]
     lines += ["| claim | source | this run | agrees |", "|---|---|---|---|"]
-    lines += [f"| {c['claim']} | {c['source']} | {fmt(c['measured'])} | {AGREE[c['agrees']]} |" for c in s["claims"]]
+    lines += [f"| {c['claim']} | {c['source']} | {fmt(c['measured'])} | {agreement(c)} |" for c in s["claims"]]
     notes = root / name / "NOTES.md"
     if notes.is_file():
         lines += ["", notes.read_text().strip()]
