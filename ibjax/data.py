@@ -1,5 +1,6 @@
-"""Datasets as ``Dataset(x_NxD float32, y_N int32, ...)``: var_u (SZT), its generated stand-in,
-the single-neuron task, MNIST (IDX files) and correlated Gaussian pairs."""
+"""Datasets as ``Dataset(x_NxD float32, y_N int32, ...)``: var_u (SZT), its generated stand-in, the
+12-bit task with stochastic labels (``stochastic_12bit``), the single-neuron task, MNIST (IDX files)
+and correlated Gaussian pairs."""
 
 from __future__ import annotations
 
@@ -73,10 +74,8 @@ def icosahedron_vertices() -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def generated_12bit() -> Dataset:
-    """Deterministic stand-in for var_u built as SZT describe: 12 binary inputs on the vertices of an
-    icosahedron, label = threshold of the rotation-invariant f(x) = sum_{i<j} s_i s_j g(v_i . v_j),
-    s = 2x - 1, g(c) = c + c^2 / 2; the threshold is the one making p(y=1) closest to 0.5."""
+def _rule_12bit():
+    """The 4096 12-bit inputs, the rotation-invariant f(x) of ``generated_12bit`` and its threshold."""
     x = ((np.arange(4096)[:, None] >> np.arange(11, -1, -1)[None, :]) & 1).astype(np.float32)
     v = icosahedron_vertices()
     c = v @ v.T
@@ -85,9 +84,40 @@ def generated_12bit() -> Dataset:
     f = np.einsum("ni,ij,nj->n", s, g, s)
     levels = np.unique(np.round(f, 9))
     frac = np.array([(f > t).mean() for t in levels])
-    thr = levels[np.argmin(np.abs(frac - 0.5))]
+    return x, f, levels[np.argmin(np.abs(frac - 0.5))]
+
+
+def generated_12bit() -> Dataset:
+    """Deterministic stand-in for var_u built as SZT describe: 12 binary inputs on the vertices of an
+    icosahedron, label = threshold of the rotation-invariant f(x) = sum_{i<j} s_i s_j g(v_i . v_j),
+    s = 2x - 1, g(c) = c + c^2 / 2; the threshold is the one making p(y=1) closest to 0.5."""
+    x, f, thr = _rule_12bit()
     y = (f > thr).astype(np.int32)
     return Dataset(x, y, "generated_12bit", "generated", {"threshold": float(thr), "p_y1": float(y.mean())})
+
+
+STOCHASTIC_GAMMA = 1.0
+STOCHASTIC_SEED = 0
+
+
+def stochastic_12bit(gamma: float = STOCHASTIC_GAMMA, seed: int = STOCHASTIC_SEED) -> Dataset:
+    """The 12-bit task with stochastic labels: p(y=1 | x) = sigmoid(gamma (f(x) - theta)) with the
+    rule f and threshold theta of ``generated_12bit``; one label per input drawn once from it
+    (``numpy.random.default_rng(seed)``). The default gamma = 1 gives I(X;Y) = 0.563 bits against
+    H(Y) = 1.000 bits (f has 37 distinct values, spread 3.75), so the IB curve is not the trivial corner
+    of a deterministic task. ``meta`` holds the true ``p_y1_given_x`` (N), ``gamma``, ``seed``,
+    ``threshold``, ``i_xy_bits`` and ``h_y_bits`` (of the true p(x, y), uniform p(x))."""
+    if not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be positive and finite, got {gamma}")
+    x, f, thr = _rule_12bit()
+    p1 = 1.0 / (1.0 + np.exp(-gamma * (f - thr)))
+    y = (np.random.default_rng(seed).random(len(p1)) < p1).astype(np.int32)
+    py = np.array([1 - p1.mean(), p1.mean()])
+    h = lambda q: -(q * np.log2(np.where(q > 0, q, 1.0))).sum(axis=-1)
+    h_y, h_yx = float(h(py)), float(h(np.stack([1 - p1, p1], axis=1)).mean())
+    meta = {"gamma": float(gamma), "seed": int(seed), "threshold": float(thr), "p_y1_given_x": p1,
+            "i_xy_bits": h_y - h_yx, "h_y_bits": h_y, "p_y1": float(y.mean())}
+    return Dataset(x, y, "stochastic_12bit", "generated", meta)
 
 
 def szt_12bit(path: str | os.PathLike | None = None, *, allow_generated: bool = True) -> Dataset:

@@ -30,7 +30,8 @@ from ibjax.train import Uses, hyper, make_train, merge_variables, uses
 
 DEFAULT_SAVE_EVERY = 1000
 _LOADERS = {"var_u": data_mod.var_u, "generated_12bit": lambda path=None: data_mod.generated_12bit(),
-            "szt_12bit": data_mod.szt_12bit, "single_neuron": lambda path=None: data_mod.single_neuron()}
+            "szt_12bit": data_mod.szt_12bit, "single_neuron": lambda path=None: data_mod.single_neuron(),
+            "stochastic_12bit": lambda path=None: data_mod.stochastic_12bit()}
 
 
 def versions() -> dict:
