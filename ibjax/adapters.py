@@ -115,33 +115,63 @@ def _edge_columns(n: int, width: int) -> int:
     return max(1, min(width, int(math.log2(max(n / 10, 2)))))
 
 
-def _edge_keys(a, b, key, U, L, n_keys):
+def _edge_keys(a, b, key, n_keys, **kwargs):
     if n_keys == 1:
-        i = edge.mi(a, b, U=U, L=L, key=key)
+        i = edge.mi(a, b, key=key, **kwargs)
         return i, jnp.zeros_like(i)
-    return edge.mi_keys(a, b, U=U, L=L, key=key, n_keys=n_keys)
+    return edge.mi_keys(a, b, key=key, n_keys=n_keys, **kwargs)
 
 
-def _edge(t, d, key, x, y, *, U, L, n_keys):
-    """Mean and standard error over n_keys p-stable projection keys (one vmapped call each)."""
+def _edge(t, d, key, x, y, *, U, L, n_keys, variant, U_ty, gamma_x, gamma_t_xt, gamma_t_ty, gamma_y, epsilon_ty):
+    """Mean and standard error over n_keys p-stable projection keys (one vmapped call each); I(X;T) and
+    I(T;Y) each with its own cap, gamma pair and (I(T;Y)) manual bandwidth."""
     k1, k2 = jax.random.split(key)
-    i_xt, i_xt_se = _edge_keys(x, t, k1, U, L, n_keys)
-    i_ty, i_ty_se = _edge_keys(t, y.astype(jnp.float32), k2, U, L, n_keys)
+    i_xt, i_xt_se = _edge_keys(x, t, k1, n_keys, U=U, L=L, gamma=(gamma_x, gamma_t_xt), version=variant)
+    eps = None if epsilon_ty is None else (epsilon_ty, epsilon_ty)
+    i_ty, i_ty_se = _edge_keys(t, y.astype(jnp.float32), k2, n_keys, U=U_ty, L=L, gamma=(gamma_t_ty, gamma_y),
+                               epsilon=eps, version=variant)
     return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": i_xt_se, "i_ty_se": i_ty_se,
-            "warn_near_cap": jnp.maximum(i_xt, i_ty) >= 0.95 * U}
+            "warn_near_cap": (i_xt >= 0.95 * U) | (i_ty >= 0.95 * U_ty)}
+
+
+# Noshad et al.'s information-plane study (information_plane/main.py): EDGE 4.2.0, I(X;T) = EDGE(X, T, U=20,
+# gamma=[0.2, g_l]), I(T;Y) = EDGE(Y, T, U=10, gamma=[1e-4, g'_l], epsilon=[0.2, 0.2]); g_l = 0.8, 1.0, 1.2, 1.8
+# and g'_l = 0.4, 0.5, 0.6, 0.8 for hidden layers 1-4 (per layer: pass gamma_t_xt / gamma_t_ty per T)
+EDGE_STUDY = {"U": 20.0, "U_ty": 10.0, "gamma_x": 0.2, "gamma_y": 1e-4, "epsilon_ty": 0.2}
+EDGE_STUDY_GAMMA_T = {"gamma_t_xt": (0.8, 1.0, 1.2, 1.8), "gamma_t_ty": (0.4, 0.5, 0.6, 0.8)}
+
+
+def _edge_finalize(s, ctx, given):
+    """variant 4.2.0: the study's settings for every option not given; U_ty defaults to U."""
+    if s["variant"] == "4.2.0":
+        s.update({k: v for k, v in EDGE_STUDY.items() if k not in given})
+    if s["U_ty"] is None:
+        s["U_ty"] = s["U"]
+    return s
 
 
 register(Estimator(
     "edge", _edge,
-    {"U": Option(10.0, "cap on the pointwise terms", float, positive),
+    {"U": Option(10.0, "cap on the pointwise terms (of I(X;T), and of I(T;Y) unless --U-ty)", float, positive),
      "L": Option(10, "ensemble size", int, integer_at_least(1)),
      "n_keys": Option(32, "p-stable projection keys averaged (standard error in *_se; 1: one key)", int,
-                      integer_at_least(1))},
+                      integer_at_least(1)),
+     "variant": Option("4.4.1", "EDGE release: 4.4.1 (defaults) or 4.2.0 (Noshad et al.'s information-plane study; "
+                       "its U 20 / U_ty 10, gamma_x 0.2, gamma_y 1e-4, epsilon_ty 0.2 unless given)", str,
+                       one_of(*edge.VERSIONS)),
+     "U_ty": Option(None, "cap on the pointwise terms of I(T;Y) (default: U)", float, positive),
+     "gamma_x": Option(1.0, "smoothness gamma of X in I(X;T)", float, positive),
+     "gamma_t_xt": Option(1.0, "smoothness gamma of T in I(X;T)", float, positive),
+     "gamma_t_ty": Option(1.0, "smoothness gamma of T in I(T;Y)", float, positive),
+     "gamma_y": Option(1.0, "smoothness gamma of the labels in I(T;Y)", float, positive),
+     "epsilon_ty": Option(None, "manual bandwidth of both sides of I(T;Y) (default: k-NN)", float, positive)},
     ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
     lambda s, n, widths: 8 * n * max(widths) + 64 * n * _edge_columns(n, max(widths)) * s.get("L", 10) * s.get("n_keys", 1),
-    help="EDGE hash dependence-graph estimator, mean over projection keys (standard errors in *_se)",
-    pad_exact=False, negative_tol=1e-4,
-    warnings={"warn_near_cap": "EDGE estimate within 5% of its cap U: the pointwise terms are clipped, raise --U"}))
+    help="EDGE hash dependence-graph estimator (4.4.1, or 4.2.0 as Noshad et al.'s study ran it), mean over "
+         "projection keys (standard errors in *_se)",
+    pad_exact=False, negative_tol=1e-4, finalize=_edge_finalize,
+    warnings={"warn_near_cap": "EDGE estimate within 5% of its cap U (or U_ty): the pointwise terms are clipped, "
+                               "raise --U / --U-ty"}))
 
 
 # ---------------------------------------------------------------- HSIC

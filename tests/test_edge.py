@@ -163,3 +163,75 @@ def test_key_average_spread_shrinks_as_one_over_sqrt_k():
     assert 1.5 < sd_single / np.mean(np.asarray(se_B)) < 2.8
     with pytest.raises(ValueError, match="n_keys"):
         edge.mi_keys(t, y, key=base_B[0], n_keys=1)
+
+
+# ---------------------------------------------------------------- EDGE 4.2.0 against the unmodified original
+
+
+@pytest.fixture(scope="module")
+def edge420(data_dir):
+    """tests/data/edge420: the original's values over 20 projection seeds and the inputs they were made on."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("edge420_inputs", data_dir / "edge420" / "make_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, mod.inputs(), json.loads((data_dir / "edge420" / "values.json").read_text())
+
+
+def _ours_over_keys(inputs, case, version, n=20):
+    a, b, kw = case
+    eps = kw.get("epsilon")
+    f = lambda k: edge.mi(inputs[a], inputs[b], U=kw["U"], L=kw["L_ensemble"], gamma=tuple(kw["gamma"]),
+                          epsilon=None if eps is None else tuple(eps), version=version, key=k)
+    return np.asarray(jax.jit(jax.vmap(f))(jax.random.split(jax.random.key(42), n)), np.float64)
+
+
+@pytest.mark.parametrize("name", ["xt_layer1", "xt_layer2", "ty_layer1", "ty_layer2"])
+def test_v420_equals_the_original_in_distribution_over_20_keys(edge420, name):
+    """The study's two calls (I(X;T): U 20, gamma [0.2, g]; I(T;Y) = EDGE(Y, T): U 10, gamma [1e-4, g],
+    epsilon 0.2) on 1000 MNIST images through a random 784-1024-20 tanh net: the mean over 20 keys is within
+    3 standard errors of the original's mean over 20 seeds (measured: 0.1-1.0), and the spreads agree within
+    a factor 2 (measured ratios 0.74-1.05). Values 3.2-9.5 bits, below the 9.97-bit ceiling log2 1000."""
+    mod, inputs, ref = edge420
+    ours, orig = _ours_over_keys(inputs, mod.CASES[name], "4.2.0"), np.asarray(ref["values"][name])
+    se = np.sqrt(ours.var(ddof=1) / len(ours) + orig.var(ddof=1) / len(orig))
+    assert abs(ours.mean() - orig.mean()) < 3 * se, (ours.mean(), orig.mean(), se)
+    assert 0.5 < ours.std(ddof=1) / orig.std(ddof=1) < 2.0
+    assert orig.mean() < np.log2(ref["n"]) - 0.3  # the original is off the ceiling too
+
+
+def test_v441_constants_would_fail_the_v420_reference(edge420):
+    """The test has power: 4.4.1's bandwidth (0.4 factors, c = 18 d' / (1 + ln d)) puts I(X;T) of the
+    20-unit layer at the ceiling log2 1000 = 9.97 bits, 2 bits and > 20 standard errors above the original 4.2.0."""
+    mod, inputs, ref = edge420
+    v441 = _ours_over_keys(inputs, mod.CASES["xt_layer2"], "4.4.1", n=4)
+    assert v441.mean() > np.mean(ref["values"]["xt_layer2"]) + 1.5 and v441.mean() > np.log2(1000) - 0.05
+
+
+def test_v420_constants_and_choices():
+    """4.2.0: bandwidth gamma * 3 d' * epsilon (no 0.4), p-stable hashing in 1-D too; a bad version is named."""
+    a = jnp.ones((50, 4))
+    np.testing.assert_allclose(edge._bandwidth(a, 4, 0.5, 0.2, "4.2.0"), np.full(4, 0.2 * 3 * 4 * 0.5), rtol=1e-6)
+    np.testing.assert_allclose(edge._bandwidth(a, 4, 0.5, 0.2, "4.4.1"),
+                               np.full(4, 0.2 * 15 * 4 / (1 + math.log(4)) * 0.4 * 0.5), rtol=1e-6)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=500), rng.normal(size=500)
+    auto = float(edge.mi(x, y, version="4.2.0", key=jax.random.key(3)))
+    assert auto == float(edge.mi(x, y, version="4.2.0", hashing="p-stable", key=jax.random.key(3)))
+    assert auto != float(edge.mi(x, y, version="4.2.0", hashing="floor"))
+    with pytest.raises(ValueError, match="version"):
+        edge.mi(x, y, version="4.3")
+
+
+def test_registry_variant_420_fills_in_the_study_settings():
+    from ibjax import registry
+    ctx = registry.Context(100, 10)
+    s = registry.resolve("edge", {"variant": "4.2.0", "gamma_t_xt": 1.2}, ctx)
+    assert (s["U"], s["U_ty"], s["gamma_x"], s["gamma_y"], s["epsilon_ty"], s["gamma_t_xt"]) == (20.0, 10.0, 0.2, 1e-4, 0.2, 1.2)
+    assert registry.resolve("edge", {"variant": "4.2.0", "U": 30.0}, ctx)["U"] == 30.0  # given: kept
+    d = registry.resolve("edge", {"U": 15.0}, ctx)  # 4.4.1: as before, one U for both terms, k-NN bandwidths
+    assert (d["U_ty"], d["gamma_x"], d["epsilon_ty"]) == (15.0, 1.0, None)
+    with pytest.raises(ValueError, match=r"estimator option variant must be one of \['4.4.1', '4.2.0'\], got '4.3'"):
+        registry.resolve("edge", {"variant": "4.3"}, ctx)

@@ -18,6 +18,13 @@ L_ensemble=10, hashing='p-stable', stochastic=False)``):
   combined by median or mean.
 * one-step normalisation: gamma <- 0.4 gamma 2^(-sqrt(2 I) + 0.5 / I), then everything once more.
 
+``version='4.2.0'`` is the EDGE_4_2_0.py of the authors' information-plane study (information_plane/
+main.py in their repository): p-stable hashing whatever the dimension ('auto' never picks floor), the
+bandwidth factor c = 3 d' for the k-NN and the manual bandwidth alike, no 0.4 factors, and the
+normalisation gamma <- gamma 2^(-sqrt(2 I) + 0.5 / I). Everything else (projections, k, buckets,
+shifts, clipping, ensemble) is shared; tests/test_edge.py checks it against the unmodified original
+in distribution over projection keys (tests/data/edge420/).
+
 Projection keys: with p-stable hashing one key is one random projection, and the estimate varies
 with it: over 40 keys at N = 4096 (var_u inputs, a tanh layer of width 10), I(T;Y) ~ 0.19 bits has
 a 27% relative spread, I(X;T) ~ 9.7 bits 1.5% (width 7: 25% and 4%). ``mi_keys`` averages K keys in
@@ -55,15 +62,18 @@ from ibjax import _checks
 _ENSEMBLES = ("median", "mean")
 _HASHINGS = ("auto", "floor", "p-stable")
 _VECTORS = ("range", "fixed")
+VERSIONS = ("4.4.1", "4.2.0")
 
 
 def mi(x, y, *, U=10.0, gamma=(1.0, 1.0), L: int = 10, epsilon=None, epsilon_vector: str = "range",
        eps_range_factor=0.1, normalize_epsilon: bool = True, ensemble: str = "median", hashing: str = "auto",
-       key=None, base=2):
+       version: str = "4.4.1", key=None, base=2):
     """EDGE estimate of I(x; y) for samples x (N x d_x or N) and y (N x d_y or N); bits by default.
 
-    ``hashing='auto'`` is the original's rule (floor if both d <= 6, else p-stable); ``key`` draws the
-    p-stable projections (default: a fixed key, so results are reproducible like the original's seed).
+    ``hashing='auto'`` is the original's rule (4.4.1: floor if both d <= 6, else p-stable; 4.2.0: always
+    p-stable); ``version`` picks the bandwidth and normalisation constants of EDGE 4.4.1 or 4.2.0 (module
+    docstring); ``key`` draws the p-stable projections (default: a fixed key, so results are reproducible
+    like the original's seed).
     """
     x_NxD = _checks.samples_2d("x", x)
     y_NxD = _checks.samples_2d("y", y)
@@ -76,12 +86,14 @@ def mi(x, y, *, U=10.0, gamma=(1.0, 1.0), L: int = 10, epsilon=None, epsilon_vec
     _checks.check_choice("epsilon_vector", epsilon_vector, _VECTORS)
     _checks.check_choice("ensemble", ensemble, _ENSEMBLES)
     _checks.check_choice("hashing", hashing, _HASHINGS)
+    _checks.check_choice("version", version, VERSIONS)
     scale = _checks.log_base(base)
     if hashing == "auto":
-        hashing = "floor" if max(x_NxD.shape[1], y_NxD.shape[1]) <= 6 else "p-stable"
+        low_d = version == "4.4.1" and max(x_NxD.shape[1], y_NxD.shape[1]) <= 6
+        hashing = "floor" if low_d else "p-stable"
     key = jax.random.key(0) if key is None else key
     i_bits = _mi_bits(x_NxD, y_NxD, U, gamma, eps, key, eps_range_factor, L=L, range_vector=epsilon_vector == "range",
-                      normalize=bool(normalize_epsilon), ensemble=ensemble, hashing=hashing)
+                      normalize=bool(normalize_epsilon), ensemble=ensemble, hashing=hashing, version=version)
     _warn_near_u(i_bits, U)
     return i_bits * (math.log(2.0) / scale)
 
@@ -221,14 +233,15 @@ def _ensemble(xw, yv, eps_x, eps_y, U, t_L, shift_L, ensemble):
     return jnp.median(i_L) if ensemble == "median" else jnp.mean(i_L)
 
 
-@partial(jax.jit, static_argnames=("L", "range_vector", "normalize", "ensemble", "hashing"))
-def _mi_bits(x_NxD, y_NxE, U, gamma, eps, key, eps_range_factor, *, L, range_vector, normalize, ensemble, hashing):
+@partial(jax.jit, static_argnames=("L", "range_vector", "normalize", "ensemble", "hashing", "version"))
+def _mi_bits(x_NxD, y_NxE, U, gamma, eps, key, eps_range_factor, *, L, range_vector, normalize, ensemble, hashing,
+             version="4.4.1"):
     x_NxD, y_NxE = jnp.asarray(x_NxD, jnp.float32), jnp.asarray(y_NxE, jnp.float32)
     n, d_x, d_y = x_NxD.shape[0], x_NxD.shape[1], y_NxE.shape[1]
     if hashing == "p-stable":
         d_shrink = max(1, math.floor(math.log2(n / 10))) if n > 10 else 1
         x_NxD, y_NxE = _project(x_NxD, y_NxE, key, min(d_x, d_shrink), min(d_y, d_shrink))
-    eps_x, eps_y = (_bandwidth(a, d, g, e) for a, d, g, e in
+    eps_x, eps_y = (_bandwidth(a, d, g, e, version) for a, d, g, e in
                     ((x_NxD, d_x, gamma[0], None if eps is None else eps[0]),
                      (y_NxE, d_y, gamma[1], None if eps is None else eps[1])))
     t_L = jnp.linspace(1.0, 1.0 + eps_range_factor, L) if range_vector else jnp.ones((L,))
@@ -236,7 +249,7 @@ def _mi_bits(x_NxD, y_NxE, U, gamma, eps, key, eps_range_factor, *, L, range_vec
 
     i = _ensemble(x_NxD, y_NxE, eps_x, eps_y, U, t_L, shift_L, ensemble)
     if normalize:  # the one-step gamma normalisation (unrolled: pass 1 stays unbatched in a shared x)
-        factor = 0.4 * 2.0 ** (-jnp.sqrt(2.0 * i) + 0.5 / i)
+        factor = (0.4 if version == "4.4.1" else 1.0) * 2.0 ** (-jnp.sqrt(2.0 * i) + 0.5 / i)
         i = _ensemble(x_NxD, y_NxE, eps_x * factor, eps_y * factor, U, t_L, shift_L, ensemble)
     return i
 
@@ -255,14 +268,16 @@ def _project(x_NxD, y_NxE, key, dx_out: int, dy_out: int):
             scaled(y_NxE, z[d_x * dx_out:].reshape(d_y, dy_out)))
 
 
-def _bandwidth(a_NxD, d_raw: int, gamma, eps_manual):
-    """Per-column base bandwidth 0.4 * gamma * c * (k-NN distance or manual epsilon)."""
+def _bandwidth(a_NxD, d_raw: int, gamma, eps_manual, version: str = "4.4.1"):
+    """Per-column base bandwidth gamma * c * (k-NN distance or manual epsilon): 4.4.1 c = 0.4 * 18 d' /
+    max(1 + ln d, 1) (15 for a manual epsilon), 4.2.0 c = 3 d' for both."""
     n, d = a_NxD.shape
     if eps_manual is None:
         k = knn_k(n, d)
         base_D = jax.vmap(lambda v: knn_distance_1d(v, k))(a_NxD.T) + 1e-4
-        c = 18.0 * d / max(1.0 + math.log(d_raw), 1.0)
     else:
         base_D = jnp.full((d,), eps_manual, jnp.float32)
-        c = 15.0 * d / max(1.0 + math.log(d_raw), 1.0)
+    if version == "4.2.0":
+        return base_D * (3.0 * d * gamma)
+    c = (18.0 if eps_manual is None else 15.0) * d / max(1.0 + math.log(d_raw), 1.0)
     return base_D * (c * 0.4 * gamma)
