@@ -26,6 +26,7 @@ SWEEPABLE = {
     "train.momentum": "momentum (optimizer 'momentum' only)",
     "train.weight_decay": "coupled L2 penalty coefficient",
     "train.ortho_penalty": "orthonormality penalty coefficient",
+    "train.parseval_beta": "Parseval retraction step after each update (Cisse et al. 2017)",
     "train.noise_sigma": "training noise std of T = S + Z",
     "data.train_subset": "fraction of the training split used (a per-sample mask)",
 }
@@ -136,6 +137,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # coupled L2: + wd * sum ||W||^2
     ortho_penalty: float = 0.0  # + beta * sum_l ||W_l^T W_l - I||_F^2
     noise_sigma: float = 0.0  # noisy training: T_l = S_l + N(0, sigma^2 I)
+    parseval_beta: float = 0.0  # after each step every kernel K <- (1 + b) K - b K K^T K (Cisse et al. 2017)
+    epoch_steps: int = 0  # minibatch steps per epoch (0: one pass over the training split)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -147,9 +150,20 @@ class TrainConfig:
             _number(f"train.{name}", getattr(self, name))
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 0:
             raise ValueError(f"train.batch_size must be an integer >= 0 (0 = full batch), got {self.batch_size!r}")
+        _number("train.parseval_beta", self.parseval_beta)
+        if self.parseval_beta > 0.5:
+            raise ValueError(f"train.parseval_beta must be in [0, 0.5] (above 0.5 the retraction's singular-value map "
+                             f"s -> (1 + b) s - b s^3 is no longer monotone on [0, 1]), got {self.parseval_beta!r}")
+        if isinstance(self.epoch_steps, bool) or not isinstance(self.epoch_steps, int) or self.epoch_steps < 0:
+            raise ValueError(f"train.epoch_steps must be an integer >= 0 (0 = one pass over the training split), "
+                             f"got {self.epoch_steps!r}")
         if isinstance(self.n_epochs, bool) or not isinstance(self.n_epochs, int) or self.n_epochs < 1:
             raise ValueError(f"train.n_epochs must be an integer >= 1, got {self.n_epochs!r}")
         schedules.from_spec(self.schedule, self.n_epochs)
+
+
+# settings added after run directories were recorded: absent from to_dict() (and the run id) at this default
+LATER_DEFAULTS = {"train.parseval_beta": 0.0, "train.epoch_steps": 0}
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,16 @@ class RunConfig:
                              f"got {type(self.model).__name__}")
 
     def to_dict(self) -> dict:
+        """Every setting; fields added after runs were recorded are left out at their default, so the run
+        ids (hashes of this dict) of those runs do not change (``LATER_DEFAULTS``)."""
+        d = self._full_dict()
+        for dotted, default in LATER_DEFAULTS.items():
+            section, _, name = dotted.partition(".")
+            if d[section].get(name, default) == default:
+                d[section].pop(name, None)
+        return d
+
+    def _full_dict(self) -> dict:
         return {"model": _plain(self.model), "data": _plain(self.data), "train": _plain(self.train)}
 
     @classmethod
@@ -178,7 +202,7 @@ class RunConfig:
 
     def replace(self, **dotted) -> "RunConfig":
         """``cfg.replace(**{"train.learning_rate": 1e-3})``: a copy with dotted settings changed."""
-        return RunConfig.from_dict(set_dotted(self.to_dict(), dotted))
+        return RunConfig.from_dict(set_dotted(self._full_dict(), dotted))
 
     def get(self, dotted: str):
         section, _, name = dotted.partition(".")

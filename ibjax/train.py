@@ -3,8 +3,21 @@
 A run is a ``lax.scan`` over epochs (an inner scan over minibatches). Parameters at the scheduled
 epochs are written into a buffer carried by the scan, so they come back stacked; per-epoch metrics
 come back as scan outputs. Settings that never change a shape are traced: ``Hyper`` (learning rate,
-momentum, weight decay, orthonormality penalty, training noise, training-subset fraction), so
-``vmap(vmap(train, (None, 0)), (0, None))(keys, hypers)`` trains a settings x seeds grid in one call.
+momentum, weight decay, orthonormality penalty, Parseval retraction step, training noise, training-subset
+fraction), so ``vmap(vmap(train, (None, 0)), (0, None))(keys, hypers)`` trains a settings x seeds grid in
+one call.
+
+Parseval retraction (Cisse et al. 2017, "Parseval networks"): after every optimizer step each kernel K
+(fan_in x fan_out) becomes (1 + beta) K - beta K K^T K, one gradient step of (beta / 4) ||K^T K - I||_F^2
+that moves every singular value s to (1 + beta) s - beta s^3, towards 1 (orthonormal columns when
+fan_out <= fan_in). Unlike the orthonormality *penalty* (a loss term), it does not enter the gradient.
+
+An epoch is one pass over the training split, or ``cfg.epoch_steps`` minibatch steps (then each epoch
+draws a fresh permutation and takes its first batches: iterations as the unit of the schedule, as in
+studies that measure at iterations). With ``epoch_steps`` the full-split metrics (loss and accuracy on the
+training and test splits) are computed only at the kept epochs and the last one (NaN elsewhere), since a
+forward pass over the whole split would cost more than the step itself; the running (batch) loss is kept
+at every epoch.
 
 ``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1``; every epoch's
 randomness is ``fold_in(key, epoch)``, so a run cut into segments (saved and resumed between them, see
@@ -39,6 +52,7 @@ class Hyper(NamedTuple):
     ortho_penalty: jax.Array
     noise_sigma: jax.Array
     train_subset: jax.Array
+    parseval_beta: jax.Array = np.float32(0.0)
 
 
 class Uses(NamedTuple):
@@ -47,6 +61,7 @@ class Uses(NamedTuple):
     weight_decay: bool = False
     ortho: bool = False
     subset: bool = False
+    parseval: bool = False
 
 
 class TrainState(NamedTuple):
@@ -75,13 +90,15 @@ def hyper(cfgs: RunConfig | Sequence[RunConfig]) -> Hyper:
     col = lambda f: np.asarray([f(c) for c in cs], np.float32)
     h = Hyper(col(lambda c: c.train.learning_rate), col(lambda c: c.train.momentum),
               col(lambda c: c.train.weight_decay), col(lambda c: c.train.ortho_penalty),
-              col(lambda c: c.train.noise_sigma), col(lambda c: c.data.train_subset))
+              col(lambda c: c.train.noise_sigma), col(lambda c: c.data.train_subset),
+              col(lambda c: c.train.parseval_beta))
     return h if many else Hyper(*(v[0] for v in h))
 
 
 def uses(cfgs: Sequence[RunConfig]) -> Uses:
     return Uses(any(c.train.noise_sigma > 0 for c in cfgs), any(c.train.weight_decay > 0 for c in cfgs),
-                any(c.train.ortho_penalty > 0 for c in cfgs), any(c.data.train_subset < 1 for c in cfgs))
+                any(c.train.ortho_penalty > 0 for c in cfgs), any(c.data.train_subset < 1 for c in cfgs),
+                any(c.train.parseval_beta > 0 for c in cfgs))
 
 
 def make_optimizer(name: str, hp: Hyper) -> optax.GradientTransformation:
@@ -101,6 +118,27 @@ def penalty(params, hp: Hyper, u: Uses):
             gram = w.T @ w - jnp.eye(w.shape[1], dtype=w.dtype)
             total += hp.ortho_penalty * jnp.sum(gram * gram)
     return total
+
+
+def parseval_step(k_IxO, beta):
+    """(1 + beta) K - beta K K^T K, the product taken in the cheaper order."""
+    kkk = k_IxO @ (k_IxO.T @ k_IxO) if k_IxO.shape[1] <= k_IxO.shape[0] else (k_IxO @ k_IxO.T) @ k_IxO
+    return (1.0 + beta) * k_IxO - beta * kkk
+
+
+def retract(params, beta):
+    """Every leaf named "kernel" (conv kernels as fan_in x fan_out) after one Parseval retraction step."""
+    def one(path, leaf):
+        if getattr(path[-1], "key", getattr(path[-1], "name", None)) != "kernel":
+            return leaf
+        return parseval_step(leaf.reshape(-1, leaf.shape[-1]), beta).reshape(leaf.shape)
+
+    return jax.tree_util.tree_map_with_path(one, params)
+
+
+def orthonormality_error(params) -> jax.Array:
+    """Per kernel, ||K^T K - I||_F (K fan_in x fan_out, in layer order): 0 for orthonormal columns."""
+    return jnp.stack([jnp.linalg.norm(k.T @ k - jnp.eye(k.shape[1], dtype=k.dtype)) for k in models.kernels(params)])
 
 
 def cross_entropy(logits_NxC, y_N, w_N=None):
@@ -161,6 +199,12 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
     bs = cfg.batch_size or n_train
     if bs > n_train:
         raise ValueError(f"train.batch_size must be <= the {n_train} training samples, got {bs}")
+    steps = cfg.epoch_steps
+    if steps > -(-n_train // bs):
+        raise ValueError(f"train.epoch_steps must be <= the {-(-n_train // bs)} batches of one pass over the "
+                         f"{n_train} training samples (batch {bs}), got {steps}")
+    measure_E = (slot_E >= 0) | (np.arange(cfg.n_epochs) == cfg.n_epochs - 1)  # with epoch_steps: metrics here
+    same_split = data.x_test is data.x_train and data.y_test is data.y_train  # split "all": one pass serves both
     if u.noise and model.noisy_apply is None:
         raise ValueError("train.noise_sigma > 0 needs a model with noisy_apply(params, x, key, sigma)")
     if u.noise and model.train_apply is not None:
@@ -189,6 +233,8 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         (_, (ce, acc, new_ms)), grads = grad_fn(params, ms, x_tr[idx_B], y_tr[idx_B], w_B, key, hp)
         updates, new_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
+        if u.parseval:
+            new_params = retract(new_params, hp.parseval_beta)
         live = jnp.sum(w_B) > 0  # an all-masked batch changes nothing (Adam would still move)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(live, a, b), new, old)
         gk = [jnp.where(live, g, 0.0) for g in models.kernels(grads)]
@@ -196,6 +242,14 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         g2 = [a + g * g for a, g in zip(g2, gk)]
         carry = (keep(new_params, params), keep(new_state, opt_state), keep(new_ms, ms), g1, g2)
         return carry, (ce * jnp.sum(w_B), acc * jnp.sum(w_B), live)
+
+    def split_metrics(params, ms, n_act):
+        w_N = None if n_act is None else (jnp.arange(n_train) < n_act).astype(jnp.float32)
+        tr_loss, tr_acc = cross_entropy(model.apply(full(params, ms), x_tr)[0], y_tr, w_N)
+        if same_split and w_N is None:
+            return tr_loss, tr_acc, tr_loss, tr_acc
+        te_loss, te_acc = cross_entropy(model.apply(full(params, ms), x_te)[0], y_te)
+        return tr_loss, tr_acc, te_loss, te_acc
 
     def store(buf, params, slot):
         return jax.lax.cond(slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params),
@@ -209,6 +263,8 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         k_perm, k_noise = jax.random.split(jax.random.fold_in(key, epoch))
         n_act = n_active(hp)
         idx, w = batch_indices(k_perm, n_train, bs, n_act)
+        if steps:
+            idx, w = idx[:steps], w[:steps]
         keys = jax.random.split(k_noise, idx.shape[0])
         zeros = [jnp.zeros_like(k) for k in models.kernels(params)]
         (params, opt_state, ms, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
@@ -218,10 +274,13 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         nb = jnp.sum(live)
         g_mean = [a / nb for a in g1]
         g_var = [jnp.maximum(b / nb - m * m, 0.0) for b, m in zip(g2, g_mean)]
-        w_N = None if n_act is None else (jnp.arange(n_train) < n_act).astype(jnp.float32)
-        n_used = n_train if n_act is None else n_act
-        tr_loss, tr_acc = cross_entropy(model.apply(full(params, ms), x_tr)[0], y_tr, w_N)
-        te_loss, te_acc = cross_entropy(model.apply(full(params, ms), x_te)[0], y_te)
+        n_used = (n_train if n_act is None else n_act) if not steps else jnp.sum(w)
+        if steps:  # the predicate is per epoch, never batched under vmap: a real branch, not a select
+            nan = lambda p: (jnp.full((), jnp.nan, jnp.float32),) * 4
+            tr_loss, tr_acc, te_loss, te_acc = jax.lax.cond(
+                jnp.asarray(measure_E)[epoch], lambda p: split_metrics(p, ms, n_act), nan, params)
+        else:
+            tr_loss, tr_acc, te_loss, te_acc = split_metrics(params, ms, n_act)
         undefined = jnp.where(nb > 1, 1.0, jnp.nan)  # one batch per epoch: the minibatch std is undefined
         metrics = dict(
             train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc,

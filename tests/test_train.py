@@ -5,7 +5,7 @@ import pytest
 
 from ibjax import data, models
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig, expand_sweep
-from ibjax.train import Hyper, Uses, hyper, make_train, penalty, uses
+from ibjax.train import Hyper, Uses, hyper, make_train, orthonormality_error, parseval_step, penalty, retract, uses
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +156,97 @@ def test_bad_config_is_named(split):
         DataConfig(train_subset=1.5)
     with pytest.raises(ValueError, match="train_subset"):
         DataConfig(train_subset=0.0)
+
+
+# ---------------------------------------------------------------- Parseval retraction, epoch_steps
+
+
+def test_parseval_step_by_hand():
+    """K = [[1, 0], [0, 2], [0, 0]], beta 0.1: K^T K = diag(1, 4), K K^T K = [[1, 0], [0, 8], [0, 0]], so
+    1.1 K - 0.1 K K^T K = [[1, 0], [0, 1.4], [0, 0]]: singular values s -> 1.1 s - 0.1 s^3 (1 -> 1, 2 -> 1.4)."""
+    k = jnp.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    np.testing.assert_allclose(parseval_step(k, 0.1), [[1.0, 0.0], [0.0, 1.4], [0.0, 0.0]], rtol=1e-6)
+    wide = jax.random.normal(jax.random.key(0), (3, 5))  # fan_out > fan_in: the other product order
+    np.testing.assert_allclose(parseval_step(wide, 0.05), 1.05 * wide - 0.05 * wide @ wide.T @ wide, rtol=1e-5, atol=1e-6)
+    tree = retract({"Dense_0": {"kernel": k, "bias": jnp.ones(2)}}, 0.1)
+    np.testing.assert_array_equal(tree["Dense_0"]["bias"], 1.0)  # biases untouched
+    np.testing.assert_allclose(orthonormality_error({"Dense_0": {"kernel": k}}), [3.0])  # ||diag(0, 3)||_F
+
+
+def test_parseval_training_step_is_retraction_after_the_update(split):
+    """One full-batch SGD step: the run's params equal retract(W0 - lr * grad W0), computed here by hand."""
+    cfg = small(n_epochs=1, batch_size=0, optimizer="sgd", learning_rate=0.5, parseval_beta=0.2, checkpoint_at="after")
+    m = cfg.model.build()
+    out = trainer(cfg, split).train(jax.random.key(0), hyper(cfg))
+    p0 = m.init(jax.random.split(jax.random.key(0))[0])
+    loss = lambda p: optax_ce(m.apply(p, jnp.asarray(split.x_train))[0], jnp.asarray(split.y_train))
+    g = jax.grad(loss)(p0)
+    want = jax.tree.map(lambda p, d: p - 0.5 * d, p0, g)
+    for name in want:
+        k = want[name]["kernel"]
+        want[name]["kernel"] = 1.2 * k - 0.2 * k @ k.T @ k
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), out["final_params"], want)
+
+
+def optax_ce(logits, y):
+    return jnp.mean(-jax.nn.log_softmax(logits)[jnp.arange(len(y)), y])
+
+
+def test_parseval_drives_columns_orthonormal_and_sweeps_in_one_call(split):
+    """beta 0 / 0.01 / 0.05 as one traced grid: ||K^T K - I||_F falls over training with the retraction
+    (every layer of 12-6-4-2), stays put without it; the grid equals separate trainings; beta 0 compiled in is exact."""
+    cfg = small(n_epochs=30, schedule="every:29", batch_size=256)
+    grid = expand_sweep(cfg, {"train.parseval_beta": [0.0, 0.01, 0.05]})
+    tr = trainer(cfg, split, grid)
+    keys = jax.vmap(jax.random.key)(jnp.zeros(3, jnp.uint32))
+    out = jax.jit(jax.vmap(tr.train))(keys, hyper(grid))
+    err = jax.vmap(jax.vmap(orthonormality_error))(out["params"])  # grid x kept epochs (0, 29) x layers
+    assert np.all(err[1:, 1] < 0.6 * err[1:, 0]) and np.all(err[2, 1] < err[1, 1])
+    assert np.all(err[0, 1] > 0.8 * err[0, 0])  # no retraction: the init's error does not fall
+    one = jax.jit(tr.train)(jax.random.key(0), hyper(grid[1]))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=1e-4, atol=1e-5), out["params"], one["params"])
+    plain = trainer(cfg, split).train(jax.random.key(0), hyper(cfg))
+    zero = tr.train(jax.random.key(0), hyper(grid[0]))  # retraction compiled in with beta 0: exact
+    jax.tree.map(np.testing.assert_array_equal, zero["params"], plain["params"])
+
+
+def test_new_train_fields_keep_old_run_ids():
+    from ibjax import checkpoints
+    old = RunConfig().to_dict()
+    assert "parseval_beta" not in old["train"] and "epoch_steps" not in old["train"]
+    assert RunConfig.from_dict(old) == RunConfig()
+    new = RunConfig().replace(**{"train.parseval_beta": 0.01}).to_dict()
+    assert new["train"]["parseval_beta"] == 0.01 and checkpoints.run_id(new) != checkpoints.run_id(old)
+
+
+def test_epoch_steps(split):
+    """epoch_steps = every batch of a pass is the plain epoch; epoch_steps = 1: one step an epoch (the
+    running loss averages one batch of 512), the full-split metrics at the kept epochs and the last one only."""
+    n_batches = -(-len(split.y_train) // 512)
+    plain = trainer(small(), split).train(jax.random.key(1), hyper(small()))
+    same = trainer(small(epoch_steps=n_batches), split).train(jax.random.key(1), hyper(small()))
+    jax.tree.map(np.testing.assert_array_equal, plain["params"], same["params"])
+    cfg = small(n_epochs=7, schedule="every:3", epoch_steps=1)
+    out = trainer(cfg, split).train(jax.random.key(1), hyper(cfg))
+    loss = np.asarray(out["metrics"]["train_loss"])
+    np.testing.assert_array_equal(np.isfinite(loss), [1, 0, 0, 1, 0, 0, 1])
+    # epoch 0's running loss: the init network on the first batch of epoch 0's permutation, by hand
+    from ibjax.train import batch_indices
+    k_perm = jax.random.split(jax.random.fold_in(jax.random.split(jax.random.key(1))[1], 0))[0]
+    idx = np.asarray(batch_indices(k_perm, len(split.y_train), 512)[0][0])
+    m = cfg.model.build()
+    p0 = m.init(jax.random.split(jax.random.key(1))[0])
+    want = optax_ce(m.apply(p0, jnp.asarray(split.x_train[idx]))[0], jnp.asarray(split.y_train[idx]))
+    np.testing.assert_allclose(out["metrics"]["train_loss_running"][0], want, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"train.epoch_steps must be <= the 7 batches"):
+        trainer(small(epoch_steps=8), split)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("parseval_beta", 0.6, r"train.parseval_beta must be in \[0, 0.5\].*got 0.6"),
+    ("parseval_beta", -0.1, "train.parseval_beta must be a finite number >= 0, got -0.1"),
+    ("epoch_steps", -1, "train.epoch_steps must be an integer >= 0"),
+])
+def test_bad_parseval_and_epoch_steps(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{field: value})
