@@ -4,6 +4,14 @@
     python -m ibjax.evaluate results/tishby/runs/seed_* --estimator binning --epochs log:50 --out OUT
     python -m ibjax.evaluate RUN_DIR --estimator kde --sweep noise_var=1e-3,1e-2,1e-1
     python -m ibjax.evaluate RUN_DIR --estimator binning --epochs delta:0.02:exact --compare-full
+    python -m ibjax.evaluate results/tishby --estimator binning           # an experiment's run directories
+    python -m ibjax.evaluate CKPT_DIR --model pkg.module:make_model --data var_u --estimator kde --out OUT
+    python -m ibjax.evaluate acts.npz --estimator binning --out OUT --table OUT/plane.csv --tensorboard LOGS
+
+PATH: ibjax run directories; an experiment's output directory (its run directories); one orbax,
+flax msgpack or safetensors checkpoint directory (with --model and --data); or saved activations
+(one .npz / .h5 file whose arrays are the layers, E x N x ... each, with y; or one .npy per layer
+with --labels).
 
 Writes ``infoplane_<estimator>[_<view>].npz`` (an ``ibjax.result.InfoPlane``: G x S x E x L arrays,
 settings, run ids, what was measured, warnings) and a figure into the run directory (one run) or
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -24,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ibjax import io, pipeline, plotting, registry, skipping, views
+from ibjax import checkpoints, export, external, io, pipeline, plotting, registry, skipping, sources, views
 from ibjax.config import RunConfig
 from ibjax.runs import use_cpu_cores
 
@@ -42,7 +51,9 @@ def option_flags() -> dict:
 def build_parser(flags: dict) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ibjax.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (same model, data and kept epochs)")
+    p.add_argument("run_dirs", nargs="+", metavar="PATH",
+                   help="run directories (same model, data and kept epochs), an experiment's output directory, "
+                        "a checkpoint directory, or activation files (see above)")
     est_help = "; ".join(f"{n}: {e.help}" for n, e in sorted(registry.builtin().items()))
     p.add_argument("--estimator", required=True, choices=sorted(registry.builtin()), help=est_help)
     for flag, (opt, owners, spec) in flags.items():
@@ -62,7 +73,22 @@ def build_parser(flags: dict) -> argparse.ArgumentParser:
     p.add_argument("--compare-full", action="store_true",
                    help="with delta:...: also evaluate every kept epoch and report the max interpolation error")
     p.add_argument("--recompute", action="store_true", help="ignore cached chunks and finished results")
-    p.add_argument("--data", default=None, help="dataset path (default: $IBJAX_DATA_DIR, the cache, else download)")
+    p.add_argument("--data", default=None, help="run directories: the dataset path (default: $IBJAX_DATA_DIR, the cache, "
+                   "else download); checkpoints and activations: NAME[:PATH] (var_u, mnist_test, ...) or an .npz / .h5 "
+                   "file with arrays x and y")
+    g = p.add_argument_group("checkpoints and activations written without ibjax")
+    g.add_argument("--model", default=None, metavar="MODULE:FUNCTION",
+                   help="a function returning the flax (linen or NNX) module, or (module, input_shape[, layers]), "
+                        "or a dict with module, input_shape, layers, sow")
+    g.add_argument("--format", default=None, choices=sources.FORMATS, help="checkpoint format (default: detected)")
+    g.add_argument("--params-key", default=None, help="the params subtree, e.g. state/params (default: the one named params)")
+    g.add_argument("--epoch-pattern", default=None,
+                   help=f"msgpack / safetensors: regex with one group, the epoch, matched to file names (default {sources.PATTERNS})")
+    g.add_argument("--layers", default=None, help="a module returning logits only: regex of the submodule paths that are the layers")
+    g.add_argument("--labels", default=None, help="activations: .npy file of the N labels (default: y in the file, or --data)")
+    r = p.add_argument_group("results out")
+    r.add_argument("--table", default=None, help="also write the long-format table (.csv or .parquet)")
+    r.add_argument("--tensorboard", default=None, metavar="LOG_DIR", help="also log I(X;T), I(T;Y) per layer by epoch as scalars")
     return p
 
 
@@ -123,32 +149,100 @@ def main(argv=None):
 def run(a, flags):
     opts = estimator_options(a, flags)
     sweep = parse_sweep(a.sweep, a.estimator)
-    out = Path(a.out) if a.out else Path(a.run_dirs[0]) if len(a.run_dirs) == 1 else None
+    kind, paths = classify_inputs(a.run_dirs, a.format)
+    out = Path(a.out) if a.out else None
+    if out is None and kind == "runs" and len(a.run_dirs) == 1:  # a run directory, or an experiment's directory
+        out = Path(a.run_dirs[0])
     if out is None:
-        raise ValueError("several RUN_DIRs need --out")
+        raise ValueError("several RUN_DIRs need --out" if kind == "runs" else f"evaluating {kind} needs --out")
     check_out_dir(out)
     t0 = time.perf_counter()
-    common = dict(view=a.view, sweep=sweep, seed=a.seed, memory_gb=a.memory_gb, nan_policy=a.nan, data_path=a.data,
-                  allow_partial=a.allow_partial)
-    report = None
-    if a.epochs.startswith("delta"):
-        plane, report = adaptive(a, opts, out, common)
+    common = dict(view=a.view, sweep=sweep, seed=a.seed, memory_gb=a.memory_gb, nan_policy=a.nan)
+    report, dataset = None, None
+    if kind != "runs":
+        if a.epochs.startswith("delta"):
+            raise ValueError("--epochs delta:... evaluates ibjax run directories only")
+        plane, dataset = foreign(a, kind, paths, opts, out, common)
+    elif a.epochs.startswith("delta"):
+        a.run_dirs = [str(p) for p in paths]
+        plane, report = adaptive(a, opts, out, dict(common, data_path=a.data, allow_partial=a.allow_partial))
     else:
-        plane = pipeline.evaluate_runs(a.run_dirs, a.estimator, opts, epochs=a.epochs, out=out, recompute=a.recompute,
-                                       **common)
+        plane = pipeline.evaluate_runs(paths, a.estimator, opts, epochs=a.epochs, out=out, recompute=a.recompute,
+                                       data_path=a.data, allow_partial=a.allow_partial, **common)
     seconds = time.perf_counter() - t0
     path = pipeline.result_path(out, a.estimator, plane.measured["view"])
     fig_path = path.with_suffix(".png")
     first = plane.setting(0) if plane.shape[0] > 1 else plane
     plotting.save(plotting.info_plane(first, title=f"{a.estimator} {_short(first.settings)}"), fig_path)
+    extra = [export.table(plane, a.table)] if a.table else []
+    if a.tensorboard:
+        metrics = [checkpoints.load_metrics(d) for d in paths] if kind == "runs" else None
+        extra += export.tensorboard(plane, a.tensorboard, metrics=metrics)
     g, s, e, l = plane.shape
     print(f"{a.estimator}: {s} run(s) x {e} epochs x {l} T's" + (f" x {g} settings" if g > 1 else "") + f" in {seconds:.1f} s")
     print("last epoch, mean over runs, per T: I(X;T) " + " ".join(f"{v:.3f}" for v in np.ravel(first.mean("i_xt")[-1]))
           + " | I(T;Y) " + " ".join(f"{v:.3f}" for v in np.ravel(first.mean("i_ty")[-1])) + f" [{plane.units}]")
-    print(f"dataset: {plane.measured.get('data')} ({plane.measured.get('data_source')})")
-    print("runs: " + " ".join(str(d) for d in a.run_dirs))
-    print(f"wrote {path} and {fig_path}" + (f" and {report}" if report else ""))
+    print(f"dataset: {dataset or plane.measured.get('data')} ({plane.measured.get('data_source', kind)})")
+    print(("runs: " if kind == "runs" else f"{kind}: ") + " ".join(str(d) for d in paths))
+    print(f"wrote {path} and {fig_path}" + (f" and {report}" if report else "") + "".join(f" and {x}" for x in extra))
     return plane
+
+
+def classify_inputs(args, fmt) -> tuple[str, list[Path]]:
+    """("runs" | "checkpoints" | "activations", paths): experiment directories become their run directories."""
+    if all(re.search(r"\.(npz|npy|h5|hdf5)(:.+)?$", a) and not Path(a).is_dir() for a in args):
+        return "activations", [Path(a) for a in args]
+    runs = []
+    for a in map(Path, args):
+        if not a.is_dir():
+            raise FileNotFoundError(f"PATH {str(a)!r} does not exist" if not a.exists() else
+                                    f"PATH {str(a)!r} is a file: activations must be .npz, .npy or .h5 files")
+        kind = fmt or sources.classify(a)
+        if kind == "experiment":
+            runs += _one_group(a, sources.find_runs(a))
+        elif kind in (None, "ibjax"):
+            runs.append(a)  # load_run names what is wrong with a directory that is not a run
+        elif len(args) == 1:
+            return "checkpoints", [a]
+        else:
+            raise ValueError(f"PATH {str(a)!r} is a {kind} checkpoint directory: evaluate one at a time")
+    return "runs", runs
+
+
+def _one_group(path: Path, runs: list[Path]) -> list[Path]:
+    groups = sorted({r.parent for r in runs})
+    if len(groups) > 1:
+        raise ValueError(f"{path} holds run directories of {len(groups)} settings ({', '.join(str(g) for g in groups[:4])}); "
+                         f"evaluate one group: python -m ibjax.evaluate {groups[0]}/seed_* --estimator ...")
+    print(f"{path}: an experiment's output directory; evaluating its {len(runs)} run directories")
+    return runs
+
+
+def foreign(a, kind: str, paths, opts, out: Path, common: dict):
+    """Checkpoints written without ibjax (with --model and --data), or saved activations."""
+    x = y = None
+    name = None
+    if a.data:
+        x, y, name, _ = external.load_dataset(a.data)
+    if kind == "activations":
+        acts, y_file, x_file, epochs, names = external.read_activations(paths, labels=a.labels)
+        y = y_file if y_file is not None else y
+        if y is None:
+            raise ValueError("activations need labels: y in the file, --labels FILE.npy, or --data")
+        plane = pipeline.evaluate_activations(acts, y, a.estimator, opts, x=x_file if x_file is not None else x,
+                                              epochs=epochs, layer_names=names, out=out, recompute=a.recompute, **common)
+        return plane, name or str(paths[0])
+    if a.model is None or a.data is None:
+        raise ValueError(f"{paths[0]} is a checkpoint directory written without ibjax: pass --model MODULE:FUNCTION and "
+                         "--data NAME or FILE.npz (a run directory records both)")
+    spec = external.load_factory(a.model)
+    shape = external.factory_parts(spec)[1]
+    x = external.fit_inputs(x, shape)
+    model = external.as_model(spec, x.shape[1:], layers=a.layers)
+    plane = external.evaluate_dir(paths[0], model, x, y, a.estimator, opts, format=a.format,
+                                  params_key=a.params_key, pattern=a.epoch_pattern, epochs=a.epochs,
+                                  allow_partial=a.allow_partial, out=out, data_name=name, recompute=a.recompute, **common)
+    return plane, name
 
 
 def _short(settings: dict) -> str:

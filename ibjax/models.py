@@ -58,6 +58,7 @@ class Model(NamedTuple):
     # batch-norm models: (params, batch_stats, x, mask_N) -> (logits, new batch_stats) with batch statistics
     # (mask_N: the samples that count); their variables are {"params", "batch_stats"}. None: stateless.
     train_apply: Callable | None = None
+    layer_names: tuple = ()  # captured T's: their paths ("Layer_0", ..., "output"); () otherwise
 
 
 def _check(activation: str, init: str) -> None:
@@ -290,21 +291,41 @@ def resnet(
     return _model(_ResNet(filters, n_classes, activation, init), tuple(input_shape), len(filters) + 2, stateful=True)
 
 
-def from_flax(module: nn.Module, input_shape: Sequence[int]) -> Model:
-    """A user's flax module as a ``Model``: ``module(x)`` must return ``(logits, acts)`` with ``acts``
-    a tuple of per-layer activations (N x ... each). It trains with ``ibjax.train`` and evaluates with
-    every deterministic-network estimator; noisy training needs ``noisy_apply``, so it has none."""
+def from_flax(module, input_shape: Sequence[int] | None = None, *, layers=None, sow: str | None = None,
+              output_layer: bool = True) -> Model:
+    """A user's flax module as a ``Model``. A linen module returning ``(logits, acts)`` (``acts`` a tuple
+    of per-layer activations, N x ... each) is used as it is; it trains with ``ibjax.train``.
+
+    A module returning logits only has its T's captured: ``layers`` None or ``"all"``: the output of
+    every submodule call (linen ``capture_intermediates``; nested ones included), a regex: those whose
+    '/'-joined path (``"Layer_0"``, ``"blocks/0"``) it matches whole, a list of paths: those, in that
+    order; ``sow="acts"``: every value sown into that collection. ``output_layer`` appends the softmax
+    of the logits as the last T. A flax NNX module (``nnx.Module``, no ``input_shape``) works the same
+    way through ``nnx.split`` / ``nnx.capture``; its params are the pure dict of its ``nnx.Param``
+    variables. Linen T's come in call order, NNX T's in path order. No ``noisy_apply``: deterministic
+    estimators only."""
+    from ibjax import capture
+
+    if capture.is_nnx(module):
+        return capture.from_nnx(module, input_shape, layers, sow, output_layer)
+    if input_shape is None:
+        raise ValueError("input_shape is required for a linen module (one sample's shape, e.g. (12,))")
     shape = (1,) + tuple(int(s) for s in input_shape)
+    x0 = jnp.zeros(shape, jnp.float32)
 
     def init(key):
-        return module.init(key, jnp.zeros(shape, jnp.float32))["params"]
+        return module.init(key, x0)["params"]
 
-    def apply(params, x):
-        logits, acts = module.apply({"params": params}, x)
-        return logits, tuple(acts)
-
-    n_layers = len(jax.eval_shape(lambda k: apply(init(k), jnp.zeros(shape, jnp.float32)), jax.random.key(0))[1])
-    return Model(init, apply, None, n_layers)
+    out = jax.eval_shape(lambda k: module.apply({"params": init(k)}, x0), jax.random.key(0))
+    if layers is None and sow is None and isinstance(out, (tuple, list)) and len(out) == 2:
+        def apply(params, x):
+            logits, acts = module.apply({"params": params}, x)
+            return logits, tuple(acts)
+        names = ()
+    else:
+        apply, names = capture.linen(module, init, x0, layers, sow, output_layer)
+    n_layers = len(jax.eval_shape(lambda k: apply(init(k), x0), jax.random.key(0))[1])
+    return Model(init, apply, None, n_layers, None, names)
 
 
 def from_config(model_cfg: dict) -> Model:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -287,3 +288,63 @@ def _collect_warnings(est, items, shape, out_epochs, log) -> dict:
             log(f"warning: {message} at {len(where)} of {hit.size} (setting, run, epoch, T) values, e.g. "
                 f"run {where[0][1]} epoch {where[0][2]} T {where[0][3] + 1}; recorded in the result's warnings")
     return found
+
+
+def evaluate_activations(acts_per_layer, y, estimator: str = "binning", options: dict | None = None, *, x=None,
+                         epochs=None, layer_names=None, run_id: str = "activations", nan_policy: str = "raise",
+                         **kw) -> InfoPlane:
+    """The information plane of saved activations, through the same engine as ``evaluate_arrays``:
+    ``acts_per_layer`` a list (or dict name -> array) of E x N x ... arrays, one per layer (widths may
+    differ), or one L x E x N x D array; ``y`` the N labels; ``x`` the N inputs (needed by estimators
+    that measure I(X;T) against X itself: knn, edge, hsic, renyi; the others take X as the set of N
+    distinct inputs). ``epochs``: the E epoch numbers (default 0..E-1). Other keywords: as
+    ``evaluate_arrays`` (sweep, view, out, memory_gb, seed, ...)."""
+    if isinstance(acts_per_layer, dict):
+        layer_names = layer_names or [str(k) for k in acts_per_layer]
+        acts_per_layer = list(acts_per_layer.values())
+    acts = [np.asarray(a) for a in (acts_per_layer if isinstance(acts_per_layer, (list, tuple)) else list(acts_per_layer))]
+    if not acts or any(a.ndim < 3 for a in acts):
+        raise ValueError(f"acts_per_layer must hold one E x N x ... array per layer (epochs x samples x features), "
+                         f"got shapes {[a.shape for a in acts]}")
+    names = [str(n) for n in layer_names] if layer_names is not None else [f"layer {i + 1}" for i in range(len(acts))]
+    if len(names) != len(acts):
+        raise ValueError(f"layer_names lists {len(names)} names for {len(acts)} layers")
+    _check_acts(acts, names, nan_policy)
+    n_epochs, n = acts[0].shape[:2]
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"y must hold one label per sample: shape ({n},) for {n} samples, got {y.shape}")
+    est = registry.get(estimator)
+    if x is None and not est.label_conditional:
+        raise ValueError(f"estimator {estimator!r} measures I(X;T) against the inputs: pass x (N x ... inputs, CLI: "
+                         f"--data); without x use one of {sorted(n for n, e in registry.builtin().items() if e.label_conditional)}")
+    x = np.arange(n, dtype=np.float32)[:, None] if x is None else np.asarray(x)  # X = the N distinct inputs
+    if x.shape[0] != n:
+        raise ValueError(f"x must hold the {n} samples of the activations, got shape {x.shape}")
+    epochs_E = np.arange(n_epochs) if epochs is None else np.asarray(epochs, np.int64)
+    if epochs_E.shape != (n_epochs,):
+        raise ValueError(f"epochs must list the {n_epochs} epochs of the activations, got shape {epochs_E.shape}")
+    params = {f"t{i:04d}": a[None] for i, a in enumerate(acts)}  # 1 run x E epochs: the engine's item params
+    keys = sorted(params)
+
+    def apply(p, _x):
+        return p[keys[-1]], tuple(p[k] for k in keys)
+
+    plane = evaluate_arrays(apply, params, epochs_E, x, y, estimator, options, run_ids=[run_id], nan_policy=nan_policy,
+                            measured={"samples": "all", "n_samples": int(n), "data": "activations"}, **kw)
+    same = plane.measured.get("view") == "layers"
+    return dataclasses.replace(plane, layer_names=tuple(names)) if same else plane
+
+
+def _check_acts(acts, names, nan_policy: str) -> None:
+    for a, name in zip(acts[1:], names[1:]):
+        if a.shape[:2] != acts[0].shape[:2]:
+            raise ValueError(f"acts_per_layer[{name!r}] has {a.shape[0]} epochs x {a.shape[1]} samples, "
+                             f"{names[0]!r} has {acts[0].shape[0]} x {acts[0].shape[1]}; every layer needs the same epochs and samples")
+    for a, name in zip(acts, names):
+        if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+            raise ValueError(f"acts_per_layer[{name!r}] must hold real numbers, got dtype {a.dtype}")
+        bad = ~np.isfinite(a).reshape(a.shape[0], -1).all(axis=1)
+        if bad.any() and nan_policy == "raise":
+            raise ValueError(f"acts_per_layer[{name!r}] holds NaN/inf at epoch position(s) {np.nonzero(bad)[0][:10].tolist()}; "
+                             "pass nan_policy='mark' (CLI: --nan mark) to record NaN there")

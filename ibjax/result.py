@@ -22,6 +22,24 @@ from ibjax import io
 SCHEMA = "ibjax.infoplane/2"
 
 
+def _optional(name: str):
+    try:
+        return __import__(name)
+    except ImportError:
+        raise ImportError(f"this needs {name}: pip install 'ibjax[io]'") from None
+
+
+def concat_epochs(planes: list, key: str = "") -> "InfoPlane":
+    """Planes of the same runs and settings over consecutive epoch chunks, as one plane."""
+    first = planes[0]
+    warn: dict = {}
+    for p in planes:
+        for msg, where in p.warnings.items():
+            warn.setdefault(msg, []).extend(where)
+    return replace(first, epochs=np.concatenate([p.epochs for p in planes]), warnings=warn, key=key or first.key,
+                   values={k: np.concatenate([p.values[k] for p in planes], axis=2) for k in first.values})
+
+
 def _plain(o):
     return o.tolist() if hasattr(o, "tolist") else str(o)
 
@@ -78,6 +96,36 @@ class InfoPlane:
         """Standard deviation over runs (0 for a single run): E x L (G x E x L with a sweep)."""
         v = self.values[name].std(axis=1, ddof=1) if self.shape[1] > 1 else np.zeros(self.values[name].shape)[:, 0]
         return v[0] if v.shape[0] == 1 else v
+
+    def _coords(self) -> dict:
+        g, s, _, n_t = self.shape
+        names = list(self.layer_names) or [f"T {i + 1}" for i in range(n_t)]
+        return {"setting": np.arange(g), "seed": np.arange(s), "epoch": np.asarray(self.epochs), "layer": names,
+                "run_id": list(self.run_ids) or [f"run{i}" for i in range(s)]}
+
+    def to_dataframe(self):
+        """Long format (pandas): one row per (setting, seed, epoch, layer) in G x S x E x L order, the
+        swept option values and run id beside them, one column per output (i_xt, i_ty, ...)."""
+        pd = _optional("pandas")
+        c = self._coords()
+        gi, si, ei, li = (a.ravel() for a in np.indices(self.shape))
+        cols = {"setting": gi, **{k: np.asarray(v, dtype=object)[gi] for k, v in self.sweep.items()}, "seed": si,
+                "run_id": np.asarray(c["run_id"], dtype=object)[si], "epoch": c["epoch"][ei],
+                "layer": np.asarray(c["layer"], dtype=object)[li]}
+        return pd.DataFrame({**cols, **{k: np.asarray(v).ravel() for k, v in self.values.items()}})
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: one variable per output on dims (setting, seed, epoch, layer), run ids
+        and swept values as coordinates, estimator, settings and units as attributes."""
+        xr = _optional("xarray")
+        c = self._coords()
+        coords = {k: c[k] for k in ("setting", "seed", "epoch", "layer")}
+        coords["run_id"] = ("seed", c["run_id"])
+        coords.update({k: ("setting", list(v)) for k, v in self.sweep.items()})
+        attrs = {"estimator": self.estimator, "units": self.units, "key": self.key,
+                 "settings": json.dumps(self.settings, default=_plain), "measured": json.dumps(self.measured, default=_plain)}
+        dims = ("setting", "seed", "epoch", "layer")
+        return xr.Dataset({k: (dims, np.asarray(v)) for k, v in self.values.items()}, coords=coords, attrs=attrs)
 
     @property
     def units(self) -> str:

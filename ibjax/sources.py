@@ -1,0 +1,378 @@
+"""Checkpoint directories as researchers write them, behind one function:
+
+    src = sources.open_dir("ckpts/")            # format detected; or format="orbax", params_key="state/params"
+    src.epochs                                   # E kept epochs (orbax steps, numbers in file names), sorted
+    params_E = src.load()                        # nested dict of numpy arrays stacked over E (or src.load(positions))
+
+Formats: an ibjax run directory (``checkpoints.load_run`` and all its checks); an orbax
+``CheckpointManager`` directory (one step directory per epoch, any pytree layout: the ``params``
+subtree is found, or named by ``params_key``); flax msgpack files (``flax.serialization.to_bytes``)
+and safetensors files, one per epoch, the epoch read from the file name by ``pattern`` (a regex
+with one group, matched against the whole name). Steps are read at the I/O edge, one at a time or,
+for orbax, as one batch of concurrent tensorstore reads; ``load`` fills preallocated stacked arrays.
+A corrupt or truncated step, a step that is missing or was never committed, and steps holding
+other arrays than the first are refused with one line naming the step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ibjax import checkpoints
+
+FORMATS = ("ibjax", "orbax", "msgpack", "safetensors")
+PATTERNS = {"msgpack": r".*?(\d+)\.msgpack", "safetensors": r".*?(\d+)\.safetensors"}
+_STEP = re.compile(r"(?:.*_)?(\d+)")
+_TMP_STEP = re.compile(r"(?:.*_)?(\d+)\.orbax-checkpoint-tmp.*")
+_SEP = re.compile(r"[/.]")
+_FAST_TYPES = ("jax.Array", "np.ndarray")
+EXTRA = "pip install 'ibjax[io]'"
+
+
+class Source(NamedTuple):
+    path: Path
+    format: str
+    epochs: np.ndarray  # E, sorted
+    shapes: dict  # '/'-joined leaf name -> (shape, dtype) of one epoch's params
+    run_id: str  # identifies the files (names, sizes, times): a changed checkpoint is a new id
+    read: Callable  # epochs -> list of flat dicts (one per epoch), every leaf checked against ``shapes``
+    config: dict | None = None  # an ibjax run directory's config.json
+    missing: tuple = ()  # steps skipped under allow_partial
+
+    @property
+    def nbytes_per_epoch(self) -> int:
+        return int(sum(np.prod(s) * np.dtype(d).itemsize for s, d in self.shapes.values()))
+
+    def load(self, positions=None, *, group: int = 64) -> dict:
+        """Params of the epochs at ``positions`` (all when None), stacked: nested dict of E' x ... arrays."""
+        pos = np.arange(len(self.epochs)) if positions is None else np.asarray(positions, np.int64).ravel()
+        eps = self.epochs[pos]
+        flat = {k: np.empty((len(eps),) + tuple(s), d) for k, (s, d) in self.shapes.items()}
+        for start in range(0, len(eps), group):  # bounded batches of files in flight
+            for i, step in enumerate(self.read(eps[start:start + group])):
+                for k, v in step.items():
+                    flat[k][start + i] = v
+        return checkpoints.unflatten(flat)
+
+
+def open_dir(path, *, format: str | None = None, params_key: str | None = None, pattern: str | None = None,
+             allow_partial: bool = False) -> Source:
+    """A checkpoint directory as a ``Source`` (see the module docstring); ``format`` None: detected."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"path={str(path)!r} is not a directory")
+    fmt = format or detect(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {list(FORMATS)}, got {fmt!r}")
+    if fmt == "ibjax":
+        return _open_ibjax(path, allow_partial)
+    if fmt == "orbax":
+        return _open_orbax(path, params_key, allow_partial)
+    return _open_files(path, fmt, params_key, pattern or PATTERNS[fmt])
+
+
+def classify(path: Path) -> str | None:
+    """The format of a checkpoint directory, "experiment" for an output directory holding run
+    directories, or None."""
+    names = sorted(os.listdir(path))
+    if "config.json" in names and ("params" in names or "complete.json" in names):
+        return "ibjax"
+    if any(_STEP.fullmatch(n) and _is_step(path / n) or _TMP_STEP.fullmatch(n) for n in names):
+        return "orbax"
+    for fmt, ext in (("safetensors", ".safetensors"), ("msgpack", ".msgpack")):
+        if any(n.endswith(ext) for n in names):
+            return fmt
+    return "experiment" if find_runs(path) else None
+
+
+def detect(path: Path) -> str:
+    """The format of a checkpoint directory; an experiment's output directory names its run directories."""
+    kind = classify(path)
+    if kind == "experiment":
+        runs = find_runs(path)
+        shown = " ".join(str(r) for r in runs[:4]) + (" ..." if len(runs) > 4 else "")
+        raise ValueError(f"path={str(path)!r} is an experiment's output directory, not a run directory; its "
+                         f"{len(runs)} run directories: {shown}")
+    if kind is None:
+        names = sorted(os.listdir(path))
+        what = ("an experiment's output directory without run directories (they are not committed: rerun the "
+                "experiment to make them)" if "config.json" in names else f"holding {names[:5]}")
+        raise ValueError(f"path={str(path)!r} is not a checkpoint directory ({what}); expected an ibjax run directory "
+                         "(config.json, params/), orbax step directories (0/, 1/, ...), or *.msgpack / *.safetensors files")
+    return kind
+
+
+def find_runs(path, *, depth: int = 4) -> list[Path]:
+    """ibjax run directories (config.json and params/ or complete.json) under ``path``, sorted."""
+    found, path = [], Path(path)
+    for root, dirs, files in os.walk(path):
+        rel = Path(root).relative_to(path)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if len(rel.parts) < depth else []
+        if rel.parts and "config.json" in files and ("complete.json" in files or "params" in dirs):
+            found.append(Path(root))
+            dirs[:] = []
+    return sorted(found, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))])
+
+
+def select_params(names, params_key: str | None, where: str) -> str:
+    """The prefix of the params subtree among '/'-joined leaf names ('' for the whole tree)."""
+    names = list(names)
+    if params_key:
+        key = params_key.strip("/")
+        if not any(n == key or n.startswith(key + "/") for n in names):
+            tops = sorted({n.split("/")[0] for n in names})
+            raise ValueError(f"params_key={params_key!r} names no subtree of {where}; its top-level keys: {tops}")
+        return key
+    found = {"/".join(n.split("/")[:i + 1]) for n in names for i, p in enumerate(n.split("/")[:-1]) if p == "params"}
+    if not found:
+        return ""
+    depth = min(f.count("/") for f in found)
+    best = sorted(f for f in found if f.count("/") == depth)
+    if len(best) > 1:
+        raise ValueError(f"{where} holds several params subtrees {best}; pass params_key= (CLI: --params-key) to choose")
+    return best[0]
+
+
+def _strip(flat: dict, prefix: str) -> dict:
+    if not prefix:
+        return flat
+    return {k[len(prefix) + 1:]: v for k, v in flat.items() if k.startswith(prefix + "/")}
+
+
+def _files_id(fmt: str, files) -> str:
+    h = hashlib.sha256(fmt.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:300]
+
+
+def _check_shapes(where: str, flat: dict, shapes: dict, first: str) -> dict:
+    got = {k: (tuple(np.shape(v)), np.asarray(v).dtype) for k, v in flat.items()}
+    if got != {k: (tuple(s), np.dtype(d)) for k, (s, d) in shapes.items()}:
+        diff = sorted(set(got) ^ set(shapes)) or [k for k in shapes if got[k] != (tuple(shapes[k][0]), np.dtype(shapes[k][1]))]
+        k = diff[0]
+        raise ValueError(f"{where}: holds other params than {first} ({k}: {got.get(k, 'absent')} vs "
+                         f"{shapes.get(k, 'absent')}); the directory mixes runs, evaluate them separately")
+    return flat
+
+
+# ---------------------------------------------------------------- ibjax run directories
+
+
+def _open_ibjax(path: Path, allow_partial: bool) -> Source:
+    run = checkpoints.load_run(path, allow_partial=allow_partial)  # every check of a run directory
+    flat = checkpoints.flatten(run.params)
+    shapes = {k: (v.shape[1:], v.dtype) for k, v in flat.items()}
+    index = {int(e): i for i, e in enumerate(run.epochs)}
+
+    def read(eps):
+        return [{k: v[index[int(e)]] for k, v in flat.items()} for e in eps]
+
+    return Source(path, "ibjax", run.epochs, shapes, run.config["run_id"], read, run.config, run.missing)
+
+
+# ---------------------------------------------------------------- msgpack and safetensors files
+
+
+def _open_files(path: Path, fmt: str, params_key: str | None, pattern: str) -> Source:
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"pattern={pattern!r} is not a regular expression ({e})") from None
+    if rx.groups != 1:
+        raise ValueError(f"pattern={pattern!r} must have exactly one group (the epoch), e.g. {PATTERNS[fmt]!r}")
+    files: dict[int, Path] = {}
+    for n in sorted(os.listdir(path)):
+        m = rx.fullmatch(n)
+        if m and (path / n).is_file():
+            try:
+                e = int(m.group(1))
+            except ValueError:
+                raise ValueError(f"pattern={pattern!r}: the group of {n!r} is {m.group(1)!r}, not an epoch number") from None
+            if e in files:
+                raise ValueError(f"{path}: {files[e].name} and {n} both hold epoch {e}; the directory mixes runs")
+            files[e] = path / n
+    if not files:
+        raise FileNotFoundError(f"{path}: no {fmt} file matches pattern={pattern!r} (found {sorted(os.listdir(path))[:5]})")
+    epochs = np.array(sorted(files), np.int64)
+    reader = _read_msgpack if fmt == "msgpack" else _read_safetensors
+    first = reader(files[int(epochs[0])], None)
+    prefix = select_params(first, params_key, str(files[int(epochs[0])]))
+    first = _strip(first, prefix)
+    shapes = {k: (np.shape(v), np.asarray(v).dtype) for k, v in first.items()}
+
+    def read(eps):
+        return [_check_shapes(str(files[int(e)]), _strip(reader(files[int(e)], prefix), prefix), shapes,
+                              files[int(epochs[0])].name) for e in eps]
+
+    return Source(path, fmt, epochs, shapes, _files_id(fmt, [files[int(e)] for e in epochs]), read)
+
+
+def _read_msgpack(f: Path, prefix) -> dict:
+    from flax import serialization
+
+    try:
+        tree = serialization.msgpack_restore(f.read_bytes())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{f}: missing msgpack file") from None
+    except Exception as e:  # msgpack raises its own types on damaged bytes
+        raise ValueError(f"{f}: corrupt or truncated msgpack file ({_one_line(e)}); re-save it") from e
+    if not isinstance(tree, dict):
+        raise ValueError(f"{f}: holds a {type(tree).__name__}, not a tree of arrays (flax.serialization.to_bytes)")
+    return {k: np.asarray(v) for k, v in checkpoints.flatten(tree).items()}
+
+
+def _read_safetensors(f: Path, prefix) -> dict:
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise ValueError(f"reading safetensors needs the safetensors package: {EXTRA}") from None
+    try:
+        with safe_open(str(f), framework="numpy") as st:
+            names = {"/".join(_SEP.split(k)): k for k in st.keys()}
+            keep = [n for n in names if not prefix or n.startswith(prefix + "/")]
+            return {n: st.get_tensor(names[n]) for n in keep}
+    except Exception as e:  # safetensors raises SafetensorError on a damaged header or short data
+        raise ValueError(f"{f}: corrupt or truncated safetensors file ({_one_line(e)}); re-save it") from e
+
+
+# ---------------------------------------------------------------- orbax CheckpointManager directories
+
+
+def _open_orbax(path: Path, params_key: str | None, allow_partial: bool) -> Source:
+    steps, tmp = {}, []
+    for n in os.listdir(path):
+        if (m := _TMP_STEP.fullmatch(n)) and (path / n).is_dir():
+            tmp.append((int(m.group(1)), n))
+        elif (m := _STEP.fullmatch(n)) and _is_step(path / n):
+            if int(m.group(1)) in steps:
+                raise ValueError(f"{path}: {steps[int(m.group(1))].name} and {n} both hold step {int(m.group(1))}; "
+                                 "the directory mixes runs")
+            steps[int(m.group(1))] = path / n
+    uncommitted = sorted(s for s, _ in tmp if s not in steps)
+    if uncommitted and not allow_partial:
+        names = ", ".join(n for s, n in sorted(tmp) if s in uncommitted)
+        raise FileNotFoundError(f"{path}: orbax steps {uncommitted} were never committed ({names}: an interrupted "
+                                f"save); pass allow_partial=True (CLI: --allow-partial) to evaluate the {len(steps)} committed steps")
+    if not steps:
+        raise FileNotFoundError(f"{path}: no committed orbax step directories")
+    epochs = np.array(sorted(steps), np.int64)
+    item, prefix, meta = _orbax_item(steps[int(epochs[0])], params_key)
+    names = sorted(n for n in meta["leaves"] if n == prefix or not prefix or n.startswith(prefix + "/"))
+    fast = meta["fast"] and all(meta["leaves"][n] in _FAST_TYPES for n in names)
+    read_many = _orbax_fast if fast else _orbax_slow
+    first = read_many(steps, epochs[:1], item, prefix, names, meta)[0]
+    shapes = {k: (v.shape, v.dtype) for k, v in first.items()}
+    files = [steps[int(e)] / item / "_METADATA" for e in epochs]
+    def read(eps):
+        return [_check_shapes(f"{steps[int(e)]} (orbax step {int(e)})", flat, shapes, f"step {int(epochs[0])}")
+                for e, flat in zip(eps, read_many(steps, eps, item, prefix, names, meta))]
+
+    return Source(path, "orbax", epochs, shapes, _files_id("orbax", [f for f in files if f.exists()]), read,
+                  missing=tuple(uncommitted))
+
+
+def _is_step(p: Path) -> bool:
+    """An orbax step directory: its _CHECKPOINT_METADATA, or an item with _METADATA."""
+    return p.is_dir() and ((p / "_CHECKPOINT_METADATA").is_file() or any((c / "_METADATA").is_file() for c in p.iterdir()))
+
+
+def _orbax_item(step_dir: Path, params_key: str | None):
+    """(item name, params prefix within it, parsed _METADATA) of an orbax step directory."""
+    items = sorted(n for n in os.listdir(step_dir) if (step_dir / n / "_METADATA").is_file())
+    if not items:
+        raise FileNotFoundError(f"{step_dir}: orbax step has no saved item (no */_METADATA); the step is incomplete")
+    head, _, rest = (params_key or "").strip("/").partition("/")
+    if head in items:
+        item, key = head, rest or None
+    elif len(items) == 1:
+        item, key = items[0], params_key
+    else:
+        found = [i for i in items if select_params(_orbax_meta(step_dir / i)["leaves"], None, i)]
+        if len(found) != 1:
+            raise ValueError(f"{step_dir}: orbax items {items}; pass params_key='ITEM/...' (CLI: --params-key) to choose")
+        item, key = found[0], None
+    meta = _orbax_meta(step_dir / item)
+    return item, select_params(meta["leaves"], key, f"{step_dir / item}"), meta
+
+
+def _orbax_meta(item_dir: Path) -> dict:
+    """Leaf name ('/'-joined keys) -> value type, and the storage flags, from an item's _METADATA."""
+    try:
+        raw = json.loads((item_dir / "_METADATA").read_text())
+        leaves = {"/".join(str(k["key"]) for k in v["key_metadata"]): v["value_metadata"]["value_type"]
+                  for v in raw["tree_metadata"].values()}
+        return {"leaves": leaves, "ocdbt": bool(raw.get("use_ocdbt", True)), "zarr3": bool(raw.get("use_zarr3", False)),
+                "fast": True}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{item_dir}: missing orbax _METADATA; the step is incomplete") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{item_dir}/_METADATA: corrupt or unreadable orbax metadata ({_one_line(e)})") from e
+
+
+def _orbax_fast(steps, eps, item, prefix, names, meta) -> list[dict]:
+    """One batch of concurrent tensorstore reads (the arrays orbax wrote, without its per-step restore)."""
+    import tensorstore as ts
+
+    ctx, driver = ts.Context(), "zarr3" if meta["zarr3"] else "zarr"
+
+    def spec(step_dir, name):
+        param = name.replace("/", ".")
+        item_dir = os.path.abspath(step_dir / item)
+        kv = ({"driver": "ocdbt", "base": f"file://{item_dir}/", "path": param} if meta["ocdbt"]
+              else {"driver": "file", "path": f"{item_dir}/{param}/"})
+        return {"driver": driver, "kvstore": kv}
+
+    todo = [(int(e), n) for e in eps for n in names]
+    for e in {e for e, _ in todo}:
+        if not (steps[e] / item / "_METADATA").is_file():
+            raise FileNotFoundError(f"{steps[e]}: orbax step {e} has no item {item!r} (missing {item}/_METADATA); "
+                                    "the step is incomplete or was deleted in part; re-save it or leave it out")
+    opened = [ts.open(spec(steps[e], n), open=True, read=True, context=ctx) for e, n in todo]  # all in flight
+    reads = [_result(f, steps[e], e).read() for (e, _), f in zip(todo, opened)]
+    arrays = {en: np.asarray(_result(r, steps[en[0]], en[0])) for en, r in zip(todo, reads)}
+    return [{n[len(prefix) + 1:] if prefix else n: arrays[(int(e), n)] for n in names} for e in eps]
+
+
+def _result(future, step_dir: Path, step: int):
+    try:
+        return future.result()
+    except ValueError as e:  # tensorstore: NOT_FOUND, OUT_OF_RANGE, DATA_LOSS, ...
+        raise ValueError(f"{step_dir}: corrupt, truncated or partly missing orbax step {step} ({_one_line(e)}); "
+                         "re-save it, or leave it out with epochs=") from None
+
+
+def _orbax_slow(steps, eps, item, prefix, names, meta) -> list[dict]:
+    """orbax's own restore (leaves that are not plain arrays), one step at a time, as numpy."""
+    try:
+        import orbax.checkpoint as ocp
+    except ImportError:
+        raise ValueError(f"reading orbax checkpoints needs orbax-checkpoint: {EXTRA}") from None
+    ck, out = ocp.PyTreeCheckpointer(), []
+    for e in eps:
+        try:
+            tree = ck.restore(os.path.abspath(steps[int(e)] / item))
+        except Exception as exc:  # orbax and tensorstore raise many types on damaged steps
+            raise ValueError(f"{steps[int(e)]}: corrupt or truncated orbax step {int(e)} ({_one_line(exc)})") from exc
+        flat = {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in p): np.asarray(v)
+                for p, v in _leaves_with_path(tree)}
+        out.append({n[len(prefix) + 1:] if prefix else n: flat[n] for n in names if n in flat})
+    return out
+
+
+def _leaves_with_path(tree):
+    import jax
+
+    return jax.tree_util.tree_flatten_with_path(tree)[0]
