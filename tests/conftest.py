@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import jax
@@ -12,6 +14,23 @@ DATA = Path(__file__).resolve().parent / "data"
 # The library's search path ($IBJAX_DATA_DIR, then the user cache, then a download) points at the
 # committed test data, whatever the user's environment says; tests never download (_no_network).
 os.environ["IBJAX_DATA_DIR"] = str(DATA)
+
+
+def pytest_configure(config):
+    """One compilation cache for the whole run, shared by the xdist workers (they inherit the
+    environment of the controller, which starts them after this hook) and by the experiments' child
+    processes; fresh per run, so no test depends on programs compiled by an older checkout."""
+    if hasattr(config, "workerinput") or "IBJAX_XLA_CACHE" in os.environ:
+        return
+    config._ibjax_xla_cache = tempfile.mkdtemp(prefix="ibjax-xla-")
+    os.environ["IBJAX_XLA_CACHE"] = config._ibjax_xla_cache
+
+
+def pytest_unconfigure(config):
+    path = getattr(config, "_ibjax_xla_cache", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop("IBJAX_XLA_CACHE", None)
 
 
 @pytest.fixture(scope="session")
