@@ -35,7 +35,8 @@ def trained(tmp_path_factory):
 
     @jax.jit
     def step(p, o, x, y):
-        loss = lambda p: optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x)[0], y).mean()
+        def loss(p):
+            return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x)[0], y).mean()
         g = jax.grad(loss)(p)
         u, o = opt.update(g, o, p)
         return optax.apply_updates(p, u), o
@@ -188,11 +189,11 @@ def test_captured_intermediates_equal_returned_activations(trained):
     ds = trained["ds"]
     ref_model = models.from_flax(WithActs(), (12,))
     p = _epochs_of(ref_model.init(jax.random.key(3)))
-    ref = pipeline.evaluate_arrays(ref_model, p, np.arange(3), ds.x, ds.y, "kde", **quiet)
+    ref = pipeline.evaluate_arrays(ref_model, p, np.arange(3), ds.x, ds.y, "binning", **quiet)
     for m in (models.from_flax(LogitsOnly(), (12,), layers=r"Layer_\d+"),
               models.from_flax(LogitsOnly(), (12,), layers=["Layer_0", "Layer_1"]),
               models.from_flax(Sown(), (12,), sow="acts")):
-        got = pipeline.evaluate_arrays(m, p, np.arange(3), ds.x, ds.y, "kde", **quiet)
+        got = pipeline.evaluate_arrays(m, p, np.arange(3), ds.x, ds.y, "binning", **quiet)
         np.testing.assert_array_equal(got.values["i_xt"], ref.values["i_xt"])
         np.testing.assert_array_equal(got.values["i_ty"], ref.values["i_ty"])
     every = models.from_flax(LogitsOnly(), (12,))  # default: every submodule call, in call order
@@ -249,10 +250,10 @@ def test_saved_activations_equal_the_params_path(trained, tmp_path):
     assert plane.layer_names == ("layer 1", "layer 2", "layer 3")
     # the CLI reads .npz, .npy and HDF5 files
     acts = _acts(trained)
+    plane = pipeline.evaluate_activations(acts, ds.y, "binning", **quiet)  # the file readers: binning (faster)
     np.savez(tmp_path / "acts.npz", h1=acts[0], h2=acts[1], out=acts[2], y=ds.y)
-    via_npz = evaluate.main([str(tmp_path / "acts.npz"), "--estimator", "kde", "--noise-var", "0.1", "--out", str(tmp_path / "a")])
+    via_npz = evaluate.main([str(tmp_path / "acts.npz"), "--estimator", "binning", "--out", str(tmp_path / "a")])
     np.testing.assert_array_equal(via_npz.values["i_xt"], plane.values["i_xt"])
-    plane = pipeline.evaluate_activations(acts, ds.y, "binning", **quiet)  # the other readers: binning (faster)
     assert via_npz.layer_names == ("h1", "h2", "out")
     import h5py
     with h5py.File(tmp_path / "acts.h5", "w") as f:
@@ -346,3 +347,18 @@ def test_cli_evaluates_a_checkpoint_directory_with_a_model_factory(trained, tmp_
         evaluate.main([str(trained["root"] / "orbax"), "--estimator", "binning", "--out", str(tmp_path / "p")])
     err = capsys.readouterr().err
     assert "pass --model MODULE:FUNCTION and --data" in err and len(err.strip().splitlines()) == 1
+
+
+def test_readme_orbax_example_runs_as_written(tmp_path, monkeypatch):
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Evaluate your own training", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    plane, ds = scope["plane"], scope["ds"]
+    assert plane.shape == (1, 1, 20, 4) and (tmp_path / "eval" / "infoplane_binning.npz").is_file()
+    assert scope["df"].shape[0] == 20 * 4
+    last = np.asarray(plane.values["i_ty"])[0, 0, -1, -1]
+    assert 0 < last <= 1.0 and np.all(np.asarray(plane.values["i_xt"]) <= np.log2(len(ds.y)) + 1e-6)
