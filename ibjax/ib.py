@@ -255,3 +255,41 @@ def hard_consistency_gap(ids_N, p_x, p_yx, level_N, rows_LxY, betas_B):
         return jnp.sum(p_x * (-log_pt[ids_N] + beta * kl_own_N + log_z_L[level_N])) / LN2
 
     return jax.lax.map(gap, betas_B)
+
+
+
+def layer_ids(apply_fn, params, x_NxD, *, n_bins: int = 30, value_range=(-1.0, 1.0)):
+    """Symbol id of every input in every layer (L x N), the layers binned as ``binning`` does with
+    ``n_bins`` on ``value_range`` (zero-padded to the widest: a zero column is one constant code)."""
+    from ibjax.estimators.binning import codes_n_bins
+    from ibjax.infoplane import pad_layers
+
+    t_LxNxD, _ = pad_layers(apply_fn(params, x_NxD)[1])
+    return jax.vmap(symbol_ids)(codes_n_bins(t_LxNxD, n_bins=n_bins, value_range=value_range))
+
+
+def layer_planes(apply_fn, params_I, x_NxD, p_yx, *, n_bins: int = 30, value_range=(-1.0, 1.0)):
+    """Exact binned planes under the true p(y|x): (I(X;T), I(T;Y)) in bits, I x L, for every item of
+    ``params_I`` (a leading axis I) and every layer of ``apply_fn(params, x) -> (logits, acts)``, each
+    input weighing 1/N. With one-hot p(y|x) this is the binning estimator's plane on the same inputs."""
+    n = x_NxD.shape[0]
+    p_x = jnp.full(n, 1.0 / n, jnp.float32)
+    p_yx = jnp.asarray(p_yx, jnp.float32)
+    if p_yx.shape[0] != n:
+        raise ValueError(f"p_yx has {p_yx.shape[0]} rows, x_NxD {n} inputs")
+
+    def planes(params_I, x, p_x, p_yx):  # data as arguments, not constants: one program for every task
+        def one(params):
+            ids_LxN = layer_ids(apply_fn, params, x, n_bins=n_bins, value_range=value_range)
+            return jax.vmap(lambda ids: hard_plane(ids, p_x, p_yx))(ids_LxN)
+
+        return jax.lax.map(one, params_I)
+
+    return jax.tree.map(np.asarray, jax.jit(planes)(params_I, jnp.asarray(x_NxD), p_x, p_yx))
+
+
+@jax.jit
+def min_hard_gaps(ids_SxLxN, p_x, p_yx, level_N, rows_LxY, betas_B):
+    """``hard_consistency_gap`` minimised over ``betas_B`` for every encoder of ``ids_SxLxN`` (S x L)."""
+    gap = lambda ids: hard_consistency_gap(ids, p_x, p_yx, level_N, rows_LxY, betas_B).min()
+    return jax.vmap(jax.vmap(gap))(ids_SxLxN)
