@@ -200,8 +200,10 @@ def classify_inputs(args, fmt) -> tuple[str, list[Path]]:
         kind = fmt or sources.classify(a)
         if kind == "experiment":
             runs += _one_group(a, sources.find_runs(a))
-        elif kind in (None, "ibjax"):
-            runs.append(a)  # load_run names what is wrong with a directory that is not a run
+        elif kind is None:
+            sources.detect(a)  # raises, saying what the directory is and what is expected
+        elif kind == "ibjax":
+            runs.append(a)
         elif len(args) == 1:
             return "checkpoints", [a]
         else:

@@ -104,7 +104,7 @@ def detect(path: Path) -> str:
         names = sorted(os.listdir(path))
         what = ("an experiment's output directory without run directories (they are not committed: rerun the "
                 "experiment to make them)" if "config.json" in names else f"holding {names[:5]}")
-        raise ValueError(f"path={str(path)!r} is not a checkpoint directory ({what}); expected an ibjax run directory "
+        raise ValueError(f"path={str(path)!r} is not a run directory nor a checkpoint directory ({what}); expected an ibjax run directory "
                          "(config.json, params/), orbax step directories (0/, 1/, ...), or *.msgpack / *.safetensors files")
     return kind
 

@@ -135,6 +135,10 @@ def test_experiment_directory_is_named_and_evaluated(trained, tmp_path, capsys):
     (exp / "runs").mkdir(parents=True)
     (exp / "config.json").write_text(json.dumps({"seeds": 1}))
     _one_line_error(ValueError, r"experiment's output directory without run directories", lambda: sources.open_dir(exp))
+    with pytest.raises(SystemExit):  # not "config.json was edited after the run was written"
+        evaluate.main([str(exp), "--estimator", "binning"])
+    err = capsys.readouterr().err
+    assert "experiment's output directory without run directories" in err and len(err.strip().splitlines()) == 1
     shutil.copytree(trained["root"] / "run", exp / "runs" / "seed_0")
     _one_line_error(ValueError, r"is an experiment's output directory, not a run directory; its 1 run directories: "
                     r".*runs/seed_0", lambda: sources.open_dir(exp))
