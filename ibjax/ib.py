@@ -120,6 +120,16 @@ class Curve(NamedTuple):
         """How far below the curve a point is, in I(T;Y) at equal I(X;T) (bits; >= 0 up to estimation error)."""
         return self.at(i_xt) - np.asarray(i_ty, np.float64)
 
+    def xt_needed(self, i_ty) -> np.ndarray:
+        """The least I(X;T) at which the curve reaches ``i_ty`` bits (inf above the curve's top)."""
+        k = int(np.argmax(self.hull_ty)) + 1  # the rising part: strictly increasing up to the top
+        ty = np.asarray(i_ty, np.float64)
+        return np.where(ty <= self.hull_ty[k - 1], np.interp(ty, self.hull_ty[:k], self.hull_xt[:k]), np.inf)
+
+    def excess(self, i_xt, i_ty) -> np.ndarray:
+        """How far right of the curve a point is: I(X;T) beyond what the curve needs for its I(T;Y) (bits)."""
+        return np.asarray(i_xt, np.float64) - self.xt_needed(i_ty)
+
 
 def upper_hull(x, y):
     """Upper concave envelope of points (x, y), as increasing x with its y (monotone chain)."""

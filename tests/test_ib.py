@@ -36,6 +36,8 @@ def test_binary_symmetric_channel_matches_its_closed_form():
     err = [abs(ty - _bsc_curve(xt, p)) for xt, ty in zip(c.i_xt_B[on], c.i_ty_B[on])]
     assert max(err) < 1e-4, max(err)
     assert abs(c.at(0.6) - _bsc_curve(0.6, p)) < 2e-3  # the envelope interpolates between found points
+    assert abs(c.xt_needed(_bsc_curve(0.6, p)) - 0.6) < 1e-2 and c.xt_needed(0.6) == np.inf  # above I(X;Y)
+    assert abs(c.excess(0.9, _bsc_curve(0.6, p)) - 0.3) < 1e-2
 
 
 def test_deterministic_labels_give_the_corner_and_the_caveat():
