@@ -54,8 +54,9 @@ class Split(NamedTuple):
 def var_u(path: str | os.PathLike | None = None) -> Dataset:
     """The 12-bit task of Shwartz-Ziv & Tishby: every 12-bit pattern, binary labels (var_u.mat).
 
-    Looks in ``path``, else ``$IBJAX_DATA_DIR``, then ``~/.cache/ibjax``, else downloads from the
-    IDNNs repository into that cache; the sha256 is checked in every case.
+    Looks in ``path``, else ``$IBJAX_DATA_DIR``, then ``~/.cache/ibjax``, then the copy shipped with
+    the package (1003 bytes), so it is found offline on a fresh install; the sha256 is checked in
+    every case.
     """
     import scipy.io
 

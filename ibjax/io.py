@@ -115,7 +115,8 @@ def find_data_file(
     arg: str = "path",
 ) -> Path:
     """Locate a data file: explicit ``path`` (file or directory), else ``$IBJAX_DATA_DIR/subdir``,
-    then the user cache ``~/.cache/ibjax/subdir``, else download ``url`` into the cache. The digest is
+    then the user cache ``~/.cache/ibjax/subdir``, then the package's own files (``PACKAGE_DATA``),
+    else download ``url`` into the cache. The digest is
     checked wherever it is found."""
     if path is not None:
         p = Path(path)
@@ -134,10 +135,15 @@ def find_data_file(
     return download_verified(url, cache_dir() / subdir / name, algorithm, digest)
 
 
+PACKAGE_DATA = Path(__file__).resolve().parent / "_data"  # small files shipped with ibjax (var_u.mat)
+
+
 def _search_roots() -> Iterable[Path]:
-    """Where data is looked for when no explicit path is given: $IBJAX_DATA_DIR (if set), the user cache."""
+    """Where data is looked for when no explicit path is given: $IBJAX_DATA_DIR (if set), the user
+    cache, then the files shipped with the package."""
     roots = []
     if os.environ.get(ENV_DATA_DIR):
         roots.append(Path(os.environ[ENV_DATA_DIR]))
     roots.append(cache_dir())
+    roots.append(PACKAGE_DATA)
     return roots

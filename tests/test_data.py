@@ -27,13 +27,15 @@ def test_var_u_found_via_env_dir_set_by_conftest(data_dir):
     assert data.var_u().source == str(data_dir / "var_u.mat")
 
 
-def test_var_u_search_path_without_env_is_cache_then_download(monkeypatch, tmp_path, data_dir):
+def test_var_u_search_path_without_env_is_cache_then_the_packaged_copy(monkeypatch, tmp_path, data_dir):
     monkeypatch.delenv(io.ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cache = tmp_path / "ibjax"
-    assert list(io._search_roots()) == [cache]  # nothing next to the checkout is searched
-    with pytest.raises(AssertionError, match="network: " + re.escape(data.VAR_U_URL)):  # _no_network refuses it
-        data.var_u()
+    assert list(io._search_roots()) == [cache, io.PACKAGE_DATA]  # nothing next to the checkout is searched
+    shipped = data.var_u()  # offline, no cache, no env: the copy shipped with the package, not the stand-in
+    assert shipped.source == str(io.PACKAGE_DATA / "var_u.mat") and shipped.name == "var_u"
+    np.testing.assert_array_equal(shipped.y, data.var_u(data_dir / "var_u.mat").y)
+    assert data.szt_12bit().name == "var_u"
     cache.mkdir()
     shutil.copy(data_dir / "var_u.mat", cache / "var_u.mat")
     assert data.var_u().source == str(cache / "var_u.mat")
