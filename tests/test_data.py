@@ -1,6 +1,5 @@
 import gzip
 import hashlib
-import re
 import shutil
 import stat
 import subprocess
