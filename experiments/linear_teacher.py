@@ -63,7 +63,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         su = setup(cfg, bs)
         res = jax.tree.map(np.asarray, linear.train_grid(keys, p_g, s_g, setup=su))  # G x S x K x ...
         t = su.teacher
-        res["excess"] = (res["gen_error"] - t.n_out * t.sigma_y**2) / t.n_out  # ||W0||^2 = n_out in expectation
+        res["excess"] = (res["gen_error"] - t.n_out * t.sigma_y**2) / res["teacher_norm2"]  # / ||W0||^2 of each teacher
         results[name] = res
     steps = np.asarray(setup(cfg, 0).kept_steps)
     arrays = {f"{o}_{k}": v for o, r in results.items() for k, v in r.items()}

@@ -121,10 +121,13 @@ class Curve(NamedTuple):
         return self.at(i_xt) - np.asarray(i_ty, np.float64)
 
     def xt_needed(self, i_ty) -> np.ndarray:
-        """The least I(X;T) at which the curve reaches ``i_ty`` bits (inf above the curve's top)."""
+        """The least I(X;T) at which the curve reaches ``i_ty`` bits (inf more than ``tol`` above its top,
+        float32 rounding of an exact plane up to ``tol`` counted as the top)."""
+        tol = 1e-4
         k = int(np.argmax(self.hull_ty)) + 1  # the rising part: strictly increasing up to the top
         ty = np.asarray(i_ty, np.float64)
-        return np.where(ty <= self.hull_ty[k - 1], np.interp(ty, self.hull_ty[:k], self.hull_xt[:k]), np.inf)
+        top = self.hull_ty[k - 1]
+        return np.where(ty <= top + tol, np.interp(np.minimum(ty, top), self.hull_ty[:k], self.hull_xt[:k]), np.inf)
 
     def excess(self, i_xt, i_ty) -> np.ndarray:
         """How far right of the curve a point is: I(X;T) beyond what the curve needs for its I(T;Y) (bits)."""
@@ -256,8 +259,8 @@ def hard_consistency_gap(ids_N, p_x, p_yx, level_N, rows_LxY, betas_B):
     n = ids_N.shape[0]
     p_t = jax.ops.segment_sum(p_x, ids_N, num_segments=n)
     p_y_t = jax.ops.segment_sum(p_x[:, None] * p_yx, ids_N, num_segments=n) / jnp.maximum(p_t, _TINY)[:, None]
-    kl_own_N = jnp.sum(xlogy(p_yx, p_yx), axis=1) - jnp.sum(p_yx * jnp.log(jnp.maximum(p_y_t[ids_N], _TINY)), axis=1)
-    kl_LxT = _kl_XxT(rows_LxY, p_y_t)
+    kl_LxT = jnp.maximum(_kl_XxT(rows_LxY, p_y_t), 0.0)
+    kl_own_N = kl_LxT[level_N, ids_N]  # the very numbers in the normaliser: float32 error cancels at large beta
     log_pt = jnp.where(p_t > 0, jnp.log(jnp.maximum(p_t, _TINY)), -jnp.inf)
 
     def gap(beta):

@@ -129,7 +129,8 @@ def test_hard_encoder_plane_and_gap_match_the_dense_forms():
 def test_upper_hull_is_concave_and_covers_the_points():
     x, y = np.array([0, 1, 2, 3, 1.5]), np.array([0, 0.8, 1.0, 1.0, 0.5])
     hx, hy = ib.upper_hull(x, y)
-    np.testing.assert_allclose(hx, [0, 1, 2, 3]) and np.testing.assert_allclose(hy, [0, 0.8, 1.0, 1.0])
+    np.testing.assert_allclose(hx, [0, 1, 2, 3])
+    np.testing.assert_allclose(hy, [0, 0.8, 1.0, 1.0])
 
 
 def test_bad_joint_is_refused():
