@@ -1,60 +1,65 @@
-"""Noshad, Zeng & Hero 2019 (Fig. 5): EDGE information planes of an MNIST MLP, tanh vs ReLU, with HSIC beside
+"""Noshad, Zeng & Hero 2019 (Fig. 5): EDGE information planes of an MNIST MLP, tanh vs ReLU, as the study ran them
 
-Trains the 784-1024-20-20-20-10 MLP of Noshad et al. with tanh and with ReLU (Adam 3e-3, batch 128,
-softmax cross-entropy), 3 seeds per activation as one vmapped call each, and measures I(X;T) and I(T;Y)
-of the four hidden layers (and the softmax output) at every kept epoch with EDGE (the registry's
-adapter: EDGE 4.4.1 defaults with the original study's U=20 for both terms, L=10) and with normalised
-HSIC (Gaussian kernels, median heuristic), the student re-implementation's comparison. X and Y are
-held-out samples, never trained on.
+Trains the 784-1024-20-20-20-10 MLP of Noshad et al.'s information-plane study (information_plane/main.py
+of their EDGE repository) with tanh and with ReLU: Adam 3e-3, batch 128, softmax cross-entropy, one
+minibatch step per epoch (train.epoch_steps = 1: the epoch axis counts iterations, as the study's does),
+10 seeds per activation in one vmapped call each. I(X;T) and I(T;Y) of the four hidden layers are measured
+with the study's estimator and settings: EDGE 4.2.0 (registry edge, variant 4.2.0: I(X;T) with U = 20,
+gamma = (0.2, g_l), g = 0.8, 1.0, 1.2, 1.8; I(T;Y) = EDGE(Y, T) with U = 10, epsilon = 0.2, gamma = (1e-4,
+g'_l), g' = 0.4, 0.5, 0.6, 0.8; L = 10), one evaluate call per layer for its gamma pair, on 10,000 MI
+samples that are training images, as in the study. Beside it, the contrast: the same runs under EDGE 4.4.1
+(U = 20, the earlier adapter, whose normalisation multiplies the bandwidth by about 0.1) and normalised
+HSIC on the first 2000 MI samples. Compression of each layer is decided by ``ibjax.claims`` (claims.RULE,
+ceiling guard at log2 N).
 
-Data: the full MNIST (data mnist_train: 60k training images) when its files are present, else the
-official 10k test split, split at random (seed 0) into 8000 training images and 2000 MI samples
-(run.data.train_frac = 0.8); summary.json's "dataset" and "data_note" say which was used.
+Data: the study trained on the 60k MNIST training images and measured MI on the first 10,000 of them. Here
+only the official 10k test split is at hand (data mnist_test): the network is trained on these 10,000
+images and MI is measured on the same 10,000 (training images, as in the study); with the 60k training
+files present (data auto -> mnist_train) the network trains on 60k and MI uses the first 10,000.
+Accuracy is then a training accuracy (summary.json's "data_note" says which was used).
 
-What the study used and what we use (to fit ~10 min on 2 CPU cores; the 1024-unit first layer on 784
-inputs is the cost):
+    original (information_plane/main.py, EDGE_4_2_0.py)    here
+    60k training images, MI on the first 10k of them       the 10k test images: trained on, MI on all 10k
+    20,000 Adam steps of batch 128                          1000 steps (study: 20,000; see NOTES.md)
+    MI at every step to 10, every 3rd to 100, every 25th    42 log-spaced kept steps (log:50): every step
+      to 1000 (..., ~150 points)                              to 9, 25 below 100, 17 in 100-999
+    23 repetitions (paper: 20), averaged                    10 seeds per activation, intervals over seeds
+    init truncated normal std 0.1, zero biases              truncated normal std 1/sqrt(fan_in) (idnns)
+    loss x 100; at each MI point an extra training step     plain mean cross-entropy; no extra step
+      on the 10k MI images (sess.run([train_step, ...]))
+    EDGE 4.2.0, one fixed projection (seed 3334)            the same estimator, one key per (run, step, layer)
 
-    original (EDGE repo, information_plane/main.py)       here
-    60k training images, MI on 10k training images         8000 training / 2000 held-out MI samples
-    20,000 Adam steps of batch 128 (~43 epochs)            30 epochs of batch 128 (~1,900 steps)
-    MI at ~85 iterations, dense early                      16 log-spaced kept epochs (incl. epoch 0)
-    23 seeds (paper: 20), averaged                         3 seeds, mean +- standard error
-    init truncated normal std 0.1                          truncated normal std 1/sqrt(fan_in) (idnns)
-    EDGE 4.2.0, I(X;T): U=20, gamma=(0.2, g_l),            the registry's EDGE (4.4.1 defaults, U=20 and
-      g = (0.8, 1.0, 1.2, 1.8); I(T;Y): U=10, eps=0.2,       L=10 for both terms, gamma=(1, 1)): the adapter
-      gamma=(1e-4, (0.4, 0.5, 0.6, 0.8)_l); L=10, 'range'    exposes no per-layer gamma (see NOTES.md)
-
-A hidden layer compresses when its peak-to-final I(X;T) drop exceeds 10% of its peak by more than 2
-standard errors over seeds, and does not when below 10% by more than 2 standard errors.
-
-    python -m experiments.edge_mnist                 # 2 x 3 seeds x 30 epochs: about 10 min on 2 CPU cores
-    python -m experiments.edge_mnist --seeds 20      # the paper's 20 networks per activation
-    python -m experiments.edge_mnist --set run.train.n_epochs=45 --set mi_samples=1000
-    python -m experiments.edge_mnist --quick         # CI-sized: 784-16-10, 2 seeds x 2 epochs, 100 MI samples
+    python -m experiments.edge_mnist                 # 2 x 10 seeds x 1000 steps, EDGE 4.2.0 on 10,000 samples
+    python -m experiments.edge_mnist --set run.train.n_epochs=2000 --set run.train.schedule=log:60
+    python -m experiments.edge_mnist --quick         # CI-sized: 784-16-10, 2 seeds x 6 steps, 100 MI samples
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from experiments import _harness as harness
-from ibjax import checkpoints, data as data_mod, infoplane, io, pipeline, plotting, registry
+from ibjax import checkpoints, claims as verdicts, data as data_mod, infoplane, io, pipeline, plotting, registry, views
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
-COMPRESSION = 0.1  # a drop counts as compression above this fraction of the layer's peak I(X;T)
 DATA_CHOICES = ("auto", "mnist_train", "mnist_test")
-ESTIMATORS = ("edge", "hsic")
+PLANES = ("edge420", "edge441", "hsic")  # the study's estimator, the contrast, and HSIC
+LABELS = {"edge420": "EDGE 4.2.0, the study's settings [bits]", "edge441": "EDGE 4.4.1, U=20 (contrast) [bits]",
+          "hsic": "normalised HSIC (median heuristic)"}
 ORIGINAL_SETTINGS = {
     "source": "github.com/mrtnoshad/EDGE, information_plane/main.py (EDGE_4_2_0.py); Noshad, Zeng & Hero, "
               "ICASSP 2019, Sec. 5",
     "network": "784-1024-20-20-20-10, tanh (paper: tanh and ReLU), init truncated normal std 0.1, zero biases",
     "training": "Adam lr 0.003, batch 128, 20000 iterations on the 60k MNIST training images, cross-entropy x 100",
     "mi_samples": "the first 10000 MNIST training images",
+    "mi_schedule": "every iteration to 10, every 3rd to 100, every 25th to 1000, every 50th to 2000, every 200th to "
+                   "4000, every 400th after",
     "repetitions": "23 (paper: 20), averaged",
     "I(X;T)": "EDGE(X, T_l, U=20, L_ensemble=10, gamma=[0.2, (0.8, 1.0, 1.2, 1.8)[l]], epsilon_vector='range')",
     "I(T;Y)": "EDGE(Y, T_l, U=10, L_ensemble=10, gamma=[1e-4, (0.4, 0.5, 0.6, 0.8)[l]], epsilon=[0.2, 0.2], "
@@ -64,32 +69,37 @@ ORIGINAL_SETTINGS = {
 
 def _default_run() -> RunConfig:
     return RunConfig(MLPConfig((784, 1024, 20, 20, 20, 10), activation="tanh", init="idnns"),
-                     DataConfig(name="mnist_test", split="random", train_frac=0.8),
-                     TrainConfig(optimizer="adam", learning_rate=3e-3, batch_size=128, n_epochs=30,
-                                 schedule="log:16"))
+                     DataConfig(name="mnist_test", split="all"),
+                     TrainConfig(optimizer="adam", learning_rate=3e-3, batch_size=128, n_epochs=1000,
+                                 schedule="log:50", epoch_steps=1))
 
 
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=_default_run)  # data.name is replaced by `data`'s choice
     contrast_activation: str = "relu"  # the second row: the same network with this activation
-    seeds: int = 3
+    seeds: int = 10
     data: str = "auto"  # auto: mnist_train when its files are present, else mnist_test
-    mi_samples: int = 2000  # the first this many held-out samples are X (0: all of them)
-    edge_U: float = 20.0  # EDGE cap on the pointwise terms (bits): the original's I(X;T) setting (> log2 N)
+    mi_samples: int = 10000  # the first this many training images are X (0: all of them)
+    gamma_xt: tuple = (0.8, 1.0, 1.2, 1.8)  # EDGE 4.2.0 gamma of T in I(X;T), one per hidden layer (the study's)
+    gamma_ty: tuple = (0.4, 0.5, 0.6, 0.8)  # ... in I(T;Y)
     edge_L: int = 10  # EDGE ensemble size
-    edge_keys: int = 1  # p-stable projection keys averaged per estimate (the original draws one)
-    memory_gb: float = 8.0  # the engine's budget per chunk (the EDGE memory model is conservative)
-    epochs: str = "all"  # kept epochs evaluated with EDGE (pipeline.EPOCH_SPECS)
-    hsic_epochs: str = "all"  # kept epochs evaluated with HSIC
+    edge_keys: int = 1  # p-stable projection keys averaged per estimate (the study: one projection)
+    epochs: str = "all"  # kept epochs (iterations) evaluated with EDGE 4.2.0 (pipeline.EPOCH_SPECS)
+    contrast_U: float = 20.0  # EDGE 4.4.1 cap for both terms (the earlier adapter's setting)
+    contrast_epochs: str = "every:2"  # kept epochs evaluated with EDGE 4.4.1
+    hsic_samples: int = 2000  # the first this many MI samples for HSIC (N x N kernels)
+    hsic_epochs: str = "every:3"  # kept epochs evaluated with HSIC
+    memory_gb: float = 6.0  # the engine's budget per chunk
     eval_seed: int = 0  # PRNG seed of the estimators (EDGE's p-stable projections)
 
     def __post_init__(self):
         check(self)
 
 
-QUICK = {"seeds": 2, "run.train.n_epochs": 2, "run.train.schedule": "all", "mi_samples": 100,
-         "run.model.widths": (784, 16, 10)}  # CI-sized: EDGE compiles one call per layer, so one hidden layer
+QUICK = {"seeds": 2, "run.train.n_epochs": 6, "run.train.schedule": "all", "mi_samples": 100, "hsic_samples": 100,
+         "run.model.widths": (784, 16, 10), "gamma_xt": (0.8,), "gamma_ty": (0.4,), "contrast_epochs": "all",
+         "hsic_epochs": "every:2"}  # CI-sized: EDGE compiles one call per layer, so one hidden layer
 
 
 def check(cfg: Config) -> None:
@@ -101,24 +111,34 @@ def check(cfg: Config) -> None:
     if cfg.run.model.kind != "mlp" or cfg.run.model.widths[0] != 784 or cfg.run.model.n_classes != 10:
         raise ValueError(f"run.model must be an MLP from 784 inputs to 10 classes, got {cfg.run.model}")
     harness.check_contrast_activation(cfg)
-    if isinstance(cfg.mi_samples, bool) or not isinstance(cfg.mi_samples, int) or cfg.mi_samples < 0 \
-            or 0 < cfg.mi_samples < 20:
-        raise ValueError(f"mi_samples must be 0 (all held-out samples) or an integer >= 20, got {cfg.mi_samples!r}")
+    for name in ("mi_samples", "hsic_samples"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or 0 < v < 20:
+            raise ValueError(f"{name} must be 0 (all MI samples) or an integer >= 20, got {v!r}")
+    n_hidden = len(cfg.run.model.widths) - 2
+    for name in ("gamma_xt", "gamma_ty"):
+        g = tuple(getattr(cfg, name))
+        if len(g) != n_hidden or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in g):
+            raise ValueError(f"{name} must list one gamma > 0 per hidden layer ({n_hidden} for run.model.widths "
+                             f"{cfg.run.model.widths}), got {g!r}")
     ctx = registry.Context(max(cfg.mi_samples, 20), 10)
     for name, (est, options) in estimators(cfg).items():
         try:
             registry.resolve(est, options, ctx)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{'edge_U / edge_L / edge_keys' if name == 'edge' else name}: {e}") from None
+            raise ValueError(f"{'edge_L / edge_keys / contrast_U' if est == 'edge' else name}: {e}") from None
     if isinstance(cfg.memory_gb, bool) or not isinstance(cfg.memory_gb, (int, float)) or not cfg.memory_gb > 0:
         raise ValueError(f"memory_gb must be a number > 0, got {cfg.memory_gb!r}")
-    harness.check_epoch_specs(cfg, "epochs", "hsic_epochs")
+    harness.check_epoch_specs(cfg, "epochs", "contrast_epochs", "hsic_epochs")
 
 
-def estimators(cfg: Config) -> dict:
-    """Estimator key -> (registry name, options)."""
-    keys = {"n_keys": cfg.edge_keys} if "n_keys" in registry.get("edge").options else {}
-    return {"edge": ("edge", {"U": cfg.edge_U, "L": cfg.edge_L, **keys}), "hsic": ("hsic", {"normalized": 1})}
+def estimators(cfg: Config, layer: int = 0) -> dict:
+    """Plane -> (registry name, options); EDGE 4.2.0 with hidden layer ``layer``'s gamma pair."""
+    keys = {"L": cfg.edge_L, "n_keys": cfg.edge_keys}
+    return {"edge420": ("edge", {"variant": "4.2.0", "gamma_t_xt": float(cfg.gamma_xt[layer]),
+                                 "gamma_t_ty": float(cfg.gamma_ty[layer]), **keys}),
+            "edge441": ("edge", {"U": cfg.contrast_U, **keys}),
+            "hsic": ("hsic", {"normalized": 1})}
 
 
 def full_mnist_present() -> bool:
@@ -140,17 +160,26 @@ def resolve_data(cfg: Config) -> str:
 
 
 def mi_samples(rc: RunConfig, n_max: int):
-    """(x, y, dataset, n_train, n_heldout): the held-out split of the training run's data; X is its first
-    ``n_max`` samples (all for 0)."""
+    """(x, y, dataset, n_train): the first ``n_max`` (all for 0) training images of the run's split, as the
+    study took its MI samples from the training images."""
     ds = pipeline.load_data(rc)
     split = data_mod.split(ds, rc.data.split, seed=rc.data.split_seed, train_frac=rc.data.train_frac)
-    n = len(split.y_test) if n_max == 0 else min(n_max, len(split.y_test))
-    return split.x_test[:n], split.y_test[:n], ds, len(split.y_train), len(split.y_test)
+    n = len(split.y_train) if n_max == 0 else min(n_max, len(split.y_train))
+    return split.x_train[:n], split.y_train[:n], ds, len(split.y_train)
+
+
+def _layer_t(l: int, apply, params, x):
+    return (apply(params, x)[1][l].reshape(x.shape[0], -1),)
+
+
+def layer_view(l: int) -> views.View:
+    """A view whose only T is hidden layer ``l`` (0-based): one evaluate call per layer's settings."""
+    return views.View(f"layer{l + 1}", partial(_layer_t, l), lambda shapes: [f"layer {l + 1}"])
 
 
 def evaluate(dirs, rc: RunConfig, x, y, est: str, options: dict, epochs: str, *, seed: int, out: Path, measured,
-             memory_gb: float = 8.0):
-    """``pipeline.evaluate_runs`` on the held-out samples (x, y) instead of the whole dataset."""
+             memory_gb: float, view="layers"):
+    """``pipeline.evaluate_arrays`` on the MI samples (x, y) instead of the whole dataset."""
     runs = pipeline.load_runs(dirs)
     model = rc.model.build()
     positions = pipeline.select_epochs(epochs, runs[0].epochs)
@@ -158,18 +187,29 @@ def evaluate(dirs, rc: RunConfig, x, y, est: str, options: dict, epochs: str, *,
     return pipeline.evaluate_arrays(
         infoplane.ApplyFns(model.apply, model.noisy_apply), params, runs[0].epochs[positions], x, y, est, options,
         run_ids=[r.config["run_id"] for r in runs], run_dirs=dirs, seed=seed, out=out, run_config=runs[0].config,
-        measured=measured, memory_gb=memory_gb)
+        measured=measured, memory_gb=memory_gb, view=view)
+
+
+def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured) -> tuple:
+    """The study's EDGE: one call per hidden layer (its gamma pair), merged into one plane of the hidden layers."""
+    parts = []
+    for l in range(len(cfg.gamma_xt)):  # structural: each layer has its own estimator settings
+        est, options = estimators(cfg, l)["edge420"]
+        parts.append(evaluate(dirs, rc, x, y, est, options, cfg.epochs, seed=cfg.eval_seed, out=out,
+                              measured=measured, memory_gb=cfg.memory_gb, view=layer_view(l)))
+    merged = dataclasses.replace(
+        parts[0], values={k: np.concatenate([p.values[k] for p in parts], axis=-1) for k in parts[0].values},
+        layer_names=tuple(p.layer_names[0] for p in parts),
+        settings={**parts[0].settings, "gamma_t_xt": [float(g) for g in cfg.gamma_xt],
+                  "gamma_t_ty": [float(g) for g in cfg.gamma_ty]})
+    files = [str(pipeline.result_path(out, est, f"layer{l + 1}")) for l in range(len(parts))]
+    return merged, files
 
 
 def hidden(plane):
     """The plane without its last T (the softmax output): the hidden layers only."""
     return dataclasses.replace(plane, values={k: v[..., :-1] for k, v in plane.values.items()},
                                layer_names=tuple(plane.layer_names[:-1]))
-
-
-def drops(i_xt_SxExL):
-    """Hidden layers' peak-to-final drop and peak I(X;T) (each S x H)."""
-    return harness.peak_to_final(np.asarray(i_xt_SxExL)), np.asarray(i_xt_SxExL).max(axis=1)
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -179,47 +219,75 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     a, b = cfg.run.model.activation, cfg.contrast_activation
     rc = cfg.run.replace(**{"data.name": name})
     nets = {a: rc, b: rc.replace(**{"model.activation": b})}
-    x, y, ds, n_train, n_held = mi_samples(rc, cfg.mi_samples)
-    note = (f"{ds.name} ({ds.source}): {n_train} training images, {len(y)} of the {n_held} held-out images as "
-            f"MI samples" + ("" if name == "mnist_train" else "; the full MNIST training images were not found, so "
-                                                              "the official 10k test split was split in two"))
+    x, y, ds, n_train = mi_samples(rc, cfg.mi_samples)
+    n_h = cfg.hsic_samples or len(y)
+    note = (f"{ds.name} ({ds.source}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
+            f"images (as the study), HSIC on the first {min(n_h, len(y))}"
+            + ("" if name == "mnist_train" else "; the full MNIST training images were not found, so the network is "
+                                                "trained and measured on the official 10k test images"))
     print(f"data: {note}")
-    measured = {"data": ds.name, "data_source": ds.source, "samples": f"held-out split, first {len(y)}",
-                "n_samples": int(len(y))}
     dirs = {act: pipeline.train_or_reuse(r, range(cfg.seeds), out / "runs" / act, force=force)
             for act, r in nets.items()}
     planes, files = {}, {}
     for act in (a, b):
-        for key, (est, options) in estimators(cfg).items():
-            where = out / "planes" / f"{act}_{key}"
-            epochs = cfg.epochs if key == "edge" else cfg.hsic_epochs
-            print(f"evaluating {act} with {key} on {len(y)} samples ...")
-            planes[act, key] = evaluate(dirs[act], nets[act], x, y, est, options, epochs, seed=cfg.eval_seed,
-                                        out=where, measured=measured, memory_gb=cfg.memory_gb)
-            files.setdefault(act, {})[key] = str(pipeline.result_path(where, est).relative_to(out))
-    hid = {k: hidden(p) for k, p in planes.items()}
-    dr = {k: drops(p.i_xt) for k, p in hid.items()}
+        m = lambda n: {"data": ds.name, "data_source": ds.source, "samples": f"training images, first {n}",
+                       "n_samples": int(n)}
+        print(f"evaluating {act}: EDGE 4.2.0 per layer, EDGE 4.4.1 on {len(y)} samples, HSIC on {min(n_h, len(y))} ...")
+        planes[act, "edge420"], files_420 = evaluate_edge420(cfg, dirs[act], nets[act], x, y,
+                                                             out=out / "planes" / f"{act}_edge420", measured=m(len(y)))
+        est, options = estimators(cfg)["edge441"]
+        where = out / "planes" / f"{act}_edge441"
+        planes[act, "edge441"] = hidden(evaluate(dirs[act], nets[act], x, y, est, options, cfg.contrast_epochs,
+                                                 seed=cfg.eval_seed, out=where, measured=m(len(y)),
+                                                 memory_gb=cfg.memory_gb))
+        est_h, options_h = estimators(cfg)["hsic"]
+        where_h = out / "planes" / f"{act}_hsic"
+        planes[act, "hsic"] = hidden(evaluate(dirs[act], nets[act], x[:n_h], y[:n_h], est_h, options_h,
+                                              cfg.hsic_epochs, seed=cfg.eval_seed, out=where_h,
+                                              measured=m(min(n_h, len(y))), memory_gb=cfg.memory_gb))
+        files[act] = {"edge420": [str(Path(f).relative_to(out)) for f in files_420],
+                      "edge441": str(pipeline.result_path(where, est).relative_to(out)),
+                      "hsic": str(pipeline.result_path(where_h, est_h).relative_to(out))}
+    stats = {k: layer_stats(p) for k, p in planes.items()}
     metrics = {act: [checkpoints.load_metrics(d) for d in ds_] for act, ds_ in dirs.items()}
-    acc = {act: harness.mean_se([float(m["test_acc"][-1]) for m in ms]) for act, ms in metrics.items()}
+    acc = {act: harness.mean_se([float(mm["test_acc"][-1]) for mm in ms]) for act, ms in metrics.items()}
     summary = {
         "dataset": ds.name, "data_note": note, "n_train": n_train, "n_mi_samples": int(len(y)),
+        "n_hsic_samples": int(min(n_h, len(y))),
         "run_dirs": {act: [str(d) for d in ds_] for act, ds_ in dirs.items()},
-        "estimator_settings": {"ours": {k: dict(p.settings) for k, p in
-                                        (("edge", planes[a, "edge"]), ("hsic", planes[a, "hsic"]))},
-                               "original": ORIGINAL_SETTINGS},
-        "drops": {act: {key: _table(dr[act, key][0]) for key in ESTIMATORS} for act in (a, b)},
-        "peaks": {act: {key: _table(dr[act, key][1]) for key in ESTIMATORS} for act in (a, b)},
+        "estimator_settings": {"ours": {k: planes[a, k].settings for k in PLANES}, "original": ORIGINAL_SETTINGS},
+        "compression": {f"{act} {k}": {layer: st.summary() for layer, st in stats[act, k].items()}
+                        for act in (a, b) for k in PLANES},
+        "at_ceiling_every_epoch": {f"{act} {k}": at_ceiling(planes[act, k]) for act in (a, b) for k in PLANES
+                                   if k != "hsic"},
         "planes": files,
-        "evaluated_epochs": {key: [int(e) for e in planes[a, key].epochs] for key in ESTIMATORS},
-        "final_test_acc": acc,
+        "evaluated_epochs": {k: [int(e) for e in planes[a, k].epochs] for k in PLANES},
+        "final_accuracy": acc, "rule": verdicts.RULE.describe(),
     }
-    curves = {f"{act} {k}": np.stack([m[k] for m in ms]) for act, ms in metrics.items()
-              for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
-    return {"planes": hid, "drops": dr, "metrics": curves, "acc": metrics, "summary": summary}
+    curves = {f"{act} {k}": np.stack([mm[k] for mm in ms]) for act, ms in metrics.items()
+              for k in ("train_loss_running", "train_acc_running")}
+    return {"planes": planes, "stats": stats, "metrics": curves, "acc": metrics, "summary": summary}
 
 
-def _table(v_SxH) -> dict:
-    return {f"layer {l + 1}": harness.mean_se(v_SxH[:, l]) for l in range(v_SxH.shape[1])}
+def cap(plane) -> float:
+    """I(X;T) ceiling: log2 N for EDGE (bits), 1 for normalised HSIC."""
+    return 1.0 if plane.measured.get("units") == "HSIC" else verdicts.cap_xt(plane)
+
+
+def layer_stats(plane) -> dict:
+    """{layer: claims.Stat of its I(X;T)}."""
+    return {layer: verdicts.compression(plane.i_xt[:, :, l], plane.epochs, cap=cap(plane),
+                                        units=plane.measured.get("units", "bits"))
+            for l, layer in enumerate(plane.layer_names)}
+
+
+def at_ceiling(plane) -> dict:
+    """Per layer: does the seed-mean I(X;T) sit within the rule's ceiling tolerance of log2 N at every epoch?"""
+    c = cap(plane)
+    low = plane.mean("i_xt").min(axis=0)  # L: the lowest epoch of the seed-mean curve
+    return {layer: {"at_cap_every_epoch": bool(low[l] >= c - verdicts.RULE.tolerance(c)),
+                    "lowest_mean": round(float(low[l]), 4), "cap": round(c, 4)}
+            for l, layer in enumerate(plane.layer_names)}
 
 
 # ---------------------------------------------------------------- figures
@@ -228,14 +296,13 @@ def _table(v_SxH) -> dict:
 def figures(results: dict, cfg: Config, out) -> list:
     out, planes = Path(out), results["planes"]
     a, b = cfg.run.model.activation, cfg.contrast_activation
-    p0 = planes[a, "edge"]
-    n_s, n = p0.shape[1], p0.measured.get("n_samples")
-    cols = {"edge": f"EDGE (U={cfg.edge_U:g}, L={cfg.edge_L}) [bits]", "hsic": "normalised HSIC (median heuristic)"}
-    grid = {(act, key): planes[act, key] for act in (a, b) for key in ESTIMATORS}
+    p0 = planes[a, "edge420"]
+    grid = {(act, key): planes[act, key] for act in (a, b) for key in PLANES}
     net = "-".join(map(str, cfg.run.model.widths))
-    title = (f"{p0.measured['data']}, {net}, hidden layers, {n} held-out MI samples, {n_s} seeds, "
-             f"Adam {cfg.run.train.learning_rate:g}, batch {cfg.run.train.batch_size}")
-    panels = lambda kind: plotting.panel_grid(grid, kind=kind, col_labels=cols, title=title)
+    title = (f"{p0.measured['data']}, {net}, hidden layers, {p0.measured.get('n_samples')} MI samples (training "
+             f"images), {p0.shape[1]} seeds, Adam {cfg.run.train.learning_rate:g}, batch {cfg.run.train.batch_size}; "
+             f"'epoch' = iteration")
+    panels = lambda kind: plotting.panel_grid(grid, kind=kind, col_labels=LABELS, title=title)
     return [plotting.save(panels("plane"), out / "infoplane_edge_hsic.png"),
             plotting.save(panels("mi_xt"), out / "mi_xt.png"),
             plotting.save(panels("mi_ty"), out / "mi_ty.png"),
@@ -245,9 +312,13 @@ def figures(results: dict, cfg: Config, out) -> list:
 # ---------------------------------------------------------------- claims
 
 
-def _rel(dr, k):
-    drop, peak = dr[k]
-    return drop / np.maximum(peak, 1e-12)  # S x H
+def every(vs: list) -> verdicts.Verdict:
+    """A claim about every layer: False if a layer disagrees, True if all agree, else undecided with the reasons."""
+    agrees = False if any(v.agrees is False for v in vs) else True if all(v.agrees for v in vs) else None
+    reason = "; ".join(f"layer {i + 1}: {v.reason}" for i, v in enumerate(vs) if v.agrees is None)
+    outcome = {True: "holds", False: "fails", None: "undecided"}[agrees]
+    worst = min(vs, key=lambda v: v.effect)
+    return verdicts.Verdict(agrees, outcome, worst.effect, worst.interval, worst.threshold, reason)
 
 
 def curve_corr(a_SxExH, b_SxExH):
@@ -260,53 +331,55 @@ def curve_corr(a_SxExH, b_SxExH):
 
 def claims(results: dict, cfg: Config) -> list[dict]:
     a, b = cfg.run.model.activation, cfg.contrast_activation
-    dr, planes = results["drops"], results["planes"]
-    n_h = dr[a, "edge"][0].shape[1]
-    st = {k: [harness.status(_rel(dr, k)[:, l], COMPRESSION) for l in range(n_h)] for k in dr}
-    ms = lambda k, l: harness.mean_se(dr[k][0][:, l])
-    rel = lambda k, l: harness.mean_se(_rel(dr, k)[:, l])
+    stats, planes = results["stats"], results["planes"]
     src = "Noshad, Zeng & Hero 2019 (ICASSP), Sec. 5, Fig. 5"
+    layers = list(stats[a, "edge420"])
 
-    def per_layer(act):
-        c = {f"{act} layer {l + 1} EDGE I(X;T) drop [bits]": ms((act, "edge"), l) for l in range(n_h)}
-        c.update({f"{act} layer {l + 1} EDGE drop / peak": rel((act, "edge"), l) for l in range(n_h)})
-        return c
+    def compress(act):
+        vs = [verdicts.decide(stats[act, "edge420"][layer], want="compresses") for layer in layers]
+        measured = {f"{act} {layer}, EDGE 4.2.0": stats[act, "edge420"][layer].summary() for layer in layers}
+        measured.update({f"{act} {layer}, EDGE 4.4.1 (contrast)": stats[act, "edge441"][layer].summary()
+                         for layer in layers})
+        return every(vs), measured
 
-    ratio = {f"layer {l + 1} EDGE drop / peak, {b} minus {a}": harness.mean_se(
-        _rel(dr, (b, "edge"))[:, l] - _rel(dr, (a, "edge"))[:, l]) for l in range(n_h)}
-    differ = [harness.status(np.abs(_rel(dr, (b, "edge"))[:, l] - _rel(dr, (a, "edge"))[:, l]), 0.0) for l in range(n_h)]
+    differ = [verdicts.compare(stats[a, "edge420"][layer].frac, stats[b, "edge420"][layer].frac,
+                               what=f"{layer} drop / peak, {a} minus {b}") for layer in layers]
+    some = next((v for v in differ if v.agrees is not None), None)  # a clear difference either way is the claim
+    v3 = some._replace(agrees=True, outcome="holds") if some is not None else every(differ)
 
     agree, c4 = [], {}
     for act in (a, b):
-        corr = curve_corr(planes[act, "edge"].i_xt, planes[act, "hsic"].i_xt) \
-            if np.array_equal(planes[act, "edge"].epochs, planes[act, "hsic"].epochs) else None
-        for l in range(n_h):
-            e, h = st[act, "edge"][l], st[act, "hsic"][l]
-            agree.append(None if e is None or h is None else e == h)
-            c4[f"{act} layer {l + 1} drop / peak, EDGE | HSIC"] = [rel((act, "edge"), l), rel((act, "hsic"), l)]
-            if corr is not None:
-                c4[f"{act} layer {l + 1} correlation over epochs of EDGE and HSIC I(X;T)"] = harness.mean_se(corr[:, l])
+        for layer in layers:
+            e = verdicts.decide(stats[act, "edge420"][layer]).outcome
+            h = verdicts.decide(stats[act, "hsic"][layer]).outcome
+            agree.append(None if "undecided" in (e, h) else e == h)
+            c4[f"{act} {layer}: EDGE 4.2.0 | HSIC"] = f"{e} | {h}"
     decided = [x for x in agree if x is not None]
-    v4 = None if not decided else all(decided)
+    v4 = verdicts.Verdict(None if not decided else all(decided),
+                          "undecided" if not decided else ("holds" if all(decided) else "fails"),
+                          float(np.mean(decided)) if decided else float("nan"), (float("nan"), float("nan")),
+                          float("nan"), "" if decided else "no layer decided by both estimators")
 
     acc = {act: [float(m["test_acc"][-1]) for m in results["acc"][act]] for act in (a, b)}
-    full = results["summary"]["dataset"] == "mnist_train"
+    trained_on_mi = results["summary"]["dataset"] != "mnist_train"
+    v5 = (verdicts.Verdict(None, "undecided", float(np.mean(acc[a])), (float("nan"), float("nan")), 0.97,
+                           "trained and measured on the same 10k images: a training accuracy, not the paper's test "
+                           "accuracy") if trained_on_mi else
+          every([verdicts.positive(v, threshold=0.97, what=f"{act} accuracy") for act, v in acc.items()]))
+    (v1, m1), (v2, m2) = compress(a), compress(b)
     return [
-        {"claim": f"{a}: EDGE shows compression in every hidden layer (I(X;T) rises, then falls)",
-         "source": src, "agrees": harness.verdict(st[a, "edge"], True), "measured": per_layer(a)},
-        {"claim": f"{b}: EDGE shows compression in every hidden layer too (contrary to Saxe et al. 2018)",
-         "source": src, "agrees": harness.verdict(st[b, "edge"], True), "measured": per_layer(b)},
-        {"claim": f"the amount of compression differs between {b} and {a}", "source": src,
-         "agrees": True if any(d is True for d in differ) else False if all(d is False for d in differ) else None,
-         "measured": ratio},
-        {"claim": "EDGE and normalised HSIC agree on the trend of I(X;T) (compression or not, per layer)",
-         "source": "the student re-implementation of Noshad et al. (EDGE vs normalised HSIC, 15 epochs), as cited in "
-                   "the issue; compression decided per estimator as in this module's docstring",
-         "agrees": v4, "measured": c4},
-        {"claim": "test accuracy of both networks is around 0.98" + ("" if full else
-                  " (trained on 60k images; here on 8000, so not comparable: agrees left open)"),
-         "source": src, "agrees": (all(np.mean(v) >= 0.97 for v in acc.values()) if full else None),
-         "measured": {f"{act} final test accuracy": harness.mean_se(v) for act, v in acc.items()}},
+        verdicts.entry(f"{a}: EDGE shows compression in every hidden layer (I(X;T) rises, then falls)", src, v1, m1),
+        verdicts.entry(f"{b}: EDGE shows compression in every hidden layer too (contrary to Saxe et al. 2018)",
+                       src, v2, m2),
+        verdicts.entry(f"the amount of compression (drop / peak, EDGE 4.2.0) differs between {b} and {a}", src, v3,
+                       {f"{layer} drop / peak, {a} minus {b}": {"mean": round(v.effect, 4),
+                                                                 "ci": [round(x, 4) for x in v.interval]}
+                        for layer, v in zip(layers, differ)}),
+        verdicts.entry("EDGE and normalised HSIC agree on the trend of I(X;T) (compression or not, per layer)",
+                       "the student re-implementation of Noshad et al. (EDGE vs normalised HSIC, 15 epochs), as cited "
+                       "in the issue; each layer decided by ibjax.claims for each estimator", v4, c4),
+        verdicts.entry("test accuracy of both networks is around 0.98", src, v5,
+                       {f"{act} final accuracy": harness.mean_se(v) for act, v in acc.items()}),
     ]
 
 

@@ -3,14 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from experiments import _harness as harness
 from experiments import edge_mnist
-from ibjax import data, runs
+from ibjax import claims, data, runs
 from ibjax.result import InfoPlane
 
 FIRST1000_MD5 = {"t10k-images-idx3-ubyte.gz": "c3379f275b566375ab4528689c1795c4",
                  "t10k-labels-idx1-ubyte.gz": "1d88dbe1fbee9022616057ede4463181"}
-HIDDEN = ["layer 1"]  # --quick: 784-16-10
 
 
 @pytest.fixture(scope="module")
@@ -31,62 +29,81 @@ def quick(first1000, tmp_path_factory):
 
 def test_quick_summary_planes_and_claims(quick):
     out, s = quick
-    # no MNIST training images under tests/data: the 1000 test images, 800 train / 200 held out, 100 as X
-    assert s["dataset"] == "mnist_test" and s["n_train"] == 800 and s["n_mi_samples"] == 100
-    assert "test split was split in two" in s["data_note"]
+    # no MNIST training images under tests/data: the 1000 test images, all trained on, the first 100 as X
+    assert s["dataset"] == "mnist_test" and s["n_train"] == 1000 and s["n_mi_samples"] == 100
+    assert "trained and measured on the official 10k test images" in s["data_note"]
     ours = s["estimator_settings"]["ours"]
-    assert ours["edge"]["U"] == 20.0 and ours["edge"]["L"] == 10 and ours["hsic"]["normalized"] is True
+    e420, e441 = ours["edge420"], ours["edge441"]
+    assert (e420["variant"], e420["U"], e420["U_ty"], e420["gamma_x"], e420["gamma_y"], e420["epsilon_ty"]) == \
+        ("4.2.0", 20.0, 10.0, 0.2, 1e-4, 0.2)
+    assert e420["gamma_t_xt"] == [0.8] and e420["gamma_t_ty"] == [0.4] and e420["L"] == 10
+    assert (e441["variant"], e441["U"], e441["U_ty"], e441["epsilon_ty"]) == ("4.4.1", 20.0, 20.0, None)
     assert "U=20" in s["estimator_settings"]["original"]["I(X;T)"]
-    assert [c["agrees"] in (True, False, None) for c in s["claims"]] == [True] * 5
-    assert s["claims"][4]["agrees"] is None  # accuracy: not comparable on the 10k split
+    assert len(s["claims"]) == 5 and all(c["rule"] == claims.RULE.name for c in s["claims"])
+    assert all(c["agrees"] in (True, False, None) and (c["agrees"] is not None or c["reason"]) for c in s["claims"])
+    assert s["claims"][4]["agrees"] is None and "training accuracy" in s["claims"][4]["reason"]
     for act in ("tanh", "relu"):
-        for est in ("edge", "hsic"):
-            plane = InfoPlane.load(out / s["planes"][act][est])
-            assert plane.measured["n_samples"] == 100 and list(plane.epochs) == [0, 1]
-            i_xt = plane.i_xt[:, :, :1]  # S x E x hidden
-            assert plane.i_xt.shape == (2, 2, 2)  # the hidden layer and the softmax output
-            if est == "hsic":  # normalised HSIC lies in [0, 1]
-                assert np.all((plane.i_xt >= -1e-5) & (plane.i_xt <= 1 + 1e-5) & (plane.i_ty <= 1 + 1e-5))
-            else:  # every EDGE pointwise term is clipped to [0.001, min(U, log2 N)]: N n_ij / (n_i m_j) <= N
-                assert np.all((plane.i_xt >= 0.001 - 1e-5) & (plane.i_xt <= np.log2(100) + 1e-4))
-                assert np.all((plane.i_ty >= 0.001 - 1e-5) & (plane.i_ty <= np.log2(100) + 1e-4))
-            drop = i_xt.max(axis=1) - i_xt[:, -1]  # the summary's table, recomputed from the saved plane
-            for l, name in enumerate(HIDDEN):
-                v = s["drops"][act][est][name]
-                assert v["mean"] == pytest.approx(drop[:, l].mean(), abs=1e-4) and v["n_seeds"] == 2
-                assert v["se"] == pytest.approx(drop[:, l].std(ddof=1) / np.sqrt(2), abs=1e-4)
-    m = s["claims"][0]["measured"]["tanh layer 1 EDGE I(X;T) drop [bits]"]
-    assert m == s["drops"]["tanh"]["edge"]["layer 1"]
-    # two epochs (14 Adam steps) on 800 images already classify well above chance (0.1) on the held-out 200
-    assert all(s["final_test_acc"][a]["mean"] > 0.3 for a in ("tanh", "relu"))
+        plane = InfoPlane.load(out / s["planes"][act]["edge420"][0])  # one file per hidden layer
+        assert plane.measured["n_samples"] == 100 and list(plane.epochs) == list(range(6))
+        assert plane.layer_names == ("layer 1",) and plane.settings["gamma_t_xt"] == 0.8
+        assert plane.settings["variant"] == "4.2.0"
+        # every EDGE pointwise term is clipped to [0.001, min(U, log2 N)]: N n_ij / (n_i m_j) <= N
+        assert np.all((plane.i_xt >= 0.001 - 1e-5) & (plane.i_xt <= np.log2(100) + 1e-4))
+        assert np.all((plane.i_ty >= 0.001 - 1e-5) & (plane.i_ty <= np.log2(100) + 1e-4))
+        stat = claims.compression(plane.i_xt[:, :, 0], plane.epochs, cap=np.log2(100))  # recomputed from the file
+        saved = s["compression"][f"{act} edge420"]["layer 1"]
+        assert saved["peak-to-final drop [bits]"]["mean"] == pytest.approx(stat.drop.mean, abs=1e-4)
+        assert saved["drop / peak"]["ci"][0] == pytest.approx(stat.frac.lo, abs=1e-4)
+        low = plane.i_xt.mean(axis=0).min()
+        assert s["at_ceiling_every_epoch"][f"{act} edge420"]["layer 1"]["lowest_mean"] == pytest.approx(low, abs=1e-4)
+        hsic = InfoPlane.load(out / s["planes"][act]["hsic"])
+        assert hsic.measured["n_samples"] == 100 and list(hsic.epochs) == [0, 2, 4]
+        assert np.all((hsic.i_xt >= -1e-5) & (hsic.i_xt <= 1 + 1e-5) & (hsic.i_ty <= 1 + 1e-5))
+        contrast = InfoPlane.load(out / s["planes"][act]["edge441"])
+        assert contrast.settings["variant"] == "4.4.1" and contrast.i_xt.shape == (2, 6, 2)  # + the softmax output
+    # six Adam steps on 1000 images already classify above chance (0.1) on those images
+    assert all(s["final_accuracy"][a]["mean"] > 0.2 for a in ("tanh", "relu"))
     for name in ("infoplane_edge_hsic.png", "mi_xt.png", "mi_ty.png", "loss.png"):
         assert (out / name).stat().st_size > 10_000 and name in s["files"]
 
 
-def test_mi_samples_are_held_out(first1000):
+def test_mi_samples_are_the_first_training_images(first1000):
     rc = edge_mnist.Config().run
-    x, y, ds, n_train, n_held = edge_mnist.mi_samples(rc, 0)
-    split = data.split(ds, "random", seed=0, train_frac=0.8)
-    assert (n_train, n_held, len(y)) == (800, 200, 200)
-    train_rows = {r.tobytes() for r in split.x_train}
-    assert not any(r.tobytes() in train_rows for r in x)
-    assert edge_mnist.mi_samples(rc, 50)[0].shape == (50, 784)
+    x, y, ds, n_train = edge_mnist.mi_samples(rc, 0)
+    assert n_train == len(y) == 1000 and np.array_equal(x, ds.x)  # split "all": every image is trained on
+    x50, y50, _, _ = edge_mnist.mi_samples(rc, 50)
+    assert np.array_equal(x50, ds.x[:50]) and np.array_equal(y50, ds.y[:50])
 
 
-def test_curve_corr_and_status_closed_forms():
+def test_layer_view_gives_one_layer():
+    import jax
+    from ibjax import models
+    m = models.mlp((784, 8, 5, 10))
+    p = m.init(jax.random.key(0))
+    x = np.random.default_rng(0).random((7, 784)).astype(np.float32)
+    v = edge_mnist.layer_view(1)
+    (t,) = v.fn(m.apply, p, x)
+    np.testing.assert_array_equal(t, m.apply(p, x)[1][1])
+    assert v.names([(8,), (5,), (10,)]) == ["layer 2"] and v.spec == "layer2"
+
+
+def test_every_layer_and_curve_corr_closed_forms():
     a = np.arange(12.0).reshape(2, 3, 2) ** 2  # S x E x H
     np.testing.assert_allclose(edge_mnist.curve_corr(a, 2 * a + 1), 1.0)
-    np.testing.assert_allclose(edge_mnist.curve_corr(a, -a), -1.0)
     np.testing.assert_allclose(edge_mnist.curve_corr(a, np.ones_like(a)), 0.0)  # a flat curve: 0, not NaN
-    assert harness.status([0.5, 0.5], 0.1) is True and harness.status([0.0, 0.0], 0.1) is False
-    assert harness.status([0.0, 0.4], 0.1) is None  # mean 0.2, se 0.2: neither clearly above nor below 0.1
+    yes, no = claims.positive([1.0, 1.1, 0.9]), claims.positive([-1.0, -1.1, -0.9])
+    maybe = claims.positive([1.0, -1.0, 0.1])
+    assert edge_mnist.every([yes, yes]).agrees is True and edge_mnist.every([yes, no, maybe]).agrees is False
+    v = edge_mnist.every([yes, maybe])
+    assert v.agrees is None and v.reason.startswith("layer 2: no power")
 
 
 @pytest.mark.parametrize("args,message", [
     (["--set", "data=cifar"], "data must be one of ('auto', 'mnist_train', 'mnist_test'), got 'cifar'"),
     (["--set", "seeds=0"], "seeds must be an integer >= 1"),
-    (["--set", "mi_samples=5"], "mi_samples must be 0 (all held-out samples) or an integer >= 20, got 5"),
-    (["--set", "edge_U=0"], "edge_U / edge_L / edge_keys: estimator option U must be a finite number > 0"),
+    (["--set", "mi_samples=5"], "mi_samples must be 0 (all MI samples) or an integer >= 20, got 5"),
+    (["--set", "contrast_U=0"], "edge_L / edge_keys / contrast_U: estimator option U must be a finite number > 0"),
+    (["--set", "gamma_xt=0.8,1.0"], "gamma_xt must list one gamma > 0 per hidden layer (1 for run.model.widths"),
     (["--set", "memory_gb=0"], "memory_gb must be a number > 0, got 0.0"),
     (["--set", "edge_L=0"], "estimator option L must be an integer >= 1"),
     (["--set", "contrast_activation=tanh"], "contrast_activation must differ"),

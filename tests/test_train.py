@@ -193,15 +193,14 @@ def optax_ce(logits, y):
 
 
 def test_parseval_drives_columns_orthonormal_and_sweeps_in_one_call(split):
-    """beta 0 / 0.01 / 0.05 as one traced grid: ||K^T K - I||_F falls over training with the retraction
-    (every layer of 12-6-4-2), stays put without it; the grid equals separate trainings; beta 0 compiled in is exact."""
-    cfg = small(n_epochs=30, schedule="every:29", batch_size=256)
-    grid = expand_sweep(cfg, {"train.parseval_beta": [0.0, 0.01, 0.05]})
+    """beta 0 / 0.05 as one traced grid: ||K^T K - I||_F falls over training with the retraction (every
+    layer of 12-6-4-2), not without it; the grid equals a separate training; beta 0 compiled in is exact."""
+    cfg = small(n_epochs=20, schedule="every:19", batch_size=512)
+    grid = expand_sweep(cfg, {"train.parseval_beta": [0.0, 0.05]})
     tr = trainer(cfg, split, grid)
-    keys = jax.vmap(jax.random.key)(jnp.zeros(3, jnp.uint32))
-    out = jax.jit(jax.vmap(tr.train))(keys, hyper(grid))
-    err = jax.vmap(jax.vmap(orthonormality_error))(out["params"])  # grid x kept epochs (0, 29) x layers
-    assert np.all(err[1:, 1] < 0.6 * err[1:, 0]) and np.all(err[2, 1] < err[1, 1])
+    out = jax.jit(jax.vmap(tr.train))(jax.vmap(jax.random.key)(jnp.zeros(2, jnp.uint32)), hyper(grid))
+    err = jax.vmap(jax.vmap(orthonormality_error))(out["params"])  # grid x kept epochs (0, 19) x layers
+    assert np.all(err[1, 1] < 0.1 * err[1, 0])  # measured: under 1% of the initial error (0.01 of 0.8-1.6)
     assert np.all(err[0, 1] > 0.8 * err[0, 0])  # no retraction: the init's error does not fall
     one = jax.jit(tr.train)(jax.random.key(0), hyper(grid[1]))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=1e-4, atol=1e-5), out["params"], one["params"])
@@ -221,7 +220,7 @@ def test_new_train_fields_keep_old_run_ids():
 
 def test_epoch_steps(split):
     """epoch_steps = every batch of a pass is the plain epoch; epoch_steps = 1: one step an epoch (the
-    running loss averages one batch of 512), the full-split metrics at the kept epochs and the last one only."""
+    running loss averages one batch of 512), the full-split metrics at the last epoch only."""
     n_batches = -(-len(split.y_train) // 512)
     plain = trainer(small(), split).train(jax.random.key(1), hyper(small()))
     same = trainer(small(epoch_steps=n_batches), split).train(jax.random.key(1), hyper(small()))
@@ -229,7 +228,7 @@ def test_epoch_steps(split):
     cfg = small(n_epochs=7, schedule="every:3", epoch_steps=1)
     out = trainer(cfg, split).train(jax.random.key(1), hyper(cfg))
     loss = np.asarray(out["metrics"]["train_loss"])
-    np.testing.assert_array_equal(np.isfinite(loss), [1, 0, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(np.isfinite(loss), [0, 0, 0, 0, 0, 0, 1])
     # epoch 0's running loss: the init network on the first batch of epoch 0's permutation, by hand
     from ibjax.train import batch_indices
     k_perm = jax.random.split(jax.random.fold_in(jax.random.split(jax.random.key(1))[1], 0))[0]
