@@ -9,8 +9,8 @@ gamma = (0.2, g_l), g = 0.8, 1.0, 1.2, 1.8; I(T;Y) = EDGE(Y, T) with U = 10, eps
 g'_l), g' = 0.4, 0.5, 0.6, 0.8; L = 10), one evaluate call per layer for its gamma pair, on 10,000 MI
 samples that are training images, as in the study. Beside it, the contrast: the same runs under EDGE 4.4.1
 (U = 20, the earlier adapter, whose normalisation multiplies the bandwidth by about 0.1) and normalised
-HSIC on the first 2000 MI samples. Compression of each layer is decided by ``ibjax.claims`` (claims.RULE,
-ceiling guard at log2 N).
+HSIC on the first 2000 MI samples, both on the first 3 seeds. Compression of each layer is decided by
+``ibjax.claims`` (claims.RULE, ceiling guard at log2 N).
 
 Data: the study trained on the 60k MNIST training images and measured MI on the first 10,000 of them. Here
 only the official 10k test split is at hand (data mnist_test): the network is trained on these 10,000
@@ -20,17 +20,17 @@ Accuracy is then a training accuracy (summary.json's "data_note" says which was 
 
     original (information_plane/main.py, EDGE_4_2_0.py)    here
     60k training images, MI on the first 10k of them       the 10k test images: trained on, MI on all 10k
-    20,000 Adam steps of batch 128                          1000 steps (study: 20,000; see NOTES.md)
-    MI at every step to 10, every 3rd to 100, every 25th    42 log-spaced kept steps (log:50): every step
-      to 1000 (..., ~150 points)                              to 9, 25 below 100, 17 in 100-999
+    20,000 Adam steps of batch 128                          600 steps (3% of the study's; see NOTES.md)
+    MI at every step to 10, every 3rd to 100, every 25th    31 log-spaced kept steps (log:36): every step
+      to 1000 (..., ~150 points; 41 below 100)                to 7, 21 below 100, 10 in 100-599
     23 repetitions (paper: 20), averaged                    10 seeds per activation, intervals over seeds
     init truncated normal std 0.1, zero biases              truncated normal std 1/sqrt(fan_in) (idnns)
     loss x 100; at each MI point an extra training step     plain mean cross-entropy; no extra step
       on the 10k MI images (sess.run([train_step, ...]))
     EDGE 4.2.0, one fixed projection (seed 3334)            the same estimator, one key per (run, step, layer)
 
-    python -m experiments.edge_mnist                 # 2 x 10 seeds x 1000 steps, EDGE 4.2.0 on 10,000 samples
-    python -m experiments.edge_mnist --set run.train.n_epochs=2000 --set run.train.schedule=log:60
+    python -m experiments.edge_mnist                 # 2 x 10 seeds x 600 steps, EDGE 4.2.0 on 10,000 samples
+    python -m experiments.edge_mnist --set run.train.n_epochs=2000 --set run.train.schedule=log:50
     python -m experiments.edge_mnist --quick         # CI-sized: 784-16-10, 2 seeds x 6 steps, 100 MI samples
 """
 
@@ -70,8 +70,8 @@ ORIGINAL_SETTINGS = {
 def _default_run() -> RunConfig:
     return RunConfig(MLPConfig((784, 1024, 20, 20, 20, 10), activation="tanh", init="idnns"),
                      DataConfig(name="mnist_test", split="all"),
-                     TrainConfig(optimizer="adam", learning_rate=3e-3, batch_size=128, n_epochs=1000,
-                                 schedule="log:50", epoch_steps=1))
+                     TrainConfig(optimizer="adam", learning_rate=3e-3, batch_size=128, n_epochs=600,
+                                 schedule="log:36", epoch_steps=1))
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,11 @@ class Config:
     edge_L: int = 10  # EDGE ensemble size
     edge_keys: int = 1  # p-stable projection keys averaged per estimate (the study: one projection)
     epochs: str = "all"  # kept epochs (iterations) evaluated with EDGE 4.2.0 (pipeline.EPOCH_SPECS)
+    contrast_seeds: int = 3  # the first this many seeds evaluated with the contrasts (EDGE 4.4.1, HSIC)
     contrast_U: float = 20.0  # EDGE 4.4.1 cap for both terms (the earlier adapter's setting)
-    contrast_epochs: str = "every:2"  # kept epochs evaluated with EDGE 4.4.1
+    contrast_epochs: str = "every:5"  # kept epochs evaluated with EDGE 4.4.1 (7 of the 31)
     hsic_samples: int = 2000  # the first this many MI samples for HSIC (N x N kernels)
-    hsic_epochs: str = "every:3"  # kept epochs evaluated with HSIC
+    hsic_epochs: str = "every:5"  # kept epochs evaluated with HSIC
     memory_gb: float = 6.0  # the engine's budget per chunk
     eval_seed: int = 0  # PRNG seed of the estimators (EDGE's p-stable projections)
 
@@ -97,7 +98,7 @@ class Config:
         check(self)
 
 
-QUICK = {"seeds": 2, "run.train.n_epochs": 6, "run.train.schedule": "all", "mi_samples": 100, "hsic_samples": 100,
+QUICK = {"seeds": 2, "contrast_seeds": 2, "run.train.n_epochs": 6, "run.train.schedule": "all", "mi_samples": 100, "hsic_samples": 100,
          "run.model.widths": (784, 16, 10), "gamma_xt": (0.8,), "gamma_ty": (0.4,), "contrast_epochs": "all",
          "hsic_epochs": "every:2"}  # CI-sized: EDGE compiles one call per layer, so one hidden layer
 
@@ -111,6 +112,9 @@ def check(cfg: Config) -> None:
     if cfg.run.model.kind != "mlp" or cfg.run.model.widths[0] != 784 or cfg.run.model.n_classes != 10:
         raise ValueError(f"run.model must be an MLP from 784 inputs to 10 classes, got {cfg.run.model}")
     harness.check_contrast_activation(cfg)
+    if isinstance(cfg.contrast_seeds, bool) or not isinstance(cfg.contrast_seeds, int) \
+            or not 1 <= cfg.contrast_seeds <= cfg.seeds:
+        raise ValueError(f"contrast_seeds must be an integer in [1, seeds = {cfg.seeds}], got {cfg.contrast_seeds!r}")
     for name in ("mi_samples", "hsic_samples"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0 or 0 < v < 20:
@@ -177,26 +181,60 @@ def layer_view(l: int) -> views.View:
     return views.View(f"layer{l + 1}", partial(_layer_t, l), lambda shapes: [f"layer {l + 1}"])
 
 
-def evaluate(dirs, rc: RunConfig, x, y, est: str, options: dict, epochs: str, *, seed: int, out: Path, measured,
-             memory_gb: float, view="layers"):
-    """``pipeline.evaluate_arrays`` on the MI samples (x, y) instead of the whole dataset."""
+def _given_t(apply, acts, x):
+    return (acts,)
+
+
+def _given(acts, x):
+    return None, (acts,)
+
+
+def given_view(l: int) -> views.View:
+    """A view whose only T is an activation array passed in place of the params (named hidden layer ``l``)."""
+    return views.View(f"layer{l + 1}", _given_t, lambda shapes: [f"layer {l + 1}"])
+
+
+def load_params(dirs, epochs: str):
+    """(params S x E x ..., epochs E, run ids) of the run directories at the selected kept epochs."""
     runs = pipeline.load_runs(dirs)
-    model = rc.model.build()
     positions = pipeline.select_epochs(epochs, runs[0].epochs)
-    params = jax.tree.map(lambda *a: np.stack(a)[:, positions], *[r.params for r in runs])  # S x E x ...
-    return pipeline.evaluate_arrays(
-        infoplane.ApplyFns(model.apply, model.noisy_apply), params, runs[0].epochs[positions], x, y, est, options,
-        run_ids=[r.config["run_id"] for r in runs], run_dirs=dirs, seed=seed, out=out, run_config=runs[0].config,
-        measured=measured, memory_gb=memory_gb, view=view)
+    params = jax.tree.map(lambda *a: np.stack(a)[:, positions], *[r.params for r in runs])
+    return params, runs[0].epochs[positions], [r.config["run_id"] for r in runs], runs[0].config
+
+
+def evaluate(dirs, rc: RunConfig, x, y, est: str, options: dict, epochs: str, *, seed: int, out: Path, measured,
+             memory_gb: float, view="layers", loaded=None, apply_fn=None):
+    """``pipeline.evaluate_arrays`` on the MI samples (x, y) instead of the whole dataset; ``loaded``:
+    ``load_params``'s output (params may be replaced by activations, with ``apply_fn`` = ``_given``)."""
+    params, kept, run_ids, config = loaded or load_params(dirs, epochs)
+    model = rc.model.build()
+    fns = infoplane.ApplyFns(model.apply, model.noisy_apply) if apply_fn is None else infoplane.ApplyFns(apply_fn)
+    return pipeline.evaluate_arrays(fns, params, kept, x, y, est, options, run_ids=run_ids, run_dirs=dirs, seed=seed,
+                                    out=out, run_config=config, measured=measured, memory_gb=memory_gb, view=view)
+
+
+def deeper_activations(model, params_SxE, x, n_hidden: int) -> list:
+    """Hidden layers 2..n_hidden of every (run, epoch), S x E x N x d each, from one forward pass per item
+    (lax.map over the items: the 1024-unit layer's N x 1024 activations are never stacked)."""
+    s, e = jax.tree.leaves(params_SxE)[0].shape[:2]
+    flat = jax.tree.map(lambda a: a.reshape((s * e,) + a.shape[2:]), params_SxE)
+    f = jax.jit(lambda ps, x: jax.lax.map(lambda p: tuple(model.apply(p, x)[1][1:n_hidden]), ps))
+    return [np.asarray(a).reshape((s, e) + a.shape[1:]) for a in f(flat, jax.numpy.asarray(x))]
 
 
 def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured) -> tuple:
-    """The study's EDGE: one call per hidden layer (its gamma pair), merged into one plane of the hidden layers."""
+    """The study's EDGE: one call per hidden layer (its gamma pair), merged into one plane of the hidden layers.
+    Layer 1 through the network; the deeper layers from their activations, computed once for all of them (a
+    call per layer through the network would repeat the 784 x 1024 product, the cost of a forward pass)."""
+    loaded = load_params(dirs, cfg.epochs)
+    deeper = deeper_activations(rc.model.build(), loaded[0], x, len(cfg.gamma_xt))
     parts = []
     for l in range(len(cfg.gamma_xt)):  # structural: each layer has its own estimator settings
         est, options = estimators(cfg, l)["edge420"]
-        parts.append(evaluate(dirs, rc, x, y, est, options, cfg.epochs, seed=cfg.eval_seed, out=out,
-                              measured=measured, memory_gb=cfg.memory_gb, view=layer_view(l)))
+        kw = dict(view=layer_view(0)) if l == 0 else dict(view=given_view(l), apply_fn=_given,
+                                                          loaded=(deeper[l - 1],) + tuple(loaded[1:]))
+        parts.append(evaluate(dirs, rc, x, y, est, options, cfg.epochs, seed=cfg.eval_seed, out=out, measured=measured,
+                              memory_gb=cfg.memory_gb, **({"loaded": loaded} | kw)))
     merged = dataclasses.replace(
         parts[0], values={k: np.concatenate([p.values[k] for p in parts], axis=-1) for k in parts[0].values},
         layer_names=tuple(p.layer_names[0] for p in parts),
@@ -232,17 +270,19 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     for act in (a, b):
         m = lambda n: {"data": ds.name, "data_source": ds.source, "samples": f"training images, first {n}",
                        "n_samples": int(n)}
-        print(f"evaluating {act}: EDGE 4.2.0 per layer, EDGE 4.4.1 on {len(y)} samples, HSIC on {min(n_h, len(y))} ...")
+        print(f"evaluating {act}: EDGE 4.2.0 per layer on {len(y)} samples; {cfg.contrast_seeds} seeds with EDGE 4.4.1 "
+              f"and with HSIC on {min(n_h, len(y))} ...")
         planes[act, "edge420"], files_420 = evaluate_edge420(cfg, dirs[act], nets[act], x, y,
                                                              out=out / "planes" / f"{act}_edge420", measured=m(len(y)))
         est, options = estimators(cfg)["edge441"]
         where = out / "planes" / f"{act}_edge441"
-        planes[act, "edge441"] = hidden(evaluate(dirs[act], nets[act], x, y, est, options, cfg.contrast_epochs,
+        few = dirs[act][:cfg.contrast_seeds]
+        planes[act, "edge441"] = hidden(evaluate(few, nets[act], x, y, est, options, cfg.contrast_epochs,
                                                  seed=cfg.eval_seed, out=where, measured=m(len(y)),
                                                  memory_gb=cfg.memory_gb))
         est_h, options_h = estimators(cfg)["hsic"]
         where_h = out / "planes" / f"{act}_hsic"
-        planes[act, "hsic"] = hidden(evaluate(dirs[act], nets[act], x[:n_h], y[:n_h], est_h, options_h,
+        planes[act, "hsic"] = hidden(evaluate(few, nets[act], x[:n_h], y[:n_h], est_h, options_h,
                                               cfg.hsic_epochs, seed=cfg.eval_seed, out=where_h,
                                               measured=m(min(n_h, len(y))), memory_gb=cfg.memory_gb))
         files[act] = {"edge420": [str(Path(f).relative_to(out)) for f in files_420],

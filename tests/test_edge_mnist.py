@@ -103,6 +103,7 @@ def test_every_layer_and_curve_corr_closed_forms():
     (["--set", "seeds=0"], "seeds must be an integer >= 1"),
     (["--set", "mi_samples=5"], "mi_samples must be 0 (all MI samples) or an integer >= 20, got 5"),
     (["--set", "contrast_U=0"], "edge_L / edge_keys / contrast_U: estimator option U must be a finite number > 0"),
+    (["--set", "contrast_seeds=3"], "contrast_seeds must be an integer in [1, seeds = 2], got 3"),
     (["--set", "gamma_xt=0.8,1.0"], "gamma_xt must list one gamma > 0 per hidden layer (1 for run.model.widths"),
     (["--set", "memory_gb=0"], "memory_gb must be a number > 0, got 0.0"),
     (["--set", "edge_L=0"], "estimator option L must be an integer >= 1"),
@@ -112,3 +113,24 @@ def test_every_layer_and_curve_corr_closed_forms():
 ])
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(edge_mnist, [*args, "--quick"])
+
+
+def test_deeper_layers_from_their_activations_equal_the_network_path(tmp_path):
+    """Layers 2.. are evaluated from activations computed once (deeper_activations + given_view): the same
+    EDGE 4.2.0 values as a call through the network's own view of that layer (same keys, same inputs)."""
+    import jax
+    from ibjax import models, pipeline
+    m = models.mlp((784, 8, 5, 10))
+    keys = jax.random.split(jax.random.key(0), 4)
+    params = jax.tree.map(lambda a: a.reshape((2, 2) + a.shape[1:]), jax.vmap(m.init)(keys))  # 2 runs x 2 epochs
+    rng = np.random.default_rng(0)
+    x, y = rng.random((120, 784)).astype(np.float32), rng.integers(0, 10, 120)
+    (t2,) = edge_mnist.deeper_activations(m, params, x, 2)
+    np.testing.assert_allclose(t2[1, 0], m.apply(jax.tree.map(lambda a: a[1, 0], params), x)[1][1], rtol=1e-6)
+    opts = {"variant": "4.2.0", "gamma_t_xt": 1.2, "gamma_t_ty": 0.6, "n_keys": 1}
+    kw = dict(run_ids=["a", "b"], progress=False, log=lambda *_: None)
+    through = pipeline.evaluate_arrays(m.apply, params, [0, 5], x, y, "edge", opts, view=edge_mnist.layer_view(1), **kw)
+    given = pipeline.evaluate_arrays(edge_mnist._given, t2, [0, 5], x, y, "edge", opts, view=edge_mnist.given_view(1), **kw)
+    assert given.layer_names == through.layer_names == ("layer 2",)
+    np.testing.assert_allclose(given.i_xt, through.i_xt, rtol=1e-5)
+    np.testing.assert_allclose(given.i_ty, through.i_ty, rtol=1e-5)
