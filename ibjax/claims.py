@@ -155,14 +155,8 @@ def decide(stat: Stat, *, want: str = "compresses", rule: Rule = RULE) -> Verdic
     if want not in OUTCOMES[:2]:
         raise ValueError(f"want must be one of {OUTCOMES[:2]}, got {want!r}")
     thr, d = rule.threshold(stat.peak), stat.drop
-    if d.lo > thr:
-        outcome, reason = "compresses", ""
-    elif d.hi < thr:
-        outcome, reason = "does not compress", ""
-    else:
-        outcome = "undecided"
-        reason = ("no power: one seed, no interval" if d.n < 2 else
-                  f"no power: the drop's {rule.level:.0%} interval [{d.lo:.3f}, {d.hi:.3f}] straddles the threshold {thr:.3f}")
+    outcome, reason = _classify(d, thr, OUTCOMES[0], OUTCOMES[1], f"the drop's {rule.level:.0%} interval "
+                                f"[{d.lo:.3f}, {d.hi:.3f}] straddles the threshold {thr:.3f}")
     saturated = _ceiling_reason(stat, rule)
     if saturated and outcome != "compresses":
         outcome, reason = "undecided", saturated
@@ -182,15 +176,18 @@ def compare(a: Interval, b: Interval, *, margin: float = 0.0, want: bool = True,
     return _sign(combined(a, b, rule), margin, want, rule, what)
 
 
-def _sign(i: Interval, threshold: float, want: bool, rule: Rule, what: str) -> Verdict:
+def _classify(i: Interval, threshold: float, above: str, below: str, straddles: str) -> tuple[str, str]:
+    """``above`` / ``below`` when the whole interval is on one side of ``threshold``, else undecided."""
     if i.lo > threshold:
-        outcome, reason = "holds", ""
-    elif i.hi < threshold:
-        outcome, reason = "fails", ""
-    else:
-        outcome = "undecided"
-        reason = ("no power: one seed, no interval" if i.n < 2 else
-                  f"no power: {what}'s {rule.level:.0%} interval [{i.lo:.3g}, {i.hi:.3g}] contains {threshold:g}")
+        return above, ""
+    if i.hi < threshold:
+        return below, ""
+    return "undecided", "no power: one seed, no interval" if i.n < 2 else f"no power: {straddles}"
+
+
+def _sign(i: Interval, threshold: float, want: bool, rule: Rule, what: str) -> Verdict:
+    outcome, reason = _classify(i, threshold, "holds", "fails", f"{what}'s {rule.level:.0%} interval "
+                                f"[{i.lo:.3g}, {i.hi:.3g}] contains {threshold:g}")
     agrees = None if outcome == "undecided" else (outcome == "holds") == want
     return Verdict(agrees, outcome, i.mean, (i.lo, i.hi), threshold, reason)
 
