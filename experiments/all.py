@@ -45,7 +45,7 @@ def run_all(names, root="results", *, quick=False, force=False, package="experim
         summary = json.loads((out / "summary.json").read_text())
         agree = sum(c["agrees"] is True for c in summary["claims"])
         times[name] = round(seconds, 1)
-        log(f"[{i}/{len(names)}] {name}: {seconds:.0f} s, {agree} of {len(summary['claims'])} claims agree -> {out}")
+        log(f"[{i}/{len(names)}] {name}: {times[name]:.0f} s, {agree} of {len(summary['claims'])} claims agree -> {out}")
     times["total_seconds"] = round(time.perf_counter() - t_all, 1)
     return times
 
