@@ -28,12 +28,13 @@ def evaluate(dirs, grid, out, *, epochs="all", log=print) -> dict:
     planes = {}
     for s in grid:
         where = out / slug(s.label) if out is not None else None  # one result file per setting
-        plane = pipeline.evaluate_runs(dirs, s.estimator, dict(s.options), epochs=epochs, sweep=s.sweep, out=where,
-                                       nan_policy="mark", log=log)  # NaN where an estimator is undefined
+        plane = pipeline.evaluate_runs(
+            dirs, s.estimator, dict(s.options), epochs=epochs, sweep=s.sweep, out=where, nan_policy="mark", log=log
+        )  # NaN where an estimator is undefined
         if not s.sweep:
             planes[s.label] = plane
             continue
-        (name, values), = s.sweep.items()
+        ((name, values),) = s.sweep.items()
         for g, v in enumerate(values):
             planes[s.label.format(v)] = plane.setting(g)
     return planes

@@ -88,16 +88,29 @@ def _replace(obj, settings, prefix=""):
 
 def parse_args(name: str, cfg0, quick: dict, argv=None):
     module = sys.modules.get(f"experiments.{name}") or sys.modules.get("__main__")
-    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=getattr(module, "__doc__", None),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a setting, e.g. run.train.learning_rate=1e-3 (repeatable); keys: "
-                        + ", ".join(sorted(_fields(cfg0))))
+    p = argparse.ArgumentParser(
+        prog=f"python -m experiments.{name}",
+        description=getattr(module, "__doc__", None),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a setting, e.g. run.train.learning_rate=1e-3 (repeatable); keys: "
+        + ", ".join(sorted(_fields(cfg0))),
+    )
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (one vmapped axis)")
-    p.add_argument("--quick", action="store_true", help="a CI-sized run: " + ", ".join(f"{k}={v}" for k, v in quick.items()))
+    p.add_argument(
+        "--quick", action="store_true", help="a CI-sized run: " + ", ".join(f"{k}={v}" for k, v in quick.items())
+    )
     p.add_argument("--out", default=None, help=f"output directory (default results/{name}, or results/{name}_quick)")
-    p.add_argument("--force", action="store_true",
-                   help="retrain and re-evaluate even where finished run directories and saved planes exist")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="retrain and re-evaluate even where finished run directories and saved planes exist",
+    )
     return p.parse_args(argv)
 
 
@@ -142,8 +155,10 @@ def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
     cfg, settings = build_config(cfg0, quick, a)
     out = Path(a.out or (f"results/{name}_quick" if a.quick else f"results/{name}"))
     check_out_dir(out)
-    io.atomic_write_json(out / "config.json", {"experiment": name, "config": _fields(cfg), "set": settings,
-                                                "quick": a.quick, "versions": versions()})
+    io.atomic_write_json(
+        out / "config.json",
+        {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},
+    )
     t0 = time.perf_counter()
     with pipeline.recomputing(a.force):  # --force: no saved plane is reused either
         results = run(cfg, out, force=a.force)
@@ -155,15 +170,26 @@ def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
         if missing:
             raise ValueError(f"claim {c.get('claim')!r} lacks {sorted(missing)}")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not _hidden(p, out))
-    summary = {"experiment": name, "command": f"python -m experiments.{name} " + " ".join(_argv(a)),
-               "seconds": round(seconds, 1), "claims": checked, "config": _fields(cfg), "versions": versions(),
-               **results.get("summary", {}), "files": files}
+    summary = {
+        "experiment": name,
+        "command": f"python -m experiments.{name} " + " ".join(_argv(a)),
+        "seconds": round(seconds, 1),
+        "claims": checked,
+        "config": _fields(cfg),
+        "versions": versions(),
+        **results.get("summary", {}),
+        "files": files,
+    }
     io.atomic_write_json(out / "summary.json", summary)
     agree = sum(c["agrees"] is True for c in checked)
     n_runs = len(list((out / "runs").rglob("complete.json")))
-    print(f"{name}: {len(checked)} claim(s) checked, {agree} agree; {seconds:.0f} s; data: {summary.get('dataset', '?')}")
+    print(
+        f"{name}: {len(checked)} claim(s) checked, {agree} agree; {seconds:.0f} s; data: {summary.get('dataset', '?')}"
+    )
     print(f"runs: {n_runs} run directories under {out / 'runs'}")
-    print(f"wrote {out}/summary.json, {out}/config.json and {len(paths)} figure(s): " + ", ".join(p.name for p in paths))
+    print(
+        f"wrote {out}/summary.json, {out}/config.json and {len(paths)} figure(s): " + ", ".join(p.name for p in paths)
+    )
     return summary
 
 

@@ -45,18 +45,24 @@ def run_all(names, root="results", *, quick=False, force=False, package="experim
         summary = json.loads((out / "summary.json").read_text())
         agree = sum(c["agrees"] is True for c in summary["claims"])
         times[name] = round(seconds, 1)
-        log(f"[{i}/{len(names)}] {name}: {times[name]:.0f} s, {agree} of {len(summary['claims'])} claims agree -> {out}")
+        log(
+            f"[{i}/{len(names)}] {name}: {times[name]:.0f} s, {agree} of {len(summary['claims'])} claims agree -> {out}"
+        )
     times["total_seconds"] = round(time.perf_counter() - t_all, 1)
     return times
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m experiments.all", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.all", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--only", default="", help="comma-separated experiment names (default: all, in report order)")
     p.add_argument("--quick", action="store_true", help="every experiment's --quick")
-    p.add_argument("--force", action="store_true",
-                   help="from scratch: retrain and re-evaluate even where finished runs and saved planes exist")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="from scratch: retrain and re-evaluate even where finished runs and saved planes exist",
+    )
     p.add_argument("--root", default="results", help="where results/NAME go (default results)")
     a = p.parse_args(argv)
     names = list(_report.ORDER)
@@ -72,8 +78,10 @@ def main(argv=None) -> dict:
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
-    io.atomic_write_json(Path(a.root) / ("all_quick.json" if a.quick else "all.json"),
-                         {"experiments": names, "seconds": times, "quick": a.quick})
+    io.atomic_write_json(
+        Path(a.root) / ("all_quick.json" if a.quick else "all.json"),
+        {"experiments": names, "seconds": times, "quick": a.quick},
+    )
     if not a.quick:
         _report.main(a.root)
     total = times["total_seconds"]

@@ -65,8 +65,14 @@ class Config:
             self.run.replace(**{"model.activation": act})  # an unknown activation fails here
 
 
-QUICK = {"activations": ("relu",), "seeds": 1, "run.model.widths": (12, 4, 2), "run.train.n_epochs": 40,
-         "run.train.schedule": "every:4", "window": 3}  # one activation: one training and two evaluation compiles
+QUICK = {
+    "activations": ("relu",),
+    "seeds": 1,
+    "run.model.widths": (12, 4, 2),
+    "run.train.n_epochs": 40,
+    "run.train.schedule": "every:4",
+    "window": 3,
+}  # one activation: one training and two evaluation compiles
 
 
 def views(cfg: Config) -> dict:
@@ -80,16 +86,26 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         rc = cfg.run.replace(**{"model.activation": act})
         dirs[act] = pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / act, force=force)
         for label, view in views(cfg).items():
-            planes[(act, label)] = pipeline.evaluate_runs(dirs[act], cfg.estimator, opts, view=view,
-                                                          out=out / "planes" / act)
+            planes[(act, label)] = pipeline.evaluate_runs(
+                dirs[act], cfg.estimator, opts, view=view, out=out / "planes" / act
+            )
         ms = [checkpoints.load_metrics(d) for d in dirs[act]]
         metrics[act] = {k: [float(m[k][-1]) for m in ms] for k in ("train_acc", "test_acc")}
     table = {f"{act} {label}": layer_table(p, cfg) for (act, label), p in planes.items()}
-    return {"planes": planes, "summary": {
-        "dataset": next(iter(planes.values())).measured["data"], "run_dirs": {a: [str(d) for d in ds] for a, ds in dirs.items()},
-        "final_accuracy": metrics, "drops": table,
-        "planes": {f"{act} {label}": str(pipeline.result_path(out / "planes" / act, cfg.estimator, view))
-                   for act in cfg.activations for label, view in views(cfg).items()}}}
+    return {
+        "planes": planes,
+        "summary": {
+            "dataset": next(iter(planes.values())).measured["data"],
+            "run_dirs": {a: [str(d) for d in ds] for a, ds in dirs.items()},
+            "final_accuracy": metrics,
+            "drops": table,
+            "planes": {
+                f"{act} {label}": str(pipeline.result_path(out / "planes" / act, cfg.estimator, view))
+                for act in cfg.activations
+                for label, view in views(cfg).items()
+            },
+        },
+    }
 
 
 def late_index(epochs_E, n_epochs: int, late: float) -> int:
@@ -101,8 +117,12 @@ def layer_stats(plane, cfg: Config) -> dict:
     """Per seed and hidden layer (S x L-1): peak, peak-to-final drop, late change of I(X;T)."""
     i_xt = plane.i_xt[:, :, :-1]
     k = late_index(plane.epochs, cfg.run.train.n_epochs, cfg.late)
-    return {"peak": i_xt.max(axis=1), "drop": harness.peak_to_final(i_xt), "late_change": i_xt[:, -1] - i_xt[:, k],
-            "final": i_xt[:, -1]}
+    return {
+        "peak": i_xt.max(axis=1),
+        "drop": harness.peak_to_final(i_xt),
+        "late_change": i_xt[:, -1] - i_xt[:, k],
+        "final": i_xt[:, -1],
+    }
 
 
 def compresses(drop_S, peak_S) -> bool:
@@ -114,15 +134,22 @@ def compresses(drop_S, peak_S) -> bool:
 
 def layer_table(plane, cfg: Config) -> dict:
     st = layer_stats(plane, cfg)
-    return {f"layer {l + 1}": {name: harness.mean_se(v[:, l]) for name, v in st.items()}
-            | {"compresses": compresses(st["drop"][:, l], st["peak"][:, l])} for l in range(st["drop"].shape[1])}
+    return {
+        f"layer {l + 1}": {name: harness.mean_se(v[:, l]) for name, v in st.items()}
+        | {"compresses": compresses(st["drop"][:, l], st["peak"][:, l])}
+        for l in range(st["drop"].shape[1])
+    }
 
 
 def figures(results: dict, cfg: Config, out) -> list:
     planes = results["planes"]
-    return [plotting.save(overlay_figure(planes, cfg), out / "as_if_random.png"),
-            plotting.save(plotting.panel_grid(planes, kind="plane", title=f"{cfg.estimator} {cfg.options}"),
-                          out / "infoplane_grid.png")]
+    return [
+        plotting.save(overlay_figure(planes, cfg), out / "as_if_random.png"),
+        plotting.save(
+            plotting.panel_grid(planes, kind="plane", title=f"{cfg.estimator} {cfg.options}"),
+            out / "infoplane_grid.png",
+        ),
+    ]
 
 
 def overlay_figure(planes: dict, cfg: Config) -> Figure:
@@ -138,16 +165,20 @@ def overlay_figure(planes: dict, cfg: Config) -> Figure:
         ax.set(xscale="log", xlabel="epoch + 1 (window: its first epoch)", ylabel="I(X;T) [bits]", title=act)
         ax.legend(fontsize=7)
     n_s = next(iter(planes.values())).shape[1]
-    fig.suptitle(f"solid: {labels[1]} kept epochs pooled (as-if-random); dashed: per epoch; "
-                 f"mean over {n_s} seed(s); dotted: start of late training", fontsize=10)
+    fig.suptitle(
+        f"solid: {labels[1]} kept epochs pooled (as-if-random); dashed: per epoch; "
+        f"mean over {n_s} seed(s); dotted: start of late training",
+        fontsize=10,
+    )
     return fig
 
 
 def _claim(claim, source, plane, cfg, expect: bool) -> dict:
     st = layer_stats(plane, cfg)
     which = [compresses(st["drop"][:, l], st["peak"][:, l]) for l in range(st["drop"].shape[1])]
-    measured = {f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(st["drop"][:, l])
-                for l in range(len(which))}
+    measured = {
+        f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(st["drop"][:, l]) for l in range(len(which))
+    }
     measured["hidden layers compressing (> 10% of peak, 2 se)"] = int(sum(which))
     return {"claim": claim, "source": source, "measured": measured, "agrees": bool(any(which) == expect)}
 
@@ -156,15 +187,39 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     planes, (per, win) = results["planes"], list(views(cfg))
     out = []
     if "relu" in cfg.activations:
-        out += [_claim("pooling late-training epochs as a random network shows compression even with ReLU",
-                       THESIS, planes[("relu", win)], cfg, True),
-                _claim("a ReLU network does not compress under (per-epoch) binning", "Saxe et al. 2018, Fig. 1",
-                       planes[("relu", per)], cfg, False)]
+        out += [
+            _claim(
+                "pooling late-training epochs as a random network shows compression even with ReLU",
+                THESIS,
+                planes[("relu", win)],
+                cfg,
+                True,
+            ),
+            _claim(
+                "a ReLU network does not compress under (per-epoch) binning",
+                "Saxe et al. 2018, Fig. 1",
+                planes[("relu", per)],
+                cfg,
+                False,
+            ),
+        ]
     if "tanh" in cfg.activations:
-        out += [_claim("a tanh network compresses (per-epoch binning)", "Shwartz-Ziv & Tishby 2017, Fig. 3",
-                       planes[("tanh", per)], cfg, True),
-                _claim("the tanh network's compression is still seen with as-if-random windows", THESIS,
-                       planes[("tanh", win)], cfg, True)]
+        out += [
+            _claim(
+                "a tanh network compresses (per-epoch binning)",
+                "Shwartz-Ziv & Tishby 2017, Fig. 3",
+                planes[("tanh", per)],
+                cfg,
+                True,
+            ),
+            _claim(
+                "the tanh network's compression is still seen with as-if-random windows",
+                THESIS,
+                planes[("tanh", win)],
+                cfg,
+                True,
+            ),
+        ]
     return out
 
 

@@ -49,12 +49,18 @@ ESTIMATORS = ("binning", "kde", "knn")
 
 @dataclass(frozen=True)
 class Config:
-    cnn: CNNConfig = field(default_factory=lambda: CNNConfig(filters=(8, 16, 32, 32), strides=(2, 2, 2, 2),
-                                                             batch_norm=True, activation="tanh"))
+    cnn: CNNConfig = field(
+        default_factory=lambda: CNNConfig(
+            filters=(8, 16, 32, 32), strides=(2, 2, 2, 2), batch_norm=True, activation="tanh"
+        )
+    )
     resnet: ResNetConfig = field(default_factory=lambda: ResNetConfig(filters=(8, 8, 16), activation="tanh"))
     data: DataConfig = field(default_factory=lambda: DataConfig(name="mnist_test", train_frac=0.2))
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(optimizer="momentum", learning_rate=0.05,
-                                                                   batch_size=100, n_epochs=6, schedule="all"))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            optimizer="momentum", learning_rate=0.05, batch_size=100, n_epochs=6, schedule="all"
+        )
+    )
     gd_epochs: int = 20  # full-batch GD: one step per epoch
     gd_nets: tuple = ("cnn",)  # the nets also trained with full-batch GD (the ResNet's would double the run time)
     nets: tuple = NETS
@@ -73,10 +79,20 @@ class Config:
         check(self)
 
 
-QUICK = {"seeds": 1, "train.n_epochs": 2, "nets": ("cnn",), "activations": ("tanh",), "optimizers": ("sgd",),
-         "estimators": ("binning",),
-         "mi_samples": 100, "epochs": "all", "filter_epochs": "log:2", "cnn.filters": (2, 3, 4, 4),
-         "resnet.filters": (2, 2, 3), "train.batch_size": 50}
+QUICK = {
+    "seeds": 1,
+    "train.n_epochs": 2,
+    "nets": ("cnn",),
+    "activations": ("tanh",),
+    "optimizers": ("sgd",),
+    "estimators": ("binning",),
+    "mi_samples": 100,
+    "epochs": "all",
+    "filter_epochs": "log:2",
+    "cnn.filters": (2, 3, 4, 4),
+    "resnet.filters": (2, 2, 3),
+    "train.batch_size": 50,
+}
 
 
 def check(cfg: Config) -> None:
@@ -87,7 +103,9 @@ def check(cfg: Config) -> None:
     if any(n not in NETS for n in cfg.gd_nets):
         raise ValueError(f"gd_nets must be values of {NETS}, got {cfg.gd_nets!r}")
     if not networks(cfg):
-        raise ValueError(f"no network to train: optimizers {cfg.optimizers} with gd_nets {cfg.gd_nets} and nets {cfg.nets}")
+        raise ValueError(
+            f"no network to train: optimizers {cfg.optimizers} with gd_nets {cfg.gd_nets} and nets {cfg.nets}"
+        )
     for name in ("seeds", "gd_epochs", "mi_samples", "k"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -146,10 +164,24 @@ def _evaluate(dirs, cfg: Config, x, y, view: str, epochs: str, where: Path) -> d
     pos = pipeline.select_epochs(epochs, runs[0].epochs)
     params = jax.tree.map(lambda *a: np.stack(a)[:, pos], *[r.params for r in runs])
     measured = {"data": "mnist_test", "samples": f"first {len(y)} held-out images", "n_samples": int(len(y))}
-    return {est: pipeline.evaluate_arrays(model.apply, params, runs[0].epochs[pos], x, y, est, opts, view=view,
-                                          run_ids=[r.config["run_id"] for r in runs], run_dirs=dirs, out=where,
-                                          run_config=runs[0].config, measured=measured)
-            for est, opts in evaluations(cfg).items()}
+    return {
+        est: pipeline.evaluate_arrays(
+            model.apply,
+            params,
+            runs[0].epochs[pos],
+            x,
+            y,
+            est,
+            opts,
+            view=view,
+            run_ids=[r.config["run_id"] for r in runs],
+            run_dirs=dirs,
+            out=where,
+            run_config=runs[0].config,
+            measured=measured,
+        )
+        for est, opts in evaluations(cfg).items()
+    }
 
 
 def filter_array(values_SxExT, names) -> tuple[np.ndarray, list[int]]:
@@ -166,8 +198,10 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     check(cfg)
     out = Path(out)
     nets = networks(cfg)
-    dirs = {k: pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / "_".join(k), force=force)
-            for k, rc in nets.items()}
+    dirs = {
+        k: pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / "_".join(k), force=force)
+        for k, rc in nets.items()
+    }
     x, y = mi_samples(next(iter(nets.values())), cfg.mi_samples)
     layers, filters, pooled, arrays = {}, {}, {}, {}
     for k, d in dirs.items():
@@ -185,14 +219,20 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             arrays[f"{'_'.join(k)}/layers_L"] = np.array(conv)
     if arrays:
         io.atomic_save_npz(out / "per_filter.npz", arrays)
-    acc = {"_".join(k): harness.mean_se([float(checkpoints.load_metrics(r)["test_acc"][-1]) for r in d])
-           for k, d in dirs.items()}
+    acc = {
+        "_".join(k): harness.mean_se([float(checkpoints.load_metrics(r)["test_acc"][-1]) for r in d])
+        for k, d in dirs.items()
+    }
     sp = held_out(next(iter(nets.values())))
-    summary = {"dataset": "mnist_test", "data_note": f"official MNIST test split ({len(sp.y_train) + len(sp.y_test)} "
-               f"images): {len(sp.y_train)} training images (data.train_frac {cfg.data.train_frac:g}), "
-               f"{len(sp.y_test)} held out; MI on the first {cfg.mi_samples} held-out images",
-               "final_test_acc": acc, "run_dirs": {"_".join(k): [str(r) for r in d] for k, d in dirs.items()},
-               "per_filter_arrays": "per_filter.npz: NET_ACT_sgd/EST/i_xt_SxExLxF (NaN-padded), epochs_E, layers_L"}
+    summary = {
+        "dataset": "mnist_test",
+        "data_note": f"official MNIST test split ({len(sp.y_train) + len(sp.y_test)} "
+        f"images): {len(sp.y_train)} training images (data.train_frac {cfg.data.train_frac:g}), "
+        f"{len(sp.y_test)} held out; MI on the first {cfg.mi_samples} held-out images",
+        "final_test_acc": acc,
+        "run_dirs": {"_".join(k): [str(r) for r in d] for k, d in dirs.items()},
+        "per_filter_arrays": "per_filter.npz: NET_ACT_sgd/EST/i_xt_SxExLxF (NaN-padded), epochs_E, layers_L",
+    }
     return {"layers": layers, "filters": filters, "pooled": pooled, "summary": summary}
 
 
@@ -204,8 +244,9 @@ def _filter_heatmaps(results: dict, cfg: Config) -> Figure:
     keys = list(results["filters"])
     fig = Figure(figsize=(3.2 * 4, 2.6 * len(keys) * len(cfg.estimators)), layout="constrained")
     rows = [(k, est) for k in keys for est in cfg.estimators]
-    n_l = max(len(filter_array(results["filters"][k][e].i_xt, results["filters"][k][e].layer_names)[1])
-              for k, e in rows)
+    n_l = max(
+        len(filter_array(results["filters"][k][e].i_xt, results["filters"][k][e].layer_names)[1]) for k, e in rows
+    )
     axes = fig.subplots(len(rows), n_l, squeeze=False)
     for i, (k, est) in enumerate(rows):
         p = results["filters"][k][est]
@@ -219,8 +260,9 @@ def _filter_heatmaps(results: dict, cfg: Config) -> Figure:
             m = a[:, :, j][:, :, live].mean(axis=0)  # E x F
             im = ax.imshow(m.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
             ax.set_xticks(range(len(p.epochs)), [str(e) for e in p.epochs], fontsize=7)
-            ax.set(xlabel="epoch", ylabel=f"{' '.join(k)}\n{est}: filter" if j == 0 else "filter",
-                   title=f"layer {conv[j]}")
+            ax.set(
+                xlabel="epoch", ylabel=f"{' '.join(k)}\n{est}: filter" if j == 0 else "filter", title=f"layer {conv[j]}"
+            )
             fig.colorbar(im, ax=ax, label="I(X;T) [bits]")
     fig.suptitle("per-filter I(X;T) of every convolutional layer (mean over seeds), SGD networks", fontsize=10)
     return fig
@@ -236,10 +278,22 @@ def _pooling(results: dict, cfg: Config) -> Figure:
             v = p.i_xt  # S x E x 2L (before, after)
             n = v.shape[2] // 2
             for e in range(v.shape[1]):
-                ax.plot(np.arange(n) - 0.1, v[:, e, 0::2].mean(0), "o-", color=f"C{e}", ms=4,
-                        label=f"before, epoch {p.epochs[e]}")
-                ax.plot(np.arange(n) + 0.1, v[:, e, 1::2].mean(0), "s--", color=f"C{e}", ms=4,
-                        label=f"after, epoch {p.epochs[e]}")
+                ax.plot(
+                    np.arange(n) - 0.1,
+                    v[:, e, 0::2].mean(0),
+                    "o-",
+                    color=f"C{e}",
+                    ms=4,
+                    label=f"before, epoch {p.epochs[e]}",
+                )
+                ax.plot(
+                    np.arange(n) + 0.1,
+                    v[:, e, 1::2].mean(0),
+                    "s--",
+                    color=f"C{e}",
+                    ms=4,
+                    label=f"after, epoch {p.epochs[e]}",
+                )
             ax.set_xticks(range(n), [p.layer_names[2 * l].replace(" before pool", "") for l in range(n)], fontsize=8)
             ax.set(ylabel=f"{' '.join(k)}\nI(X;T) [bits]" if j == 0 else "", title=est if i == 0 else "")
             if i == 0 and j == 0:
@@ -253,11 +307,16 @@ def figures(results: dict, cfg: Config, out) -> list:
     paths = []
     for est in cfg.estimators:
         planes = {(f"{n} {a}", o): d[est] for (n, a, o), d in results["layers"].items()}
-        labels = {"sgd": f"SGD (batch {cfg.train.batch_size}, {cfg.train.n_epochs} epochs)",
-                  "gd": f"full-batch GD ({cfg.gd_epochs} epochs)"}
+        labels = {
+            "sgd": f"SGD (batch {cfg.train.batch_size}, {cfg.train.n_epochs} epochs)",
+            "gd": f"full-batch GD ({cfg.gd_epochs} epochs)",
+        }
         title = f"{est}: per-layer information planes, MNIST (first {cfg.mi_samples} held-out images)"
-        paths.append(plotting.save(plotting.panel_grid(planes, kind="plane", col_labels=labels, title=title),
-                                   out / f"planes_{est}.png"))
+        paths.append(
+            plotting.save(
+                plotting.panel_grid(planes, kind="plane", col_labels=labels, title=title), out / f"planes_{est}.png"
+            )
+        )
     paths.append(plotting.save(_filter_heatmaps(results, cfg), out / "per_filter.png"))
     paths.append(plotting.save(_pooling(results, cfg), out / "pooling.png"))
     return paths
@@ -303,7 +362,8 @@ def _pool(results) -> tuple[dict, bool]:
             v = p.i_xt
             diff = v[:, :, 1::2] - v[:, :, 0::2]  # after - before
             measured[f"{' '.join(k)}, {est}: share of (epoch, layer) with after <= before"] = harness.mean_se(
-                (diff <= 1e-6).mean(axis=(1, 2)))
+                (diff <= 1e-6).mean(axis=(1, 2))
+            )
             measured[f"{' '.join(k)}, {est}: mean after - before [bits]"] = harness.mean_se(diff.mean(axis=(1, 2)))
             ok &= bool(diff.max() <= 1e-6) if est == "binning" else True
     return measured, ok
@@ -317,7 +377,8 @@ def _filters_vs_layers(results) -> tuple[dict, bool]:
             per_layer = np.nanmean(a[:, -1], axis=2)  # S x L: mean over filters, last evaluated epoch
             for j, l in enumerate(conv):
                 measured[f"{' '.join(k)}, {est}: layer {l} mean per-filter I(X;T) [bits]"] = harness.mean_se(
-                    per_layer[:, j])
+                    per_layer[:, j]
+                )
             ok &= bool(np.all(np.diff(per_layer.mean(0)) <= TOL))
     return measured, ok if measured else None
 
@@ -329,14 +390,30 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     pool, v_pool = _pool(results)
     filt, v_filt = _filters_vs_layers(results)
     return [
-        {"claim": "per-layer I(X;T) does not increase with depth (data processing inequality), binning",
-         "source": src, "agrees": v_dpi, "measured": dpi},
-        {"claim": "tanh networks compress (last hidden layer's I(X;T) falls > 10% after its peak), ReLU networks do not",
-         "source": src + "; Saxe et al. 2018", "agrees": v_comp, "measured": comp},
-        {"claim": "pooling reduces I(X;T): after 2x2 max pooling <= before (exact for binning)",
-         "source": src, "agrees": v_pool, "measured": pool},
-        {"claim": "per-filter I(X;T) (mean over a layer's filters) decreases with depth",
-         "source": src, "agrees": v_filt, "measured": filt},
+        {
+            "claim": "per-layer I(X;T) does not increase with depth (data processing inequality), binning",
+            "source": src,
+            "agrees": v_dpi,
+            "measured": dpi,
+        },
+        {
+            "claim": "tanh networks compress (last hidden layer's I(X;T) falls > 10% after its peak), ReLU networks do not",
+            "source": src + "; Saxe et al. 2018",
+            "agrees": v_comp,
+            "measured": comp,
+        },
+        {
+            "claim": "pooling reduces I(X;T): after 2x2 max pooling <= before (exact for binning)",
+            "source": src,
+            "agrees": v_pool,
+            "measured": pool,
+        },
+        {
+            "claim": "per-filter I(X;T) (mean over a layer's filters) decreases with depth",
+            "source": src,
+            "agrees": v_filt,
+            "measured": filt,
+        },
     ]
 
 

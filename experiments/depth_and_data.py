@@ -44,9 +44,13 @@ METRICS = ("train_loss", "test_loss")
 
 @dataclass(frozen=True)
 class Config:
-    run: RunConfig = field(default_factory=lambda: RunConfig(
-        MLPConfig(widths=(12, 10, 7, 5, 4, 3, 3, 2)), DataConfig(name="szt_12bit", train_frac=0.85),
-        TrainConfig(n_epochs=4000, schedule="log:100")))
+    run: RunConfig = field(
+        default_factory=lambda: RunConfig(
+            MLPConfig(widths=(12, 10, 7, 5, 4, 3, 3, 2)),
+            DataConfig(name="szt_12bit", train_frac=0.85),
+            TrainConfig(n_epochs=4000, schedule="log:100"),
+        )
+    )
     depths: tuple = (1, 2, 3, 4, 5, 6)  # hidden layers: the first k hidden widths of run.model.widths
     sizes: tuple = (0.05, 0.45, 0.85)  # training-set sizes as fractions of all inputs (<= run.data.train_frac)
     seeds: int = 5
@@ -63,7 +67,7 @@ QUICK = {"depths": (1, 2), "seeds": 2, "run.train.n_epochs": 100, "run.train.sch
 
 def widths(cfg: Config, depth: int) -> tuple:
     w = cfg.run.model.widths
-    return (w[0], *w[1:1 + depth], w[-1])
+    return (w[0], *w[1 : 1 + depth], w[-1])
 
 
 def subsets(cfg: Config) -> list[float]:
@@ -78,15 +82,19 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"depths must be a non-empty list of distinct hidden-layer counts, got {cfg.depths}")
     for d in cfg.depths:
         if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= n_hidden:
-            raise ValueError(f"depths: each must be an integer from 1 to {n_hidden} (the hidden layers of "
-                             f"run.model.widths={cfg.run.model.widths}), got {d!r}")
+            raise ValueError(
+                f"depths: each must be an integer from 1 to {n_hidden} (the hidden layers of "
+                f"run.model.widths={cfg.run.model.widths}), got {d!r}"
+            )
     frac = cfg.run.data.train_frac
     if not cfg.sizes or len(set(cfg.sizes)) != len(cfg.sizes):
         raise ValueError(f"sizes must be a non-empty list of distinct fractions, got {cfg.sizes}")
     for s in cfg.sizes:
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= frac:
-            raise ValueError(f"sizes: each training-set size must be a fraction of the data in (0, run.data.train_frac"
-                             f"={frac:g}], i.e. a data.train_subset in (0, 1], got {s!r}")
+            raise ValueError(
+                f"sizes: each training-set size must be a fraction of the data in (0, run.data.train_frac"
+                f"={frac:g}], i.e. a data.train_subset in (0, 1], got {s!r}"
+            )
     if cfg.seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {cfg.seeds}")
     if cfg.threshold_metric not in METRICS:
@@ -120,9 +128,12 @@ def _key(x) -> str:
 
 def _runs(plane, idx):
     """The plane of runs ``idx`` only."""
-    return dataclasses.replace(plane, values={k: v[:, idx] for k, v in plane.values.items()},
-                               run_ids=tuple(plane.run_ids[i] for i in idx),
-                               run_dirs=tuple(plane.run_dirs[i] for i in idx) if plane.run_dirs else ())
+    return dataclasses.replace(
+        plane,
+        values={k: v[:, idx] for k, v in plane.values.items()},
+        run_ids=tuple(plane.run_ids[i] for i in idx),
+        run_dirs=tuple(plane.run_dirs[i] for i in idx) if plane.run_dirs else (),
+    )
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -130,8 +141,17 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     subs, n_s = subsets(cfg), cfg.seeds
     options = registry.parse_options(cfg.estimator, cfg.options)
     planes, sub_planes, losses, dirs_by_depth, timings, archs = {}, {}, {}, {}, {}, {}
-    table = {k: {} for k in ("epochs_to_threshold", "peak_ixt_epoch", "peak_ixt_drop", "final_i_ty", "final_train_loss",
-                             "final_test_loss")}
+    table = {
+        k: {}
+        for k in (
+            "epochs_to_threshold",
+            "peak_ixt_epoch",
+            "peak_ixt_drop",
+            "final_i_ty",
+            "final_train_loss",
+            "final_test_loss",
+        )
+    }
     dataset = n_train = None
     for d in cfg.depths:
         w = widths(cfg, d)
@@ -139,8 +159,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         print(f"depth {d}: {archs[str(d)]}, {len(subs)} sizes x {n_s} seeds in one call")
         rc = dataclasses.replace(cfg.run, model=dataclasses.replace(cfg.run.model, widths=w))
         t0 = time.perf_counter()
-        dirs = pipeline.train_or_reuse(rc, range(n_s), out / "runs" / f"depth_{d}", sweep={"data.train_subset": subs},
-                                       force=force)
+        dirs = pipeline.train_or_reuse(
+            rc, range(n_s), out / "runs" / f"depth_{d}", sweep={"data.train_subset": subs}, force=force
+        )
         t1 = time.perf_counter()
         plane = pipeline.evaluate_runs(dirs, cfg.estimator, options, epochs=cfg.epochs, out=out / f"depth_{d}")
         timings[str(d)] = {"train_s": round(t1 - t0, 1), "evaluate_s": round(time.perf_counter() - t1, 1)}
@@ -157,24 +178,36 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             last = p.shape[3] - 2  # the last hidden layer (the output is the last T)
             k = _key(size)
             table["epochs_to_threshold"][str(d)][k] = cell(
-                [epochs_to_threshold(metrics[j][cfg.threshold_metric], cfg.threshold) for j in idx])
+                [epochs_to_threshold(metrics[j][cfg.threshold_metric], cfg.threshold) for j in idx]
+            )
             xt = p.i_xt[:, :, last]  # S x E
             drop = xt.max(axis=1) - xt[:, -1]
-            table["peak_ixt_epoch"][str(d)][k] = cell([int(p.epochs[e]) if dr >= cfg.min_drop else None
-                                                       for e, dr in zip(xt.argmax(axis=1), drop)])
+            table["peak_ixt_epoch"][str(d)][k] = cell(
+                [int(p.epochs[e]) if dr >= cfg.min_drop else None for e, dr in zip(xt.argmax(axis=1), drop)]
+            )
             table["peak_ixt_drop"][str(d)][k] = harness.mean_se(drop)
             table["final_i_ty"][str(d)][k] = harness.mean_se(p.i_ty[:, -1, -1])
             for m in ("train_loss", "test_loss"):
                 table[f"final_{m}"][str(d)][k] = harness.mean_se([metrics[j][m][-1] for j in idx])
-    summary = {"dataset": dataset, "architectures": archs,
-               "sizes": {_key(s): {"train_subset": round(u, 6), "n_train": n}
-                         for s, u, n in zip(cfg.sizes, subs, n_train)},
-               "threshold": {"metric": cfg.threshold_metric, "value": cfg.threshold, "units": "nats",
-                             "definition": "epochs trained when the per-epoch loss is first <= value; null if never"},
-               "compression_onset": {"min_drop_bits": cfg.min_drop,
-                                     "definition": "epoch of peak I(X;T) of the last hidden layer; null when its peak "
-                                                   "minus final I(X;T) is below min_drop"},
-               **table, "timings": timings, "run_dirs": dirs_by_depth}
+    summary = {
+        "dataset": dataset,
+        "architectures": archs,
+        "sizes": {_key(s): {"train_subset": round(u, 6), "n_train": n} for s, u, n in zip(cfg.sizes, subs, n_train)},
+        "threshold": {
+            "metric": cfg.threshold_metric,
+            "value": cfg.threshold,
+            "units": "nats",
+            "definition": "epochs trained when the per-epoch loss is first <= value; null if never",
+        },
+        "compression_onset": {
+            "min_drop_bits": cfg.min_drop,
+            "definition": "epoch of peak I(X;T) of the last hidden layer; null when its peak "
+            "minus final I(X;T) is below min_drop",
+        },
+        **table,
+        "timings": timings,
+        "run_dirs": dirs_by_depth,
+    }
     return {"planes": planes, "sub_planes": sub_planes, "losses": losses, "summary": summary}
 
 
@@ -198,16 +231,21 @@ def figures(results: dict, cfg: Config, out) -> list:
     planes = {(size, d): results["sub_planes"][(size, d)] for size in cfg.sizes for d in cfg.depths}
     title = f"{s['dataset']}, {cfg.estimator}, {cfg.seeds} seed(s): rows training size, columns depth"
     grid = plotting.panel_grid(planes, kind="plane", row_labels=rows, col_labels=cols, title=title)
-    return [plotting.save(grid, out / "infoplanes.png"), plotting.save(_epochs_figure(results, cfg), out / "epochs.png"),
-            plotting.save(_loss_figure(results, cfg), out / "loss.png")]
+    return [
+        plotting.save(grid, out / "infoplanes.png"),
+        plotting.save(_epochs_figure(results, cfg), out / "epochs.png"),
+        plotting.save(_loss_figure(results, cfg), out / "loss.png"),
+    ]
 
 
 def _epochs_figure(results, cfg) -> Figure:
     s = results["summary"]
     fig = Figure(figsize=(10, 4), layout="constrained")
     axes = fig.subplots(1, 2)
-    ylabels = {"epochs_to_threshold": f"epochs to {cfg.threshold_metric} <= {cfg.threshold:g} nats",
-               "peak_ixt_epoch": "epoch of peak I(X;T), last hidden layer"}
+    ylabels = {
+        "epochs_to_threshold": f"epochs to {cfg.threshold_metric} <= {cfg.threshold:g} nats",
+        "peak_ixt_epoch": "epoch of peak I(X;T), last hidden layer",
+    }
     for ax, (name, ylabel) in zip(axes, ylabels.items()):
         empty = True
         for size in cfg.sizes:
@@ -224,8 +262,11 @@ def _epochs_figure(results, cfg) -> Figure:
             ax.set_yscale("log") if name == "epochs_to_threshold" else ax.set_yscale("symlog", linthresh=1)
         ax.set_xticks(list(cfg.depths))
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"mean ± se over {cfg.seeds} seed(s); missing points: not reached (left) or no compression (right, "
-                 f"peak-to-final I(X;T) < {cfg.min_drop:g} bits) in some seed", fontsize=10)
+    fig.suptitle(
+        f"mean ± se over {cfg.seeds} seed(s); missing points: not reached (left) or no compression (right, "
+        f"peak-to-final I(X;T) < {cfg.min_drop:g} bits) in some seed",
+        fontsize=10,
+    )
     return fig
 
 
@@ -271,23 +312,37 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     peak = [s["peak_ixt_epoch"][str(d)][big] for d in depths]
     sizes = sorted(cfg.sizes)
     # per seed the mean over depths of the output's final I(T;Y); mean and se over seeds
-    pooled = [harness.mean_se(np.mean([results["sub_planes"][(size, d)].i_ty[:, -1, -1] for d in depths], axis=0))
-              for size in sizes]
+    pooled = [
+        harness.mean_se(np.mean([results["sub_planes"][(size, d)].i_ty[:, -1, -1] for d in depths], axis=0))
+        for size in sizes
+    ]
     return [
-        {"claim": "deeper networks reach the loss threshold in fewer epochs",
-         "source": "Shwartz-Ziv & Tishby 2017, Fig. 5",
-         "measured": {f"{d} hidden, {what}": _show(c, "not reached") for d, c in zip(depths, ett)},
-         "agrees": trend(depths, ett, -1)},
-        {"claim": "deeper networks start compressing sooner",
-         "source": "Shwartz-Ziv & Tishby 2017, Sec. 3.4",
-         "measured": {f"{d} hidden, epoch of peak I(X;T) of the last hidden layer ({big} of the data)":
-                      _show(c, "no compression") for d, c in zip(depths, peak)},
-         "agrees": trend(depths, peak, -1)},
-        {"claim": "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
-         "source": "Shwartz-Ziv & Tishby 2017, Fig. 6",
-         "measured": {f"final I(T;Y) of the output, {size:g} of the data, mean over depths [bits]": c
-                      for size, c in zip(sizes, pooled)},
-         "agrees": trend(sizes, pooled, +1)},
+        {
+            "claim": "deeper networks reach the loss threshold in fewer epochs",
+            "source": "Shwartz-Ziv & Tishby 2017, Fig. 5",
+            "measured": {f"{d} hidden, {what}": _show(c, "not reached") for d, c in zip(depths, ett)},
+            "agrees": trend(depths, ett, -1),
+        },
+        {
+            "claim": "deeper networks start compressing sooner",
+            "source": "Shwartz-Ziv & Tishby 2017, Sec. 3.4",
+            "measured": {
+                f"{d} hidden, epoch of peak I(X;T) of the last hidden layer ({big} of the data)": _show(
+                    c, "no compression"
+                )
+                for d, c in zip(depths, peak)
+            },
+            "agrees": trend(depths, peak, -1),
+        },
+        {
+            "claim": "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
+            "source": "Shwartz-Ziv & Tishby 2017, Fig. 6",
+            "measured": {
+                f"final I(T;Y) of the output, {size:g} of the data, mean over depths [bits]": c
+                for size, c in zip(sizes, pooled)
+            },
+            "agrees": trend(sizes, pooled, +1),
+        },
     ]
 
 

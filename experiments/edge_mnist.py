@@ -45,33 +45,41 @@ import jax
 import numpy as np
 
 from experiments import _harness as harness
-from ibjax import checkpoints, claims as verdicts, data as data_mod, infoplane, io, pipeline, plotting, registry, views
+from ibjax import checkpoints, infoplane, io, pipeline, plotting, registry, views
+from ibjax import claims as verdicts
+from ibjax import data as data_mod
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 DATA_CHOICES = ("auto", "mnist_train", "mnist_test")
 PLANES = ("edge420", "edge441", "hsic")  # the study's estimator, the contrast, and HSIC
-LABELS = {"edge420": "EDGE 4.2.0, the study's settings [bits]", "edge441": "EDGE 4.4.1, U=20 (contrast) [bits]",
-          "hsic": "normalised HSIC (median heuristic)"}
+LABELS = {
+    "edge420": "EDGE 4.2.0, the study's settings [bits]",
+    "edge441": "EDGE 4.4.1, U=20 (contrast) [bits]",
+    "hsic": "normalised HSIC (median heuristic)",
+}
 ORIGINAL_SETTINGS = {
     "source": "github.com/mrtnoshad/EDGE, information_plane/main.py (EDGE_4_2_0.py); Noshad, Zeng & Hero, "
-              "ICASSP 2019, Sec. 5",
+    "ICASSP 2019, Sec. 5",
     "network": "784-1024-20-20-20-10, tanh (paper: tanh and ReLU), init truncated normal std 0.1, zero biases",
     "training": "Adam lr 0.003, batch 128, 20000 iterations on the 60k MNIST training images, cross-entropy x 100",
     "mi_samples": "the first 10000 MNIST training images",
     "mi_schedule": "every iteration to 10, every 3rd to 100, every 25th to 1000, every 50th to 2000, every 200th to "
-                   "4000, every 400th after",
+    "4000, every 400th after",
     "repetitions": "23 (paper: 20), averaged",
     "I(X;T)": "EDGE(X, T_l, U=20, L_ensemble=10, gamma=[0.2, (0.8, 1.0, 1.2, 1.8)[l]], epsilon_vector='range')",
     "I(T;Y)": "EDGE(Y, T_l, U=10, L_ensemble=10, gamma=[1e-4, (0.4, 0.5, 0.6, 0.8)[l]], epsilon=[0.2, 0.2], "
-              "epsilon_vector='range')",
+    "epsilon_vector='range')",
 }
 
 
 def _default_run() -> RunConfig:
-    return RunConfig(MLPConfig((784, 1024, 20, 20, 20, 10), activation="tanh", init="idnns"),
-                     DataConfig(name="mnist_test", split="all"),
-                     TrainConfig(optimizer="adam", learning_rate=3e-3, batch_size=128, n_epochs=600,
-                                 schedule="log:36", epoch_steps=1))
+    return RunConfig(
+        MLPConfig((784, 1024, 20, 20, 20, 10), activation="tanh", init="idnns"),
+        DataConfig(name="mnist_test", split="all"),
+        TrainConfig(
+            optimizer="adam", learning_rate=3e-3, batch_size=128, n_epochs=600, schedule="log:36", epoch_steps=1
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,19 @@ class Config:
         check(self)
 
 
-QUICK = {"seeds": 2, "contrast_seeds": 2, "run.train.n_epochs": 6, "run.train.schedule": "all", "mi_samples": 100, "hsic_samples": 100,
-         "run.model.widths": (784, 16, 10), "gamma_xt": (0.8,), "gamma_ty": (0.4,), "contrast_epochs": "all",
-         "hsic_epochs": "every:2"}  # CI-sized: EDGE compiles one call per layer, so one hidden layer
+QUICK = {
+    "seeds": 2,
+    "contrast_seeds": 2,
+    "run.train.n_epochs": 6,
+    "run.train.schedule": "all",
+    "mi_samples": 100,
+    "hsic_samples": 100,
+    "run.model.widths": (784, 16, 10),
+    "gamma_xt": (0.8,),
+    "gamma_ty": (0.4,),
+    "contrast_epochs": "all",
+    "hsic_epochs": "every:2",
+}  # CI-sized: EDGE compiles one call per layer, so one hidden layer
 
 
 def check(cfg: Config) -> None:
@@ -112,8 +130,11 @@ def check(cfg: Config) -> None:
     if cfg.run.model.kind != "mlp" or cfg.run.model.widths[0] != 784 or cfg.run.model.n_classes != 10:
         raise ValueError(f"run.model must be an MLP from 784 inputs to 10 classes, got {cfg.run.model}")
     harness.check_contrast_activation(cfg)
-    if isinstance(cfg.contrast_seeds, bool) or not isinstance(cfg.contrast_seeds, int) \
-            or not 1 <= cfg.contrast_seeds <= cfg.seeds:
+    if (
+        isinstance(cfg.contrast_seeds, bool)
+        or not isinstance(cfg.contrast_seeds, int)
+        or not 1 <= cfg.contrast_seeds <= cfg.seeds
+    ):
         raise ValueError(f"contrast_seeds must be an integer in [1, seeds = {cfg.seeds}], got {cfg.contrast_seeds!r}")
     for name in ("mi_samples", "hsic_samples"):
         v = getattr(cfg, name)
@@ -123,8 +144,10 @@ def check(cfg: Config) -> None:
     for name in ("gamma_xt", "gamma_ty"):
         g = tuple(getattr(cfg, name))
         if len(g) != n_hidden or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in g):
-            raise ValueError(f"{name} must list one gamma > 0 per hidden layer ({n_hidden} for run.model.widths "
-                             f"{cfg.run.model.widths}), got {g!r}")
+            raise ValueError(
+                f"{name} must list one gamma > 0 per hidden layer ({n_hidden} for run.model.widths "
+                f"{cfg.run.model.widths}), got {g!r}"
+            )
     ctx = registry.Context(max(cfg.mi_samples, 20), 10)
     for name, (est, options) in estimators(cfg).items():
         try:
@@ -139,10 +162,19 @@ def check(cfg: Config) -> None:
 def estimators(cfg: Config, layer: int = 0) -> dict:
     """Plane -> (registry name, options); EDGE 4.2.0 with hidden layer ``layer``'s gamma pair."""
     keys = {"L": cfg.edge_L, "n_keys": cfg.edge_keys}
-    return {"edge420": ("edge", {"variant": "4.2.0", "gamma_t_xt": float(cfg.gamma_xt[layer]),
-                                 "gamma_t_ty": float(cfg.gamma_ty[layer]), **keys}),
-            "edge441": ("edge", {"U": cfg.contrast_U, **keys}),
-            "hsic": ("hsic", {"normalized": 1})}
+    return {
+        "edge420": (
+            "edge",
+            {
+                "variant": "4.2.0",
+                "gamma_t_xt": float(cfg.gamma_xt[layer]),
+                "gamma_t_ty": float(cfg.gamma_ty[layer]),
+                **keys,
+            },
+        ),
+        "edge441": ("edge", {"U": cfg.contrast_U, **keys}),
+        "hsic": ("hsic", {"normalized": 1}),
+    }
 
 
 def full_mnist_present() -> bool:
@@ -150,8 +182,9 @@ def full_mnist_present() -> bool:
     try:
         for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
             name = f"train-{kind}"
-            io.find_data_file(name, path=None, subdir="mnist", algorithm="md5", digest=data_mod.MNIST_MD5[name],
-                              url=None)
+            io.find_data_file(
+                name, path=None, subdir="mnist", algorithm="md5", digest=data_mod.MNIST_MD5[name], url=None
+            )
     except (FileNotFoundError, ValueError):
         return False
     return True
@@ -202,15 +235,45 @@ def load_params(dirs, epochs: str):
     return params, runs[0].epochs[positions], [r.config["run_id"] for r in runs], runs[0].config
 
 
-def evaluate(dirs, rc: RunConfig, x, y, est: str, options: dict, epochs: str, *, seed: int, out: Path, measured,
-             memory_gb: float, view="layers", loaded=None, apply_fn=None):
+def evaluate(
+    dirs,
+    rc: RunConfig,
+    x,
+    y,
+    est: str,
+    options: dict,
+    epochs: str,
+    *,
+    seed: int,
+    out: Path,
+    measured,
+    memory_gb: float,
+    view="layers",
+    loaded=None,
+    apply_fn=None,
+):
     """``pipeline.evaluate_arrays`` on the MI samples (x, y) instead of the whole dataset; ``loaded``:
     ``load_params``'s output (params may be replaced by activations, with ``apply_fn`` = ``_given``)."""
     params, kept, run_ids, config = loaded or load_params(dirs, epochs)
     model = rc.model.build()
     fns = infoplane.ApplyFns(model.apply, model.noisy_apply) if apply_fn is None else infoplane.ApplyFns(apply_fn)
-    return pipeline.evaluate_arrays(fns, params, kept, x, y, est, options, run_ids=run_ids, run_dirs=dirs, seed=seed,
-                                    out=out, run_config=config, measured=measured, memory_gb=memory_gb, view=view)
+    return pipeline.evaluate_arrays(
+        fns,
+        params,
+        kept,
+        x,
+        y,
+        est,
+        options,
+        run_ids=run_ids,
+        run_dirs=dirs,
+        seed=seed,
+        out=out,
+        run_config=config,
+        measured=measured,
+        memory_gb=memory_gb,
+        view=view,
+    )
 
 
 def deeper_activations(model, params_SxE, x, n_hidden: int) -> list:
@@ -231,23 +294,46 @@ def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured) -> tup
     parts = []
     for l in range(len(cfg.gamma_xt)):  # structural: each layer has its own estimator settings
         est, options = estimators(cfg, l)["edge420"]
-        kw = dict(view=layer_view(0)) if l == 0 else dict(view=given_view(l), apply_fn=_given,
-                                                          loaded=(deeper[l - 1],) + tuple(loaded[1:]))
-        parts.append(evaluate(dirs, rc, x, y, est, options, cfg.epochs, seed=cfg.eval_seed, out=out, measured=measured,
-                              memory_gb=cfg.memory_gb, **({"loaded": loaded} | kw)))
+        kw = (
+            dict(view=layer_view(0))
+            if l == 0
+            else dict(view=given_view(l), apply_fn=_given, loaded=(deeper[l - 1],) + tuple(loaded[1:]))
+        )
+        parts.append(
+            evaluate(
+                dirs,
+                rc,
+                x,
+                y,
+                est,
+                options,
+                cfg.epochs,
+                seed=cfg.eval_seed,
+                out=out,
+                measured=measured,
+                memory_gb=cfg.memory_gb,
+                **({"loaded": loaded} | kw),
+            )
+        )
     merged = dataclasses.replace(
-        parts[0], values={k: np.concatenate([p.values[k] for p in parts], axis=-1) for k in parts[0].values},
+        parts[0],
+        values={k: np.concatenate([p.values[k] for p in parts], axis=-1) for k in parts[0].values},
         layer_names=tuple(p.layer_names[0] for p in parts),
-        settings={**parts[0].settings, "gamma_t_xt": [float(g) for g in cfg.gamma_xt],
-                  "gamma_t_ty": [float(g) for g in cfg.gamma_ty]})
+        settings={
+            **parts[0].settings,
+            "gamma_t_xt": [float(g) for g in cfg.gamma_xt],
+            "gamma_t_ty": [float(g) for g in cfg.gamma_ty],
+        },
+    )
     files = [str(pipeline.result_path(out, est, f"layer{l + 1}")) for l in range(len(parts))]
     return merged, files
 
 
 def hidden(plane):
     """The plane without its last T (the softmax output): the hidden layers only."""
-    return dataclasses.replace(plane, values={k: v[..., :-1] for k, v in plane.values.items()},
-                               layer_names=tuple(plane.layer_names[:-1]))
+    return dataclasses.replace(
+        plane, values={k: v[..., :-1] for k, v in plane.values.items()}, layer_names=tuple(plane.layer_names[:-1])
+    )
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -259,53 +345,102 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     nets = {a: rc, b: rc.replace(**{"model.activation": b})}
     x, y, ds, n_train = mi_samples(rc, cfg.mi_samples)
     n_h = cfg.hsic_samples or len(y)
-    note = (f"{ds.name} ({ds.source}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
-            f"images (as the study), HSIC on the first {min(n_h, len(y))}"
-            + ("" if name == "mnist_train" else "; the full MNIST training images were not found, so the network is "
-                                                "trained and measured on the official 10k test images"))
+    note = (
+        f"{ds.name} ({ds.source}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
+        f"images (as the study), HSIC on the first {min(n_h, len(y))}"
+        + (
+            ""
+            if name == "mnist_train"
+            else "; the full MNIST training images were not found, so the network is "
+            "trained and measured on the official 10k test images"
+        )
+    )
     print(f"data: {note}")
-    dirs = {act: pipeline.train_or_reuse(r, range(cfg.seeds), out / "runs" / act, force=force)
-            for act, r in nets.items()}
+    dirs = {
+        act: pipeline.train_or_reuse(r, range(cfg.seeds), out / "runs" / act, force=force) for act, r in nets.items()
+    }
     planes, files = {}, {}
     for act in (a, b):
-        m = lambda n: {"data": ds.name, "data_source": ds.source, "samples": f"training images, first {n}",
-                       "n_samples": int(n)}
-        print(f"evaluating {act}: EDGE 4.2.0 per layer on {len(y)} samples; {cfg.contrast_seeds} seeds with EDGE 4.4.1 "
-              f"and with HSIC on {min(n_h, len(y))} ...")
-        planes[act, "edge420"], files_420 = evaluate_edge420(cfg, dirs[act], nets[act], x, y,
-                                                             out=out / "planes" / f"{act}_edge420", measured=m(len(y)))
+        m = lambda n: {
+            "data": ds.name,
+            "data_source": ds.source,
+            "samples": f"training images, first {n}",
+            "n_samples": int(n),
+        }
+        print(
+            f"evaluating {act}: EDGE 4.2.0 per layer on {len(y)} samples; {cfg.contrast_seeds} seeds with EDGE 4.4.1 "
+            f"and with HSIC on {min(n_h, len(y))} ..."
+        )
+        planes[act, "edge420"], files_420 = evaluate_edge420(
+            cfg, dirs[act], nets[act], x, y, out=out / "planes" / f"{act}_edge420", measured=m(len(y))
+        )
         est, options = estimators(cfg)["edge441"]
         where = out / "planes" / f"{act}_edge441"
-        few = dirs[act][:cfg.contrast_seeds]
-        planes[act, "edge441"] = hidden(evaluate(few, nets[act], x, y, est, options, cfg.contrast_epochs,
-                                                 seed=cfg.eval_seed, out=where, measured=m(len(y)),
-                                                 memory_gb=cfg.memory_gb))
+        few = dirs[act][: cfg.contrast_seeds]
+        planes[act, "edge441"] = hidden(
+            evaluate(
+                few,
+                nets[act],
+                x,
+                y,
+                est,
+                options,
+                cfg.contrast_epochs,
+                seed=cfg.eval_seed,
+                out=where,
+                measured=m(len(y)),
+                memory_gb=cfg.memory_gb,
+            )
+        )
         est_h, options_h = estimators(cfg)["hsic"]
         where_h = out / "planes" / f"{act}_hsic"
-        planes[act, "hsic"] = hidden(evaluate(few, nets[act], x[:n_h], y[:n_h], est_h, options_h,
-                                              cfg.hsic_epochs, seed=cfg.eval_seed, out=where_h,
-                                              measured=m(min(n_h, len(y))), memory_gb=cfg.memory_gb))
-        files[act] = {"edge420": [str(Path(f).relative_to(out)) for f in files_420],
-                      "edge441": str(pipeline.result_path(where, est).relative_to(out)),
-                      "hsic": str(pipeline.result_path(where_h, est_h).relative_to(out))}
+        planes[act, "hsic"] = hidden(
+            evaluate(
+                few,
+                nets[act],
+                x[:n_h],
+                y[:n_h],
+                est_h,
+                options_h,
+                cfg.hsic_epochs,
+                seed=cfg.eval_seed,
+                out=where_h,
+                measured=m(min(n_h, len(y))),
+                memory_gb=cfg.memory_gb,
+            )
+        )
+        files[act] = {
+            "edge420": [str(Path(f).relative_to(out)) for f in files_420],
+            "edge441": str(pipeline.result_path(where, est).relative_to(out)),
+            "hsic": str(pipeline.result_path(where_h, est_h).relative_to(out)),
+        }
     stats = {k: layer_stats(p) for k, p in planes.items()}
     metrics = {act: [checkpoints.load_metrics(d) for d in ds_] for act, ds_ in dirs.items()}
     acc = {act: harness.mean_se([float(mm["test_acc"][-1]) for mm in ms]) for act, ms in metrics.items()}
     summary = {
-        "dataset": ds.name, "data_note": note, "n_train": n_train, "n_mi_samples": int(len(y)),
+        "dataset": ds.name,
+        "data_note": note,
+        "n_train": n_train,
+        "n_mi_samples": int(len(y)),
         "n_hsic_samples": int(min(n_h, len(y))),
         "run_dirs": {act: [str(d) for d in ds_] for act, ds_ in dirs.items()},
         "estimator_settings": {"ours": {k: planes[a, k].settings for k in PLANES}, "original": ORIGINAL_SETTINGS},
-        "compression": {f"{act} {k}": {layer: st.summary() for layer, st in stats[act, k].items()}
-                        for act in (a, b) for k in PLANES},
-        "at_ceiling_every_epoch": {f"{act} {k}": at_ceiling(planes[act, k]) for act in (a, b) for k in PLANES
-                                   if k != "hsic"},
+        "compression": {
+            f"{act} {k}": {layer: st.summary() for layer, st in stats[act, k].items()} for act in (a, b) for k in PLANES
+        },
+        "at_ceiling_every_epoch": {
+            f"{act} {k}": at_ceiling(planes[act, k]) for act in (a, b) for k in PLANES if k != "hsic"
+        },
         "planes": files,
         "evaluated_epochs": {k: [int(e) for e in planes[a, k].epochs] for k in PLANES},
-        "final_accuracy": acc, "rule": verdicts.RULE.describe(),
+        "final_accuracy": acc,
+        "rule": verdicts.RULE.describe(),
     }
-    curves = {f"{act} {k}": np.stack([mm[k] for mm in ms]) for act, ms in metrics.items()
-              for k in ("train_loss_running", "train_acc_running")}
+    curves = {
+        f"{act} {k}": np.stack([mm[k] for mm in ms])
+        for act, ms in metrics.items()
+        for k in ("train_loss_running", "train_acc_running")
+    }
     return {"planes": planes, "stats": stats, "metrics": curves, "acc": metrics, "summary": summary}
 
 
@@ -316,18 +451,26 @@ def cap(plane) -> float:
 
 def layer_stats(plane) -> dict:
     """{layer: claims.Stat of its I(X;T)}."""
-    return {layer: verdicts.compression(plane.i_xt[:, :, l], plane.epochs, cap=cap(plane),
-                                        units=plane.measured.get("units", "bits"))
-            for l, layer in enumerate(plane.layer_names)}
+    return {
+        layer: verdicts.compression(
+            plane.i_xt[:, :, l], plane.epochs, cap=cap(plane), units=plane.measured.get("units", "bits")
+        )
+        for l, layer in enumerate(plane.layer_names)
+    }
 
 
 def at_ceiling(plane) -> dict:
     """Per layer: does the seed-mean I(X;T) sit within the rule's ceiling tolerance of log2 N at every epoch?"""
     c = cap(plane)
     low = plane.mean("i_xt").min(axis=0)  # L: the lowest epoch of the seed-mean curve
-    return {layer: {"at_cap_every_epoch": bool(low[l] >= c - verdicts.RULE.tolerance(c)),
-                    "lowest_mean": round(float(low[l]), 4), "cap": round(c, 4)}
-            for l, layer in enumerate(plane.layer_names)}
+    return {
+        layer: {
+            "at_cap_every_epoch": bool(low[l] >= c - verdicts.RULE.tolerance(c)),
+            "lowest_mean": round(float(low[l]), 4),
+            "cap": round(c, 4),
+        }
+        for l, layer in enumerate(plane.layer_names)
+    }
 
 
 # ---------------------------------------------------------------- figures
@@ -339,14 +482,18 @@ def figures(results: dict, cfg: Config, out) -> list:
     p0 = planes[a, "edge420"]
     grid = {(act, key): planes[act, key] for act in (a, b) for key in PLANES}
     net = "-".join(map(str, cfg.run.model.widths))
-    title = (f"{p0.measured['data']}, {net}, hidden layers, {p0.measured.get('n_samples')} MI samples (training "
-             f"images), {p0.shape[1]} seeds, Adam {cfg.run.train.learning_rate:g}, batch {cfg.run.train.batch_size}; "
-             f"'epoch' = iteration")
+    title = (
+        f"{p0.measured['data']}, {net}, hidden layers, {p0.measured.get('n_samples')} MI samples (training "
+        f"images), {p0.shape[1]} seeds, Adam {cfg.run.train.learning_rate:g}, batch {cfg.run.train.batch_size}; "
+        f"'epoch' = iteration"
+    )
     panels = lambda kind: plotting.panel_grid(grid, kind=kind, col_labels=LABELS, title=title)
-    return [plotting.save(panels("plane"), out / "infoplane_edge_hsic.png"),
-            plotting.save(panels("mi_xt"), out / "mi_xt.png"),
-            plotting.save(panels("mi_ty"), out / "mi_ty.png"),
-            plotting.save(plotting.loss_curves(results["metrics"]), out / "loss.png")]
+    return [
+        plotting.save(panels("plane"), out / "infoplane_edge_hsic.png"),
+        plotting.save(panels("mi_xt"), out / "mi_xt.png"),
+        plotting.save(panels("mi_ty"), out / "mi_ty.png"),
+        plotting.save(plotting.loss_curves(results["metrics"]), out / "loss.png"),
+    ]
 
 
 # ---------------------------------------------------------------- claims
@@ -371,19 +518,24 @@ def curve_corr(a_SxExH, b_SxExH):
 
 def claims(results: dict, cfg: Config) -> list[dict]:
     a, b = cfg.run.model.activation, cfg.contrast_activation
-    stats, planes = results["stats"], results["planes"]
+    stats = results["stats"]
     src = "Noshad, Zeng & Hero 2019 (ICASSP), Sec. 5, Fig. 5"
     layers = list(stats[a, "edge420"])
 
     def compress(act):
         vs = [verdicts.decide(stats[act, "edge420"][layer], want="compresses") for layer in layers]
         measured = {f"{act} {layer}, EDGE 4.2.0": stats[act, "edge420"][layer].summary() for layer in layers}
-        measured.update({f"{act} {layer}, EDGE 4.4.1 (contrast)": stats[act, "edge441"][layer].summary()
-                         for layer in layers})
+        measured.update(
+            {f"{act} {layer}, EDGE 4.4.1 (contrast)": stats[act, "edge441"][layer].summary() for layer in layers}
+        )
         return every(vs), measured
 
-    differ = [verdicts.compare(stats[a, "edge420"][layer].frac, stats[b, "edge420"][layer].frac,
-                               what=f"{layer} drop / peak, {a} minus {b}") for layer in layers]
+    differ = [
+        verdicts.compare(
+            stats[a, "edge420"][layer].frac, stats[b, "edge420"][layer].frac, what=f"{layer} drop / peak, {a} minus {b}"
+        )
+        for layer in layers
+    ]
     some = next((v for v in differ if v.agrees is not None), None)  # a clear difference either way is the claim
     v3 = some._replace(agrees=True, outcome="holds") if some is not None else every(differ)
 
@@ -395,31 +547,60 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             agree.append(None if "undecided" in (e, h) else e == h)
             c4[f"{act} {layer}: EDGE 4.2.0 | HSIC"] = f"{e} | {h}"
     decided = [x for x in agree if x is not None]
-    v4 = verdicts.Verdict(None if not decided else all(decided),
-                          "undecided" if not decided else ("holds" if all(decided) else "fails"),
-                          float(np.mean(decided)) if decided else float("nan"), (float("nan"), float("nan")),
-                          float("nan"), "" if decided else "no layer decided by both estimators")
+    v4 = verdicts.Verdict(
+        None if not decided else all(decided),
+        "undecided" if not decided else ("holds" if all(decided) else "fails"),
+        float(np.mean(decided)) if decided else float("nan"),
+        (float("nan"), float("nan")),
+        float("nan"),
+        "" if decided else "no layer decided by both estimators",
+    )
 
     acc = {act: [float(m["test_acc"][-1]) for m in results["acc"][act]] for act in (a, b)}
     trained_on_mi = results["summary"]["dataset"] != "mnist_train"
-    v5 = (verdicts.Verdict(None, "undecided", float(np.mean(acc[a])), (float("nan"), float("nan")), 0.97,
-                           "trained and measured on the same 10k images: a training accuracy, not the paper's test "
-                           "accuracy") if trained_on_mi else
-          every([verdicts.positive(v, threshold=0.97, what=f"{act} accuracy") for act, v in acc.items()]))
+    v5 = (
+        verdicts.Verdict(
+            None,
+            "undecided",
+            float(np.mean(acc[a])),
+            (float("nan"), float("nan")),
+            0.97,
+            "trained and measured on the same 10k images: a training accuracy, not the paper's test accuracy",
+        )
+        if trained_on_mi
+        else every([verdicts.positive(v, threshold=0.97, what=f"{act} accuracy") for act, v in acc.items()])
+    )
     (v1, m1), (v2, m2) = compress(a), compress(b)
     return [
         verdicts.entry(f"{a}: EDGE shows compression in every hidden layer (I(X;T) rises, then falls)", src, v1, m1),
-        verdicts.entry(f"{b}: EDGE shows compression in every hidden layer too (contrary to Saxe et al. 2018)",
-                       src, v2, m2),
-        verdicts.entry(f"the amount of compression (drop / peak, EDGE 4.2.0) differs between {b} and {a}", src, v3,
-                       {f"{layer} drop / peak, {a} minus {b}": {"mean": round(v.effect, 4),
-                                                                 "ci": [round(x, 4) for x in v.interval]}
-                        for layer, v in zip(layers, differ)}),
-        verdicts.entry("EDGE and normalised HSIC agree on the trend of I(X;T) (compression or not, per layer)",
-                       "the student re-implementation of Noshad et al. (EDGE vs normalised HSIC, 15 epochs), as cited "
-                       "in the issue; each layer decided by ibjax.claims for each estimator", v4, c4),
-        verdicts.entry("test accuracy of both networks is around 0.98", src, v5,
-                       {f"{act} final accuracy": harness.mean_se(v) for act, v in acc.items()}),
+        verdicts.entry(
+            f"{b}: EDGE shows compression in every hidden layer too (contrary to Saxe et al. 2018)", src, v2, m2
+        ),
+        verdicts.entry(
+            f"the amount of compression (drop / peak, EDGE 4.2.0) differs between {b} and {a}",
+            src,
+            v3,
+            {
+                f"{layer} drop / peak, {a} minus {b}": {
+                    "mean": round(v.effect, 4),
+                    "ci": [round(x, 4) for x in v.interval],
+                }
+                for layer, v in zip(layers, differ)
+            },
+        ),
+        verdicts.entry(
+            "EDGE and normalised HSIC agree on the trend of I(X;T) (compression or not, per layer)",
+            "the student re-implementation of Noshad et al. (EDGE vs normalised HSIC, 15 epochs), as cited "
+            "in the issue; each layer decided by ibjax.claims for each estimator",
+            v4,
+            c4,
+        ),
+        verdicts.entry(
+            "test accuracy of both networks is around 0.98",
+            src,
+            v5,
+            {f"{act} final accuracy": harness.mean_se(v) for act, v in acc.items()},
+        ),
     ]
 
 

@@ -36,7 +36,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, claims as verdicts, models, pipeline, plotting, schedules
+from ibjax import checkpoints, models, pipeline, plotting, schedules
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import mixture
 
@@ -45,13 +46,17 @@ TOL_BITS = 0.05  # acceptance: |estimate - exact| < 0.05 bits or < 3 standard er
 
 
 def _neuron_run():
-    return RunConfig(MLPConfig((1, 1, 2)), DataConfig(name="single_neuron", split="all"),
-                     TrainConfig(learning_rate=0.01, batch_size=0, n_epochs=20000, schedule="log:80", noise_sigma=0.1))
+    return RunConfig(
+        MLPConfig((1, 1, 2)),
+        DataConfig(name="single_neuron", split="all"),
+        TrainConfig(learning_rate=0.01, batch_size=0, n_epochs=20000, schedule="log:80", noise_sigma=0.1),
+    )
 
 
 def _mlp_run():
-    return RunConfig(data=DataConfig(name="szt_12bit"),
-                     train=TrainConfig(n_epochs=10000, schedule="log:60", noise_sigma=0.05))
+    return RunConfig(
+        data=DataConfig(name="szt_12bit"), train=TrainConfig(n_epochs=10000, schedule="log:60", noise_sigma=0.05)
+    )
 
 
 @dataclass(frozen=True)
@@ -73,17 +78,30 @@ class Config:
         check(self)
 
 
-QUICK = {"neuron.train.n_epochs": 3000, "neuron.train.schedule": "log:12", "neuron_seeds": 2, "neuron_n_mc": 1024,
-         "mlp.train.n_epochs": 60, "mlp.train.schedule": "log:4", "seeds": 2, "n_c": 4, "bin_sizes": (1e-3, 1e-1),
-         "parseval_betas": (0.0, 0.01), "epochs": "all", "binned_epochs": 60}
+QUICK = {
+    "neuron.train.n_epochs": 3000,
+    "neuron.train.schedule": "log:12",
+    "neuron_seeds": 2,
+    "neuron_n_mc": 1024,
+    "mlp.train.n_epochs": 60,
+    "mlp.train.schedule": "log:4",
+    "seeds": 2,
+    "n_c": 4,
+    "bin_sizes": (1e-3, 1e-1),
+    "parseval_betas": (0.0, 0.01),
+    "epochs": "all",
+    "binned_epochs": 60,
+}
 
 
 def check(cfg: Config) -> None:
     """One-line ValueErrors before anything is trained."""
     betas = tuple(cfg.parseval_betas)
     if not betas or betas[0] != 0.0 or len(set(betas)) != len(betas) or len(betas) < 2:
-        raise ValueError(f"parseval_betas must start with 0.0 (the unconstrained runs) and list distinct values, "
-                         f"at least one > 0, got {betas!r}")
+        raise ValueError(
+            f"parseval_betas must start with 0.0 (the unconstrained runs) and list distinct values, "
+            f"at least one > 0, got {betas!r}"
+        )
     for b in betas:
         TrainConfig(parseval_beta=float(b))  # its range check names train.parseval_beta
     if isinstance(cfg.ortho_penalty, bool) or not isinstance(cfg.ortho_penalty, (int, float)) or cfg.ortho_penalty < 0:
@@ -106,6 +124,7 @@ def conditions(cfg: Config) -> list[tuple[str, float, float]]:
 
 def hidden_only(model: models.Model) -> models.Model:
     """The model with its first layer as the only T (the readout trains but is not measured)."""
+
     def apply(params, x):
         logits, acts = model.apply(params, x)
         return logits, acts[:1]
@@ -135,8 +154,9 @@ def run_neuron(cfg: Config, out, *, force: bool) -> dict:
     sigma = rc.train.noise_sigma
     model = hidden_only(rc.model.build())
     dirs = pipeline.train_or_reuse(rc, range(cfg.neuron_seeds), out / "runs" / "neuron", force=force)
-    plane = pipeline.evaluate_runs(dirs, "smoothed", {"sigma": sigma, "n_mc": cfg.neuron_n_mc}, model=model,
-                                   out=out / "planes" / "neuron")
+    plane = pipeline.evaluate_runs(
+        dirs, "smoothed", {"sigma": sigma, "n_mc": cfg.neuron_n_mc}, model=model, out=out / "planes" / "neuron"
+    )
     ds = pipeline.load_data(rc)
     epochs, symbols = _symbols(model, dirs, ds.x)
     if not np.array_equal(epochs, plane.epochs):
@@ -150,44 +170,63 @@ def run_mlp(cfg: Config, out, *, force: bool) -> dict:
     if rc.train.noise_sigma <= 0:
         raise ValueError(f"mlp.train.noise_sigma must be > 0 (the noisy network), got {rc.train.noise_sigma}")
     seeds = range(cfg.seeds)
-    dirs = pipeline.train_or_reuse(rc, seeds, out / "runs" / "noisy", force=force,
-                                   sweep={"train.parseval_beta": [float(b) for b in cfg.parseval_betas]})
+    dirs = pipeline.train_or_reuse(
+        rc,
+        seeds,
+        out / "runs" / "noisy",
+        force=force,
+        sweep={"train.parseval_beta": [float(b) for b in cfg.parseval_betas]},
+    )
     if cfg.ortho_penalty > 0:  # the contrast: the loss penalty instead of the retraction
-        dirs += pipeline.train_or_reuse(rc.replace(**{"train.ortho_penalty": float(cfg.ortho_penalty)}), seeds,
-                                        out / "runs" / "penalty", force=force)
-    plane = pipeline.evaluate_runs(dirs, "smoothed", {"n_c": cfg.n_c, "n_mc": cfg.n_mc}, epochs=cfg.epochs,
-                                   out=out / "planes" / "noisy")
+        dirs += pipeline.train_or_reuse(
+            rc.replace(**{"train.ortho_penalty": float(cfg.ortho_penalty)}),
+            seeds,
+            out / "runs" / "penalty",
+            force=force,
+        )
+    plane = pipeline.evaluate_runs(
+        dirs, "smoothed", {"n_c": cfg.n_c, "n_mc": cfg.n_mc}, epochs=cfg.epochs, out=out / "planes" / "noisy"
+    )
     det_rc = rc.replace(**{"train.noise_sigma": 0.0, "train.n_epochs": cfg.binned_epochs})
     det = pipeline.train_or_reuse(det_rc, seeds, out / "runs" / "deterministic", force=force)
     sizes = [float(b) for b in cfg.bin_sizes]
-    binned = pipeline.evaluate_runs(det, "binning", {"bin_size": sizes[0]}, sweep={"bin_size": sizes},
-                                    out=out / "planes" / "binned")
+    binned = pipeline.evaluate_runs(
+        det, "binning", {"bin_size": sizes[0]}, sweep={"bin_size": sizes}, out=out / "planes" / "binned"
+    )
     runs = [checkpoints.load_run(d) for d in dirs]
-    return {"noisy": plane, "binned": binned, "kept_epochs": runs[0].epochs,
-            "ortho": np.stack([ortho_error(r.params) for r in runs]),  # R x E_kept x kernels
-            "test_acc": np.stack([r.metrics["test_acc"] for r in runs])}
+    return {
+        "noisy": plane,
+        "binned": binned,
+        "kept_epochs": runs[0].epochs,
+        "ortho": np.stack([ortho_error(r.params) for r in runs]),  # R x E_kept x kernels
+        "test_acc": np.stack([r.metrics["test_acc"] for r in runs]),
+    }
 
 
 def ortho_error(params) -> np.ndarray:
     """E x kernels: ||K^T K - I||_F of every kernel at every kept epoch (numpy; ``ibjax.train.orthonormality_error``
     is the same for one epoch)."""
     ks = [params[name]["kernel"] for name in sorted(params, key=lambda n: int(n.split("_")[-1]))]
-    return np.stack([np.linalg.norm(np.einsum("eio,eip->eop", k, k) - np.eye(k.shape[-1]), axis=(1, 2))
-                     for k in ks], axis=1)
+    return np.stack(
+        [np.linalg.norm(np.einsum("eio,eip->eop", k, k) - np.eye(k.shape[-1]), axis=(1, 2)) for k in ks], axis=1
+    )
 
 
 def by_condition(cfg: Config, v_R):
     """Runs (condition-major, seeds inside) -> {condition name: the condition's seeds}."""
     s = cfg.seeds
-    return {name: v_R[i * s:(i + 1) * s] for i, (name, _, _) in enumerate(conditions(cfg))}
+    return {name: v_R[i * s : (i + 1) * s] for i, (name, _, _) in enumerate(conditions(cfg))}
 
 
 def compression_stats(cfg: Config, plane) -> dict:
     """{condition: {layer: claims.Stat}} of I(X;T_l) (cap log2 N)."""
     cap = verdicts.cap_xt(plane)
-    return {name: {layer: verdicts.compression(v[:, :, l], plane.epochs, cap=cap)
-                   for l, layer in enumerate(plane.layer_names)}
-            for name, v in by_condition(cfg, plane.i_xt).items()}
+    return {
+        name: {
+            layer: verdicts.compression(v[:, :, l], plane.epochs, cap=cap) for l, layer in enumerate(plane.layer_names)
+        }
+        for name, v in by_condition(cfg, plane.i_xt).items()
+    }
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -196,19 +235,33 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     plane = mlp["noisy"]
     stats = compression_stats(cfg, plane)
     se_final = by_condition(cfg, plane.values["i_xt_se"][0][:, -1])
-    change = {name: {layer: {**st.summary(), "estimator_se_final": round(float(np.sqrt(np.mean(se_final[name][:, l] ** 2))), 4)}
-                     for l, (layer, st) in enumerate(per.items())} for name, per in stats.items()}
-    kernels = [f"kernel {k + 1} ({a}x{b})" for k, (a, b) in enumerate(zip(cfg.mlp.model.widths[:-1], cfg.mlp.model.widths[1:]))]
-    ortho = {name: {k: harness.mean_se(v[:, -1, j]) for j, k in enumerate(kernels)}
-             for name, v in by_condition(cfg, mlp["ortho"]).items()}
+    change = {
+        name: {
+            layer: {**st.summary(), "estimator_se_final": round(float(np.sqrt(np.mean(se_final[name][:, l] ** 2))), 4)}
+            for l, (layer, st) in enumerate(per.items())
+        }
+        for name, per in stats.items()
+    }
+    kernels = [
+        f"kernel {k + 1} ({a}x{b})" for k, (a, b) in enumerate(zip(cfg.mlp.model.widths[:-1], cfg.mlp.model.widths[1:]))
+    ]
+    ortho = {
+        name: {k: harness.mean_se(v[:, -1, j]) for j, k in enumerate(kernels)}
+        for name, v in by_condition(cfg, mlp["ortho"]).items()
+    }
     acc = {name: harness.mean_se(v[:, -1]) for name, v in by_condition(cfg, mlp["test_acc"]).items()}
     est = neuron["plane"].i_xt[:, :, 0]
-    summary = {"dataset": plane.measured["data"], "neuron_sigma": neuron["sigma"],
-               "neuron_max_abs_error_bits": round(float(np.abs(est - neuron["exact"]).max()), 4),
-               "neuron_final_exact_bits": harness.mean_se(neuron["exact"][:, -1]),
-               "conditions": {name: {"parseval_beta": b, "ortho_penalty": p} for name, b, p in conditions(cfg)},
-               "peak_to_final_change_bits": change, "final_orthonormality_error": ortho, "final_test_acc": acc,
-               "rule": verdicts.RULE.describe()}
+    summary = {
+        "dataset": plane.measured["data"],
+        "neuron_sigma": neuron["sigma"],
+        "neuron_max_abs_error_bits": round(float(np.abs(est - neuron["exact"]).max()), 4),
+        "neuron_final_exact_bits": harness.mean_se(neuron["exact"][:, -1]),
+        "conditions": {name: {"parseval_beta": b, "ortho_penalty": p} for name, b, p in conditions(cfg)},
+        "peak_to_final_change_bits": change,
+        "final_orthonormality_error": ortho,
+        "final_test_acc": acc,
+        "rule": verdicts.RULE.describe(),
+    }
     return {**neuron, **mlp, "stats": stats, "kernels": kernels, "summary": summary}
 
 
@@ -238,9 +291,15 @@ def _neuron_figures(results, out) -> list:
     fig2 = Figure(figsize=(4.2 * n_s, 3.6), layout="constrained")
     for s, ax in enumerate(fig2.subplots(1, n_s, squeeze=False)[0]):
         for k, xv in enumerate(results["x"]):
-            line, = ax.plot(x, sym[s, :, k], lw=1.2, label=f"x = {xv:g}")
-            ax.fill_between(x, sym[s, :, k] - results["sigma"], sym[s, :, k] + results["sigma"],
-                            color=line.get_color(), alpha=0.15, lw=0)
+            (line,) = ax.plot(x, sym[s, :, k], lw=1.2, label=f"x = {xv:g}")
+            ax.fill_between(
+                x,
+                sym[s, :, k] - results["sigma"],
+                sym[s, :, k] + results["sigma"],
+                color=line.get_color(),
+                alpha=0.15,
+                lw=0,
+            )
         ax.set_xscale("log")
         ax.set(xlabel="epoch + 1", ylabel="tanh(w x + b)", title=f"seed {s}", ylim=(-1.15, 1.15))
         ax.legend(fontsize=7)
@@ -270,8 +329,9 @@ def _mlp_figures(results, cfg: Config, out) -> list:
         ax.set(xlabel="epoch + 1", title=_label(name))
         ax.legend(fontsize=7)
     axes[0].set_ylabel("I(X;T_l) [bits] (sample propagation)")
-    top.suptitle(f"noisy tanh MLP, sigma = {cfg.mlp.train.noise_sigma}, {s} seeds; shaded ± 2 SE over seeds",
-                 fontsize=10)
+    top.suptitle(
+        f"noisy tanh MLP, sigma = {cfg.mlp.train.noise_sigma}, {s} seeds; shaded ± 2 SE over seeds", fontsize=10
+    )
     ax_i, ax_o, ax_a = bottom.subplots(1, 3)
     last = len(plane.layer_names) - 2  # the last hidden layer
     xo = _x(results["kept_epochs"])
@@ -281,14 +341,19 @@ def _mlp_figures(results, cfg: Config, out) -> list:
         _band(ax_o, xo, ortho[name].mean(axis=2), f"C{c}", _label(name))
         _band(ax_a, np.arange(1, acc[name].shape[1] + 1), acc[name], f"C{c}", _label(name))
     ax_i.set(xlabel="epoch + 1", ylabel="I(X;T) [bits]", title=f"{plane.layer_names[last]} (last hidden)")
-    ax_o.set(xlabel="epoch + 1", ylabel="mean over kernels of ||K^T K - I||_F", yscale="log",
-             title="orthonormality of the kernels")
+    ax_o.set(
+        xlabel="epoch + 1",
+        ylabel="mean over kernels of ||K^T K - I||_F",
+        yscale="log",
+        title="orthonormality of the kernels",
+    )
     ax_a.set(xlabel="epoch", ylabel="test accuracy", title="accuracy")
     for ax in (ax_i, ax_o, ax_a):
         ax.set_xscale("log")
         ax.legend(fontsize=7)
-    bottom.suptitle("Parseval retraction (the constraint Goldfeld et al. cite) vs the loss penalty (contrast)",
-                    fontsize=10)
+    bottom.suptitle(
+        "Parseval retraction (the constraint Goldfeld et al. cite) vs the loss penalty (contrast)", fontsize=10
+    )
     binned = results["binned"]
     sizes = binned.sweep["bin_size"]
     b_GxSxExL = binned.values["i_xt"]
@@ -306,11 +371,21 @@ def _mlp_figures(results, cfg: Config, out) -> list:
     shown = sorted({0, n_e // 4, n_e // 2, n_e - 1})
     for j, e in enumerate(shown):
         for ll in range(len(binned.layer_names) - 1):
-            ax2.plot(sizes, b_GxSxExL[:, :, e, ll].mean(1), color=f"C{ll}", alpha=0.35 + 0.65 * j / 3,
-                     marker="o", ms=3, label=f"{binned.layer_names[ll]}" if j == 0 else None)
+            ax2.plot(
+                sizes,
+                b_GxSxExL[:, :, e, ll].mean(1),
+                color=f"C{ll}",
+                alpha=0.35 + 0.65 * j / 3,
+                marker="o",
+                ms=3,
+                label=f"{binned.layer_names[ll]}" if j == 0 else None,
+            )
     ax2.set_xscale("log")
-    ax2.set(xlabel="bin size", ylabel="I(X;Bin(T)) [bits]",
-            title=f"deterministic net, epochs {', '.join(str(int(binned.epochs[e])) for e in shown)} (light to dark)")
+    ax2.set(
+        xlabel="bin size",
+        ylabel="I(X;Bin(T)) [bits]",
+        title=f"deterministic net, epochs {', '.join(str(int(binned.epochs[e])) for e in shown)} (light to dark)",
+    )
     ax2.title.set_fontsize(8)
     ax2.legend(fontsize=7)
     fig2.suptitle("binning measures clustering at the bin's scale; the noisy network's I(X;T) at sigma", fontsize=10)
@@ -363,10 +438,13 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     penalty = next((n for n in names if n.startswith("penalty")), None)
 
     def beside(name):  # what the issue asks next to each drop: orthonormality and accuracy
-        return {f"{last} ({_label(name)})": stats[name][last].summary(),
-                f"||K^T K - I||_F of {results['kernels'][-2]}, final ({_label(name)})":
-                    summary["final_orthonormality_error"][name][results["kernels"][-2]],
-                f"test accuracy, final ({_label(name)})": summary["final_test_acc"][name]}
+        return {
+            f"{last} ({_label(name)})": stats[name][last].summary(),
+            f"||K^T K - I||_F of {results['kernels'][-2]}, final ({_label(name)})": summary[
+                "final_orthonormality_error"
+            ][name][results["kernels"][-2]],
+            f"test accuracy, final ({_label(name)})": summary["final_test_acc"][name],
+        }
 
     free = verdicts.decide(stats["none"][last], want="compresses")
     held = verdicts.decide(stats[strongest][last], want="does not compress")
@@ -378,46 +456,75 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             "exact value at every kept epoch",
             "Goldfeld et al. 2019, Sec. 4 (estimator) and Fig. 2 (single neuron)",
             verdicts.positive(neuron_margin(est, se, exact), what="the worst epoch's margin"),
-            {"worst margin inside the tolerance [bits]": harness.mean_se(neuron_margin(est, se, exact)),
-             "max |estimate - exact| [bits]": harness.mean_se(np.abs(est - exact).max(1)),
-             "max |estimate - exact| / SE": harness.mean_se((np.abs(est - exact) / se).max(1)),
-             "mean estimator SE [bits]": harness.mean_se(se.mean(1)),
-             "fraction of (seed, epoch) within tolerance": round(float(ok.mean()), 4)}),
+            {
+                "worst margin inside the tolerance [bits]": harness.mean_se(neuron_margin(est, se, exact)),
+                "max |estimate - exact| [bits]": harness.mean_se(np.abs(est - exact).max(1)),
+                "max |estimate - exact| / SE": harness.mean_se((np.abs(est - exact) / se).max(1)),
+                "mean estimator SE [bits]": harness.mean_se(se.mean(1)),
+                "fraction of (seed, epoch) within tolerance": round(float(ok.mean()), 4),
+            },
+        ),
         verdicts.entry(
             "the single neuron's I(X;T) rises toward 2 bits, then falls toward H(1/4) = 0.811 bits as three symbols "
             "cluster at one saturated value",
             "Goldfeld et al. 2019, Fig. 2",
-            both(verdicts.decide(verdicts.compression(exact, plane.epochs, cap=2.0), want="compresses"),
-                 verdicts.positive(0.1 - np.abs(exact[:, -1] - H_QUARTER), what="0.1 - |final - H(1/4)|")),
-            {"exact I(X;T)": verdicts.compression(exact, plane.epochs, cap=2.0).summary(),
-             "final exact I(X;T) [bits]": harness.mean_se(exact[:, -1]),
-             "final estimate [bits]": harness.mean_se(est[:, -1])}),
+            both(
+                verdicts.decide(verdicts.compression(exact, plane.epochs, cap=2.0), want="compresses"),
+                verdicts.positive(0.1 - np.abs(exact[:, -1] - H_QUARTER), what="0.1 - |final - H(1/4)|"),
+            ),
+            {
+                "exact I(X;T)": verdicts.compression(exact, plane.epochs, cap=2.0).summary(),
+                "final exact I(X;T) [bits]": harness.mean_se(exact[:, -1]),
+                "final estimate [bits]": harness.mean_se(est[:, -1]),
+            },
+        ),
         verdicts.entry(
-            f"without an orthonormality constraint, the noisy tanh network's last hidden layer compresses "
-            f"(I(X;T) falls from its peak)",
-            "Goldfeld et al. 2019, Sec. 5 (compression of noisy DNNs through clustering)", free, beside("none")),
+            "without an orthonormality constraint, the noisy tanh network's last hidden layer compresses "
+            "(I(X;T) falls from its peak)",
+            "Goldfeld et al. 2019, Sec. 5 (compression of noisy DNNs through clustering)",
+            free,
+            beside("none"),
+        ),
         verdicts.entry(
             f"orthonormal weights stop that compression: with the Parseval retraction (beta {strongest.split()[1]}) "
             f"the last hidden layer does not compress",
             "Goldfeld et al. 2019, Sec. 5 (orthonormality constraint of Cisse et al. 2017, Parseval networks; as we "
             "read it: orthonormal weights prevent saturation and clustering)",
             held,
-            {**beside(strongest), **{k: v for n in constrained if n != strongest for k, v in beside(n).items()},
-             f"{last} (no constraint)": stats["none"][last].summary()}),
+            {
+                **beside(strongest),
+                **{k: v for n in constrained if n != strongest for k, v in beside(n).items()},
+                f"{last} (no constraint)": stats["none"][last].summary(),
+            },
+        ),
     ]
     if penalty:
-        out.append(verdicts.entry(
-            f"contrast, not the paper's method: a loss penalty {cfg.ortho_penalty:g} sum ||K^T K - I||_F^2 in place "
-            "of the retraction also stops the last hidden layer's compression",
-            "our earlier setup of the orthonormality claim (a penalty in the loss); Goldfeld et al. use a constraint",
-            verdicts.decide(stats[penalty][last], want="does not compress"), beside(penalty)))
-    out.append(verdicts.entry(
-        "binned I(X;Bin(T)) of the deterministic network is set by the bin size (clustering at that scale), "
-        "spanning over 1 bit between bin sizes at the same weights",
-        "Goldfeld et al. 2019, Sec. 5", span,
-        {f"final binned I(X;T), {last}, bin {b:g} [bits]": harness.mean_se(binned[g])
-         for g, b in enumerate(results["binned"].sweep["bin_size"])}
-        | {f"final noisy I(X;T), {last} [bits]": harness.mean_se(noisy.i_xt[:cfg.seeds, -1, len(noisy.layer_names) - 2])}))
+        out.append(
+            verdicts.entry(
+                f"contrast, not the paper's method: a loss penalty {cfg.ortho_penalty:g} sum ||K^T K - I||_F^2 in place "
+                "of the retraction also stops the last hidden layer's compression",
+                "our earlier setup of the orthonormality claim (a penalty in the loss); Goldfeld et al. use a constraint",
+                verdicts.decide(stats[penalty][last], want="does not compress"),
+                beside(penalty),
+            )
+        )
+    out.append(
+        verdicts.entry(
+            "binned I(X;Bin(T)) of the deterministic network is set by the bin size (clustering at that scale), "
+            "spanning over 1 bit between bin sizes at the same weights",
+            "Goldfeld et al. 2019, Sec. 5",
+            span,
+            {
+                f"final binned I(X;T), {last}, bin {b:g} [bits]": harness.mean_se(binned[g])
+                for g, b in enumerate(results["binned"].sweep["bin_size"])
+            }
+            | {
+                f"final noisy I(X;T), {last} [bits]": harness.mean_se(
+                    noisy.i_xt[: cfg.seeds, -1, len(noisy.layer_names) - 2]
+                )
+            },
+        )
+    )
     return out
 
 

@@ -48,8 +48,14 @@ class Config:
     consistency_margin: float = 0.05  # bits: "satisfies the IB equations": gap below this
 
 
-QUICK = {"seeds": 2, "run.train.n_epochs": 150, "run.train.schedule": "log:20", "betas": 8, "n_iter": 100,
-         "tasks": ("stochastic_12bit",)}
+QUICK = {
+    "seeds": 2,
+    "run.train.n_epochs": 150,
+    "run.train.schedule": "log:20",
+    "betas": 8,
+    "n_iter": 100,
+    "tasks": ("stochastic_12bit",),
+}
 
 
 def _task(cfg, name):
@@ -62,8 +68,9 @@ def _task(cfg, name):
 def _evaluate(cfg, name, out, force):
     rc, ds, p_yx = _task(cfg, name)
     small = cfg.small / cfg.run.data.train_frac
-    dirs = pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / name, sweep={"data.train_subset": [1.0, small]},
-                                   force=force)
+    dirs = pipeline.train_or_reuse(
+        rc, range(cfg.seeds), out / "runs" / name, sweep={"data.train_subset": [1.0, small]}, force=force
+    )
     runs, model = pipeline.load_runs(dirs), rc.model.build()
     params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # R x E x ...
     n_r, n_e = len(runs), len(runs[0].epochs)
@@ -78,24 +85,40 @@ def _evaluate(cfg, name, out, force):
     gap_betas = np.geomspace(1.0, 1e7, 128)  # hard encoders reach their fixed point only as beta grows
     gap = lambda ids: np.asarray(ib.min_hard_gaps(ids, f32(p_x), f32(p_yx), level, f32(rows), f32(gap_betas)))
     final = jax.tree.map(lambda a: a[: cfg.seeds, -1], params)  # the full-size runs' last kept epoch
-    ids = np.asarray(jax.jit(jax.vmap(lambda p, x: ib.layer_ids(model.apply, p, x, n_bins=cfg.n_bins), in_axes=(0, None)))(
-        final, ds.x))  # S x L x N
+    ids = np.asarray(
+        jax.jit(jax.vmap(lambda p, x: ib.layer_ids(model.apply, p, x, n_bins=cfg.n_bins), in_axes=(0, None)))(
+            final, ds.x
+        )
+    )  # S x L x N
     rand = np.random.default_rng(0).permuted(ids, axis=2)  # the layer's own symbols, shuffled over inputs: same H(T)
     own = jax.vmap(lambda e, b: ib.consistency_gap(e, f32(p_x), f32(p_yx), b[None])[0])(
-        f32(curve.encoder_BxXxT[::8]), f32(betas[::8]))  # the IB solutions at their own beta
+        f32(curve.encoder_BxXxT[::8]), f32(betas[::8])
+    )  # the IB solutions at their own beta
     gaps, gaps_rand, gap_best = gap(ids), gap(rand), float(gap(level[None, None].astype(np.int32))[0, 0])
     names = tuple(f"layer {l + 1}" for l in range(i_xt.shape[2]))
-    plane = lambda idx: InfoPlane(runs[0].epochs, {"i_xt": i_xt[None, idx], "i_ty": i_ty[None, idx]},
-                                  "binning (true p(y|x))", {"n_bins": cfg.n_bins}, layer_names=names,
-                                  measured={"data": ds.name, "n_samples": n})
+    plane = lambda idx: InfoPlane(
+        runs[0].epochs,
+        {"i_xt": i_xt[None, idx], "i_ty": i_ty[None, idx]},
+        "binning (true p(y|x))",
+        {"n_bins": cfg.n_bins},
+        layer_names=names,
+        measured={"data": ds.name, "n_samples": n},
+    )
     metrics = [checkpoints.load_metrics(d) for d in dirs[: cfg.seeds]]
     planes = {"full": plane(slice(0, cfg.seeds)), "small": plane(slice(cfg.seeds, None))}
     for size, pl in planes.items():
         pl.save(out / name / f"infoplane_exact_{size}.npz")
-    return {**planes, "curve": curve,
-            "gap": gaps, "gap_random": gaps_rand, "gap_ib": np.asarray(own), "gap_best_hard": gap_best, "train_loss": np.stack([m["train_loss"] for m in metrics]),
-            "train_acc": np.stack([m["train_acc"] for m in metrics]),
-            "data": ds.name}
+    return {
+        **planes,
+        "curve": curve,
+        "gap": gaps,
+        "gap_random": gaps_rand,
+        "gap_ib": np.asarray(own),
+        "gap_best_hard": gap_best,
+        "train_loss": np.stack([m["train_loss"] for m in metrics]),
+        "train_acc": np.stack([m["train_acc"] for m in metrics]),
+        "data": ds.name,
+    }
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -103,11 +126,15 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     summary = {"dataset": ", ".join(r["data"] for r in results.values()), "rule": claims.RULE.describe()}
     for name, r in results.items():
         c = r["curve"]
-        summary[name] = {"i_xy_bits": round(c.i_xy, 4), "h_y_bits": round(c.h_y, 4), "caveat": c.caveat,
-                         "curve": {"i_xt": np.round(c.hull_xt, 4).tolist(), "i_ty": np.round(c.hull_ty, 4).tolist()},
-                         "ib_solutions_own_gap_bits": np.round(r["gap_ib"], 6).tolist(),
-                         "best_hard_encoder_gap_bits": round(r["gap_best_hard"], 6),
-                         "per_layer": _per_layer(r)}
+        summary[name] = {
+            "i_xy_bits": round(c.i_xy, 4),
+            "h_y_bits": round(c.h_y, 4),
+            "caveat": c.caveat,
+            "curve": {"i_xt": np.round(c.hull_xt, 4).tolist(), "i_ty": np.round(c.hull_ty, 4).tolist()},
+            "ib_solutions_own_gap_bits": np.round(r["gap_ib"], 6).tolist(),
+            "best_hard_encoder_gap_bits": round(r["gap_best_hard"], 6),
+            "per_layer": _per_layer(r),
+        }
     return {"tasks": results, "summary": summary}
 
 
@@ -115,8 +142,14 @@ def _per_layer(r) -> dict:
     """Final distance below the curve, excess I(X;T) over it and IB-equation gap of every layer (mean, se)."""
     p, c = r["full"], r["curve"]
     d, x = c.distance(p.i_xt[:, -1], p.i_ty[:, -1]), c.excess(p.i_xt[:, -1], p.i_ty[:, -1])  # S x L
-    return {name: {"distance_bits": harness.mean_se(d[:, l]), "excess_i_xt_bits": harness.mean_se(x[:, l]),
-                   "gap_bits": harness.mean_se(r["gap"][:, l])} for l, name in enumerate(p.layer_names)}
+    return {
+        name: {
+            "distance_bits": harness.mean_se(d[:, l]),
+            "excess_i_xt_bits": harness.mean_se(x[:, l]),
+            "gap_bits": harness.mean_se(r["gap"][:, l]),
+        }
+        for l, name in enumerate(p.layer_names)
+    }
 
 
 def _last_hidden(plane):
@@ -126,14 +159,14 @@ def _last_hidden(plane):
 def figures(results: dict, cfg: Config, out) -> list:
     tasks = results["tasks"]
     fig = Figure(figsize=(6.4 * len(tasks), 4.8), layout="constrained")
-    for ax, (name, r) in zip(fig.subplots(1, len(tasks), squeeze=False)[0], tasks.items()):
+    for ax, r in zip(fig.subplots(1, len(tasks), squeeze=False)[0], tasks.values()):
         plotting.info_plane(r["full"], ax=ax, title=f"{r['data']}: {cfg.seeds} seed(s); black: IB curve")
         ax.plot(r["curve"].hull_xt, r["curve"].hull_ty, "k-", lw=1.5)
         if r["curve"].caveat:
             ax.text(0.02, 0.02, "deterministic Y: the IB curve is the corner", transform=ax.transAxes, fontsize=8)
     fig2 = Figure(figsize=(11, 4), layout="constrained")
     a, b = fig2.subplots(1, 2)
-    for k, (name, r) in enumerate(tasks.items()):
+    for k, r in enumerate(tasks.values()):
         p, n_l = r["full"], r["full"].shape[3]
         d = r["curve"].distance(p.i_xt[:, -1], p.i_ty[:, -1])  # S x L
         x = np.arange(1, n_l + 1) + 0.2 * (k - 0.5)
@@ -151,8 +184,11 @@ def figures(results: dict, cfg: Config, out) -> list:
             ax.plot(p.epochs, p.mean("i_ty")[:, _last_hidden(p)], label=f"{r['data']}, {size} training set")
     ax.set(xscale="symlog", xlabel="epoch", ylabel="I(T;Y) of the last hidden layer [bits]")
     ax.legend(fontsize=8)
-    return [plotting.save(fig, out / "planes.png"), plotting.save(fig2, out / "distance.png"),
-            plotting.save(fig3, out / "small_data.png")]
+    return [
+        plotting.save(fig, out / "planes.png"),
+        plotting.save(fig2, out / "distance.png"),
+        plotting.save(fig3, out / "small_data.png"),
+    ]
 
 
 def claims_(results: dict, cfg: Config) -> list[dict]:
@@ -166,24 +202,44 @@ def claims_(results: dict, cfg: Config) -> list[dict]:
         note = " (deterministic Y: the curve is the trivial corner)" if c.caveat else ""
         v, knee = claims.positive(margin - d, what="margin minus distance"), float(c.xt_needed(c.i_xy - margin))
         if v.agrees and p.i_xt[:, -1, last].mean() > knee:  # where the curve is flat the distance is I(X;Y) - I(T;Y)
-            v = v._replace(agrees=None, outcome="undecided", reason=(
-                f"the layer ends at I(X;T) = {p.i_xt[:, -1, last].mean():.2f} bits, where the curve is flat (within the "
-                f"margin of I(X;Y) from {knee:.2f} bits on): the distance only says that it keeps I(X;Y); see the excess"))
-        out.append(claims.entry(f"{r['data']}: the last hidden layer ends on the IB curve{note}", f"{SOURCE}, Sec. 3", v,
-                                {"final distance below the curve [bits]": harness.mean_se(d),
-                                 "margin [bits]": round(margin, 4),
-                                 "final excess I(X;T) over the curve at equal I(T;Y) [bits]":
-                                     harness.mean_se(c.excess(p.i_xt[:, -1, last], p.i_ty[:, -1, last]))}))
-        out.append(claims.entry(f"{r['data']}: the last hidden layer's encoder and decoder satisfy the IB "
-                                "self-consistent equations", f"{SOURCE}, Sec. 2",
-                                claims.positive(cfg.consistency_margin - (r["gap"][:, last] - r["gap_best_hard"]),
-                                                what="margin minus the gap above the best hard encoder's"),
-                                {"gap, min over beta [bits]": harness.mean_se(r["gap"][:, last]),
-                                 "the best hard encoder's gap (T = the inputs' p(y|x) class) [bits]":
-                                     round(r["gap_best_hard"], 4),
-                                 "its own symbols shuffled over the inputs: gap [bits]":
-                                     harness.mean_se(r["gap_random"][:, last]),
-                                 "margin [bits]": cfg.consistency_margin}))
+            v = v._replace(
+                agrees=None,
+                outcome="undecided",
+                reason=(
+                    f"the layer ends at I(X;T) = {p.i_xt[:, -1, last].mean():.2f} bits, where the curve is flat (within the "
+                    f"margin of I(X;Y) from {knee:.2f} bits on): the distance only says that it keeps I(X;Y); see the excess"
+                ),
+            )
+        out.append(
+            claims.entry(
+                f"{r['data']}: the last hidden layer ends on the IB curve{note}",
+                f"{SOURCE}, Sec. 3",
+                v,
+                {
+                    "final distance below the curve [bits]": harness.mean_se(d),
+                    "margin [bits]": round(margin, 4),
+                    "final excess I(X;T) over the curve at equal I(T;Y) [bits]": harness.mean_se(
+                        c.excess(p.i_xt[:, -1, last], p.i_ty[:, -1, last])
+                    ),
+                },
+            )
+        )
+        out.append(
+            claims.entry(
+                f"{r['data']}: the last hidden layer's encoder and decoder satisfy the IB self-consistent equations",
+                f"{SOURCE}, Sec. 2",
+                claims.positive(
+                    cfg.consistency_margin - (r["gap"][:, last] - r["gap_best_hard"]),
+                    what="margin minus the gap above the best hard encoder's",
+                ),
+                {
+                    "gap, min over beta [bits]": harness.mean_se(r["gap"][:, last]),
+                    "the best hard encoder's gap (T = the inputs' p(y|x) class) [bits]": round(r["gap_best_hard"], 4),
+                    "its own symbols shuffled over the inputs: gap [bits]": harness.mean_se(r["gap_random"][:, last]),
+                    "margin [bits]": cfg.consistency_margin,
+                },
+            )
+        )
     return out + _timing(tasks[cfg.tasks[0]], cfg)
 
 
@@ -202,28 +258,55 @@ def _timing(r, cfg) -> list[dict]:
     k_S = small.i_xt[:, :, last].argmax(axis=1)  # the small networks' own onsets
     during = np.where(np.arange(small.shape[2])[None] >= k_S[:, None], small.i_ty[:, :, last], -np.inf)
     lost_S = during.max(axis=1) - small.i_ty[:, -1, last]  # I(T;Y) lost within the compression phase
-    gate = lambda v, s: v if claims.decide(s).outcome == "compresses" else v._replace(
-        agrees=None, outcome="undecided", reason="the last hidden layer does not clearly compress: "
-                                                 + (claims.decide(s).reason or claims.decide(s).outcome))
+    gate = lambda v, s: (
+        v
+        if claims.decide(s).outcome == "compresses"
+        else v._replace(
+            agrees=None,
+            outcome="undecided",
+            reason="the last hidden layer does not clearly compress: "
+            + (claims.decide(s).reason or claims.decide(s).outcome),
+        )
+    )
     src = f"{SOURCE}, Sec. 3.3 and Fig. 6"
     return [
         claims.entry(f"{r['data']}: the last hidden layer compresses", src, comp, stat.summary()),
-        claims.entry("most of training is spent compressing (share of epochs after the onset > 0.5)", src,
-                     gate(claims.positive(share - 0.5, what="share - 0.5"), stat),
-                     {"onset epoch": harness.mean_se(onset_S), "share of epochs after it": harness.mean_se(share)}),
-        claims.entry("compression begins when the training error has become small (> half the loss decrease done)",
-                     src, gate(claims.positive(done - 0.5, what="done - 0.5"), stat),
-                     {"share of the training-loss decrease done at the onset": harness.mean_se(done),
-                      "training loss at the onset [nats]": harness.mean_se(loss[np.arange(len(loss)), at_onset]),
-                      "training accuracy at the onset": harness.mean_se(r["train_acc"][np.arange(len(loss)), at_onset]),
-                      "training loss at epoch 0 / at the end [nats]": [harness.mean_se(loss[:, 0]),
-                                                                       harness.mean_se(loss[:, -1])]}),
-        claims.entry(f"with {cfg.small:.0%} of the data the last hidden layer loses I(T;Y) while it compresses", src,
-                     gate(claims.positive(lost_S, threshold=claims.RULE.threshold(ty.peak),
-                                          what="I(T;Y) lost within the compression phase"), small_stat),
-                     {"I(X;T)": small_stat.summary(), "I(T;Y) (true labels, all inputs)": ty.summary(),
-                      "I(T;Y) lost within the compression phase (its highest value after the I(X;T) onset minus the "
-                      "final) [bits]": harness.mean_se(lost_S)}),
+        claims.entry(
+            "most of training is spent compressing (share of epochs after the onset > 0.5)",
+            src,
+            gate(claims.positive(share - 0.5, what="share - 0.5"), stat),
+            {"onset epoch": harness.mean_se(onset_S), "share of epochs after it": harness.mean_se(share)},
+        ),
+        claims.entry(
+            "compression begins when the training error has become small (> half the loss decrease done)",
+            src,
+            gate(claims.positive(done - 0.5, what="done - 0.5"), stat),
+            {
+                "share of the training-loss decrease done at the onset": harness.mean_se(done),
+                "training loss at the onset [nats]": harness.mean_se(loss[np.arange(len(loss)), at_onset]),
+                "training accuracy at the onset": harness.mean_se(r["train_acc"][np.arange(len(loss)), at_onset]),
+                "training loss at epoch 0 / at the end [nats]": [
+                    harness.mean_se(loss[:, 0]),
+                    harness.mean_se(loss[:, -1]),
+                ],
+            },
+        ),
+        claims.entry(
+            f"with {cfg.small:.0%} of the data the last hidden layer loses I(T;Y) while it compresses",
+            src,
+            gate(
+                claims.positive(
+                    lost_S, threshold=claims.RULE.threshold(ty.peak), what="I(T;Y) lost within the compression phase"
+                ),
+                small_stat,
+            ),
+            {
+                "I(X;T)": small_stat.summary(),
+                "I(T;Y) (true labels, all inputs)": ty.summary(),
+                "I(T;Y) lost within the compression phase (its highest value after the I(X;T) onset minus the "
+                "final) [bits]": harness.mean_se(lost_S),
+            },
+        ),
     ]
 
 

@@ -49,8 +49,15 @@ QUICK = {"sizes": (100, 300), "seeds": 2, "steps": 150, "n_kept": 10, "hidden": 
 
 def setup(cfg: Config, batch_size: int) -> linear.Setup:
     kept = np.unique(np.r_[0, np.geomspace(1, cfg.steps, cfg.n_kept).astype(int)])
-    return linear.Setup(linear.Teacher(sigma_y=cfg.sigma_y), cfg.hidden, max(cfg.sizes), cfg.learning_rate, batch_size,
-                        1.0, tuple(int(k) for k in kept))
+    return linear.Setup(
+        linear.Teacher(sigma_y=cfg.sigma_y),
+        cfg.hidden,
+        max(cfg.sizes),
+        cfg.learning_rate,
+        batch_size,
+        1.0,
+        tuple(int(k) for k in kept),
+    )
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -68,8 +75,12 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     steps = np.asarray(setup(cfg, 0).kept_steps)
     arrays = {f"{o}_{k}": v for o, r in results.items() for k, v in r.items()}
     io.atomic_save_npz(out / "linear.npz", {"steps_K": steps, "sizes_G": p_g, "inits_G": s_g, **arrays})
-    summary = {"dataset": "linear teacher (Gaussian inputs, 30 relevant of 100)", "grid": [list(map(float, g)) for g in grid],
-               "kept_steps": steps.tolist(), "rule": claims.RULE.describe()}
+    summary = {
+        "dataset": "linear teacher (Gaussian inputs, 30 relevant of 100)",
+        "grid": [list(map(float, g)) for g in grid],
+        "kept_steps": steps.tolist(),
+        "rule": claims.RULE.describe(),
+    }
     return {"opt": results, "grid": grid, "steps": steps, "summary": summary}
 
 
@@ -82,8 +93,12 @@ def figures(results: dict, cfg: Config, out) -> list:
         for ax, key in zip(axes[:3], ("i_xt_L", "i_rel_L", "i_irr_L")):
             ax.plot(steps + 1, r[key][g, :, :, 0].mean(0), ls, label=f"P={p}, init {s:g}")
         axes[3].plot(steps + 1, r["excess"][g].mean(0), ls, label=f"P={p}, init {s:g}")
-    titles = ("I(X;T), first hidden layer", "task-relevant I(X_rel;T)", "task-irrelevant I(X_irr;T | X_rel)",
-              "excess generalisation error / ||W0||^2")
+    titles = (
+        "I(X;T), first hidden layer",
+        "task-relevant I(X_rel;T)",
+        "task-irrelevant I(X_irr;T | X_rel)",
+        "excess generalisation error / ||W0||^2",
+    )
     for ax, title in zip(axes, titles):
         ax.set(xscale="log", xlabel="steps + 1", title=title)
     axes[3].set_yscale("log")
@@ -97,8 +112,12 @@ def figures(results: dict, cfg: Config, out) -> list:
         ax.scatter(drop, o["excess"][:, :, -1].mean(1), marker=mark, label=name)
         for g, (p, s) in enumerate(grid):
             ax.annotate(f"{p},{s:g}", (drop[g], o["excess"][g, :, -1].mean()), fontsize=6)
-    ax.set(xlabel="compression: peak-to-final drop of I(X_irr;T | X_rel) [bits]", yscale="log",
-           ylabel="final excess generalisation error", title="compression against generalisation (P, init)")
+    ax.set(
+        xlabel="compression: peak-to-final drop of I(X_irr;T | X_rel) [bits]",
+        yscale="log",
+        ylabel="final excess generalisation error",
+        title="compression against generalisation (P, init)",
+    )
     ax.legend(fontsize=8)
     return [plotting.save(fig, out / "dynamics.png"), plotting.save(fig2, out / "generalisation.png")]
 
@@ -112,10 +131,13 @@ def _fit_and_compress(o, g, steps) -> tuple:
     both = [comp.agrees, fit.agrees]
     agrees = False if False in both else None if None in both else True
     reason = "; ".join(v.reason for v in (comp, fit) if v.reason)
-    v = comp._replace(agrees=agrees, outcome="holds" if agrees else "undecided" if agrees is None else "fails",
-                      reason=reason)
-    return v, {"irrelevant information": claims.compression(irr, steps).summary(),
-               "relevant bits gained after the irrelevant peak": harness.mean_se(gain)}
+    v = comp._replace(
+        agrees=agrees, outcome="holds" if agrees else "undecided" if agrees is None else "fails", reason=reason
+    )
+    return v, {
+        "irrelevant information": claims.compression(irr, steps).summary(),
+        "relevant bits gained after the irrelevant peak": harness.mean_se(gain),
+    }
 
 
 def _decoupled(o, grid, steps, cfg, key) -> tuple:
@@ -124,20 +146,44 @@ def _decoupled(o, grid, steps, cfg, key) -> tuple:
     for g, (p, s) in enumerate(grid):
         comp = claims.decide(claims.compression(o[key][g, :, :, 0], steps)).outcome
         ex = o["excess"][g, :, -1]
-        gen = ("generalises" if claims.positive(cfg.good - ex).agrees else
-               "does not generalise" if claims.positive(ex - cfg.bad).agrees else "undecided")
+        gen = (
+            "generalises"
+            if claims.positive(cfg.good - ex).agrees
+            else "does not generalise"
+            if claims.positive(ex - cfg.bad).agrees
+            else "undecided"
+        )
         rows.append((f"P={p}, init {s:g}", comp, gen, float(ex.mean())))
     a = [r[0] for r in rows if r[1] == "does not compress" and r[2] == "generalises"]
     b = [r[0] for r in rows if r[1] == "compresses" and r[2] == "does not generalise"]
     decided = [r for r in rows if "undecided" not in (r[1], r[2])]
-    coupled = (not a and not b and any(r[1] == "compresses" for r in decided)
-               and any(r[1] == "does not compress" for r in decided))  # both kinds, each with its generalisation
+    coupled = (
+        not a
+        and not b
+        and any(r[1] == "compresses" for r in decided)
+        and any(r[1] == "does not compress" for r in decided)
+    )  # both kinds, each with its generalisation
     agrees = True if a and b else False if coupled else None
-    reason = "" if agrees is not None else "; ".join(
-        m for m, found in (("no network generalises without compressing", a),
-                           ("no network compresses without generalising", b)) if not found)
-    v = claims.Verdict(agrees, "holds" if agrees else "fails" if agrees is False else "undecided", float(len(a) + len(b)),
-                       (len(a), len(b)), 0.0, reason)
+    reason = (
+        ""
+        if agrees is not None
+        else "; ".join(
+            m
+            for m, found in (
+                ("no network generalises without compressing", a),
+                ("no network compresses without generalising", b),
+            )
+            if not found
+        )
+    )
+    v = claims.Verdict(
+        agrees,
+        "holds" if agrees else "fails" if agrees is False else "undecided",
+        float(len(a) + len(b)),
+        (len(a), len(b)),
+        0.0,
+        reason,
+    )
     return v, {r[0]: f"{r[1]}, {r[2]} (excess {r[3]:.3g})" for r in rows}
 
 
@@ -147,13 +193,26 @@ def claims_(results: dict, cfg: Config) -> list[dict]:
     out = []
     for name in ("gd", "sgd"):
         v, m = _fit_and_compress(results["opt"][name], g_fit, steps)
-        out.append(claims.entry(f"{name}, P={grid[g_fit][0]}, init {grid[g_fit][1]:g}: task-irrelevant information is "
-                                "compressed while task-relevant information is fitted", f"{SOURCE}, Fig. 5", v, m))
+        out.append(
+            claims.entry(
+                f"{name}, P={grid[g_fit][0]}, init {grid[g_fit][1]:g}: task-irrelevant information is "
+                "compressed while task-relevant information is fitted",
+                f"{SOURCE}, Fig. 5",
+                v,
+                m,
+            )
+        )
     for key, what in (("i_xt_L", "I(X;T)"), ("i_irr_L", "task-irrelevant information")):
         v, m = _decoupled(results["opt"]["gd"], grid, steps, cfg, key)
-        out.append(claims.entry(f"gd: compression of {what} and generalisation decouple (one network generalises "
-                                "without compressing, another compresses without generalising)", f"{SOURCE}, Sec. 4",
-                                v, m))
+        out.append(
+            claims.entry(
+                f"gd: compression of {what} and generalisation decouple (one network generalises "
+                "without compressing, another compresses without generalising)",
+                f"{SOURCE}, Sec. 4",
+                v,
+                m,
+            )
+        )
     return out
 
 

@@ -34,15 +34,19 @@ MIN_DROP = 0.05  # bits: a smaller peak-to-final drop is not compression
 
 
 def _default_run() -> RunConfig:
-    return RunConfig(MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh", quant_bits=8),
-                     DataConfig(name="szt_12bit"),
-                     TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=3000, schedule="log:40"))
+    return RunConfig(
+        MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh", quant_bits=8),
+        DataConfig(name="szt_12bit"),
+        TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=3000, schedule="log:40"),
+    )
 
 
 def _mnist_run() -> RunConfig:
-    return RunConfig(MLPConfig((784, 1024, 20, 20, 20, 10), activation="tanh", init="glorot", quant_bits=8),
-                     DataConfig(name="mnist_test", train_frac=0.8),
-                     TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=128, n_epochs=20, schedule="all"))
+    return RunConfig(
+        MLPConfig((784, 1024, 20, 20, 20, 10), activation="tanh", init="glorot", quant_bits=8),
+        DataConfig(name="mnist_test", train_frac=0.8),
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=128, n_epochs=20, schedule="all"),
+    )
 
 
 @dataclass(frozen=True)
@@ -59,16 +63,32 @@ class Config:
     mnist_run: RunConfig = field(default_factory=_mnist_run)
 
 
-QUICK = {"seeds": 2, "run.train.n_epochs": 60, "run.train.schedule": "log:5", "activations": ("relu",), "bits": (4,),
-         "n_bins": (30,),
-         "noise_vars": (1e-1,), "knn_k": 0, "edge_keys": 0, "mnist": False}
+QUICK = {
+    "seeds": 2,
+    "run.train.n_epochs": 60,
+    "run.train.schedule": "log:5",
+    "activations": ("relu",),
+    "bits": (4,),
+    "n_bins": (30,),
+    "noise_vars": (1e-1,),
+    "knn_k": 0,
+    "edge_keys": 0,
+    "mnist": False,
+}
 
 
 def grid(cfg: Config) -> list:
     g = []
     for nb in cfg.n_bins:
-        g += [_grid.Setting(f"bin{nb} {m}", "binning", {"n_bins": nb, "range_mode": m}) for m in ("fixed", "layer", "neuron")]
-        g.append(_grid.Setting(f"bin{nb} layer-quantile", "binning", {"n_bins": nb, "range_mode": "layer", "spacing": "quantile"}))
+        g += [
+            _grid.Setting(f"bin{nb} {m}", "binning", {"n_bins": nb, "range_mode": m})
+            for m in ("fixed", "layer", "neuron")
+        ]
+        g.append(
+            _grid.Setting(
+                f"bin{nb} layer-quantile", "binning", {"n_bins": nb, "range_mode": "layer", "spacing": "quantile"}
+            )
+        )
     if cfg.noise_vars:
         g.append(_grid.Setting("KDE var {:g}", "kde", {}, {"noise_var": [float(v) for v in cfg.noise_vars]}))
     if cfg.knn_k:
@@ -86,12 +106,14 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     nets, accuracy, exact, estimated = {}, {}, {}, {}
     for act in cfg.activations:
         base = cfg.run.replace(**{"model.activation": act, "model.quant_bits": 0})
-        accuracy[f"{act} float"] = _final_acc(pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / f"{act}_float",
-                                                                      force=force))
+        accuracy[f"{act} float"] = _final_acc(
+            pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / f"{act}_float", force=force)
+        )
         for b in cfg.bits:
             name = f"{act} {b}-bit"
-            dirs = pipeline.train_or_reuse(base.replace(**{"model.quant_bits": b}), range(cfg.seeds),
-                                           out / "runs" / f"{act}_{b}bit", force=force)
+            dirs = pipeline.train_or_reuse(
+                base.replace(**{"model.quant_bits": b}), range(cfg.seeds), out / "runs" / f"{act}_{b}bit", force=force
+            )
             accuracy[name] = _final_acc(dirs)
             t0 = time.perf_counter()
             exact[name] = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / f"{act}_{b}bit")
@@ -104,27 +126,42 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     layers = exact[next(iter(exact))].layer_names
     _, counts = np.unique(load_data(cfg.run).y, return_counts=True)
     h_y = float(-(counts / counts.sum() * np.log2(counts / counts.sum())).sum())
-    return {"exact": exact, "h_y": h_y, "estimated": estimated, "errors": errors, "accuracy": accuracy,
-            "summary": {"dataset": exact[next(iter(exact))].measured["data"], "networks": list(exact),
-                        "layers": list(layers), "accuracy": {k: harness.mean_se(v) for k, v in accuracy.items()},
-                        "exact_seconds": {k: v["exact_seconds"] for k, v in nets.items()},
-                        "errors": errors, "mnist": mnist, "settings": [s.label for s in grid(cfg)]}}
+    return {
+        "exact": exact,
+        "h_y": h_y,
+        "estimated": estimated,
+        "errors": errors,
+        "accuracy": accuracy,
+        "summary": {
+            "dataset": exact[next(iter(exact))].measured["data"],
+            "networks": list(exact),
+            "layers": list(layers),
+            "accuracy": {k: harness.mean_se(v) for k, v in accuracy.items()},
+            "exact_seconds": {k: v["exact_seconds"] for k, v in nets.items()},
+            "errors": errors,
+            "mnist": mnist,
+            "settings": [s.label for s in grid(cfg)],
+        },
+    }
 
 
 def compare(exact, planes: dict) -> dict:
     """Per estimator setting: mean absolute error per layer (bits; over seeds and epochs) of I(X;T) and
     I(T;Y) against the exact plane, and per layer whether it agrees on the presence of compression."""
     ref = _grid.compresses(_grid.drops(exact.i_xt), min_bits=MIN_DROP)
-    out = {"exact compresses": ref.tolist(),
-           "exact drop": [harness.mean_se(d) for d in _grid.drops(exact.i_xt).T]}
+    out = {"exact compresses": ref.tolist(), "exact drop": [harness.mean_se(d) for d in _grid.drops(exact.i_xt).T]}
     for label, p in planes.items():
         est = np.asarray(p.i_xt, float)
         finite = bool(np.isfinite(est).all())
         mae_xt = np.abs(est - exact.i_xt).mean(axis=(0, 1))
         mae_ty = np.abs(np.asarray(p.i_ty, float) - exact.i_ty).mean(axis=(0, 1))
         agree = (_grid.compresses(_grid.drops(est), min_bits=MIN_DROP) == ref) if finite else np.zeros_like(ref)
-        out[label] = {"mae_i_xt": np.round(mae_xt, 4).tolist(), "mae_i_ty": np.round(mae_ty, 4).tolist(),
-                      "agrees": agree.tolist(), "finite": finite}
+        out[label] = {
+            "mae_i_xt": np.round(mae_xt, 4).tolist(),
+            "mae_i_ty": np.round(mae_ty, 4).tolist(),
+            "agrees": agree.tolist(),
+            "finite": finite,
+        }
     return out
 
 
@@ -134,9 +171,13 @@ def error_table(errors: dict, exact: dict) -> str:
     lines = []
     for name, e in errors.items():
         layers = [f"T{l + 1}" for l in range(len(e["exact compresses"]))]
-        lines += [f"**{name}** (exact plane compresses in: "
-                  f"{', '.join(l for l, c in zip(layers, e['exact compresses']) if c) or 'no layer'})", "",
-                  "| setting | " + " | ".join(layers) + " | agrees |", "|---" * (len(layers) + 2) + "|"]
+        lines += [
+            f"**{name}** (exact plane compresses in: "
+            f"{', '.join(l for l, c in zip(layers, e['exact compresses']) if c) or 'no layer'})",
+            "",
+            "| setting | " + " | ".join(layers) + " | agrees |",
+            "|---" * (len(layers) + 2) + "|",
+        ]
         for label, v in e.items():
             if not isinstance(v, dict) or "mae_i_xt" not in v:
                 continue
@@ -152,32 +193,59 @@ def run_mnist(cfg: Config, out, *, force: bool) -> dict:
     t1 = time.perf_counter()
     plane = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / "mnist_8bit")
     t2 = time.perf_counter()
-    return {"dataset": plane.measured["data"], "n_samples": plane.measured.get("n_samples"),
-            "train_seconds": round(t1 - t0, 1), "exact_plane_seconds": round(t2 - t1, 1),
-            "items": int(np.prod(plane.shape[1:3])), "layers": int(plane.shape[-1]),
-            "final_test_acc": _final_acc(dirs)[0],
-            "i_xt_last": np.round(plane.i_xt[0, -1], 3).tolist(), "i_ty_last": np.round(plane.i_ty[0, -1], 3).tolist()}
+    return {
+        "dataset": plane.measured["data"],
+        "n_samples": plane.measured.get("n_samples"),
+        "train_seconds": round(t1 - t0, 1),
+        "exact_plane_seconds": round(t2 - t1, 1),
+        "items": int(np.prod(plane.shape[1:3])),
+        "layers": int(plane.shape[-1]),
+        "final_test_acc": _final_acc(dirs)[0],
+        "i_xt_last": np.round(plane.i_xt[0, -1], 3).tolist(),
+        "i_ty_last": np.round(plane.i_ty[0, -1], 3).tolist(),
+    }
 
 
 def figures(results: dict, cfg: Config, out) -> list:
     exact, estimated, errors = results["exact"], results["estimated"], results["errors"]
-    show = [lab for lab in (f"bin{cfg.n_bins[0]} fixed", f"bin{cfg.n_bins[0]} layer", f"KDE var {cfg.noise_vars[-1]:g}"
-                            if cfg.noise_vars else None, f"kNN k={cfg.knn_k}" if cfg.knn_k else None)
-            if lab and lab in next(iter(estimated.values()))]
+    show = [
+        lab
+        for lab in (
+            f"bin{cfg.n_bins[0]} fixed",
+            f"bin{cfg.n_bins[0]} layer",
+            f"KDE var {cfg.noise_vars[-1]:g}" if cfg.noise_vars else None,
+            f"kNN k={cfg.knn_k}" if cfg.knn_k else None,
+        )
+        if lab and lab in next(iter(estimated.values()))
+    ]
     planes = {}
     for name in exact:
         planes[(name, "exact")] = exact[name]
         planes.update({(name, lab): estimated[name][lab] for lab in show})
-    paths = [plotting.save(plotting.panel_grid(planes, title="exact (counted) vs estimated information planes, "
-                                                             "quantized 12-bit networks"), out / "planes.png")]
-    labels = [lab for lab in next(iter(errors.values())) if isinstance(errors[next(iter(errors))][lab], dict)
-              and "mae_i_xt" in errors[next(iter(errors))][lab]]
+    paths = [
+        plotting.save(
+            plotting.panel_grid(
+                planes, title="exact (counted) vs estimated information planes, quantized 12-bit networks"
+            ),
+            out / "planes.png",
+        )
+    ]
+    labels = [
+        lab
+        for lab in next(iter(errors.values()))
+        if isinstance(errors[next(iter(errors))][lab], dict) and "mae_i_xt" in errors[next(iter(errors))][lab]
+    ]
     n_layers = len(next(iter(errors.values()))["exact compresses"])
-    panels = {name: (np.array([e[lab]["agrees"] for lab in labels]), np.array([e[lab]["mae_i_xt"] for lab in labels]))
-              for name, e in errors.items()}
-    fig = _grid.agreement_figure(labels, [f"T{l + 1}" for l in range(n_layers)], panels,
-                                 title="agrees with the exact plane on compression (green) / not (red); "
-                                       "numbers: mean |I(X;T) error| in bits")
+    panels = {
+        name: (np.array([e[lab]["agrees"] for lab in labels]), np.array([e[lab]["mae_i_xt"] for lab in labels]))
+        for name, e in errors.items()
+    }
+    fig = _grid.agreement_figure(
+        labels,
+        [f"T{l + 1}" for l in range(n_layers)],
+        panels,
+        title="agrees with the exact plane on compression (green) / not (red); numbers: mean |I(X;T) error| in bits",
+    )
     paths.append(plotting.save(fig, out / "agreement.png"))
     return paths
 
@@ -187,8 +255,12 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     out_layer = {name: _grid.drops(p.i_xt)[:, -1] for name, p in exact.items()}
     fit = {name: _fitting(p, results["h_y"]) for name, p in exact.items()}
     hidden = {name: np.array(errors[name]["exact compresses"][:-1]) for name in exact}
-    binning = [(name, lab) for name in errors for lab, v in errors[name].items()
-               if isinstance(v, dict) and lab.startswith("bin")]
+    binning = [
+        (name, lab)
+        for name in errors
+        for lab, v in errors[name].items()
+        if isinstance(v, dict) and lab.startswith("bin")
+    ]
     n_flip = sum(not all(errors[name][lab]["agrees"]) for name, lab in binning)
     n_ok = sum(all(errors[name][lab]["agrees"]) for name, lab in binning)
     acts = list(cfg.activations)
@@ -196,30 +268,47 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     tanh_h = [int(hidden[n].sum()) for n in hidden if n.startswith("tanh")]
     relu_h = [int(hidden[n].sum()) for n in hidden if n.startswith("relu")]
     return [
-        {"claim": "a fitting phase in every layer: I(T;Y) rises in all layers (exact planes)",
-         "source": "Lorenzen, Igel & Nielsen 2022, abstract",
-         "agrees": bool(all(n_up == n for n_up, n, _ in fit.values())),
-         "measured": {f"{k}: layers whose I(T;Y) rises > 0.01 bits, of those starting below H(Y)": f"{u} of {n}"
-                      f" (least rise {r:.3f} bits)" for k, (u, n, r) in fit.items()}},
-        {"claim": "the output layer compresses in all experiments (exact planes)",
-         "source": "Lorenzen, Igel & Nielsen 2022, abstract",
-         "agrees": bool(all(errors[n]["exact compresses"][-1] for n in exact)),
-         "measured": {f"{n}: output peak-to-final drop [bits]": harness.mean_se(d) for n, d in out_layer.items()}},
-        {"claim": "compression of the hidden layers depends on the activation (tanh vs ReLU)",
-         "source": "Lorenzen, Igel & Nielsen 2022, abstract",
-         "agrees": None if not (tanh_h and relu_h) else bool(np.mean(tanh_h) != np.mean(relu_h)),
-         "measured": {f"{n}: hidden layers compressing": f"{int(h.sum())} of {len(h)}" for n, h in hidden.items()}},
-        {"claim": "binning choices alone give qualitatively different results (some settings support, some refute "
-                  "the exact plane's compression pattern)",
-         "source": "Lorenzen, Igel & Nielsen 2022, Sec. 4",
-         "agrees": bool(n_flip > 0 and n_ok > 0) if binning else None,
-         "measured": {"binning settings x networks agreeing in every layer": f"{n_ok} of {len(binning)}",
-                      "disagreeing in at least one layer": f"{n_flip} of {len(binning)}"}},
-        {"claim": "8-bit quantization-aware training reaches the float network's accuracy within a few points",
-         "source": "Lorenzen, Igel & Nielsen 2022, Sec. 5 (accuracy of quantized networks)",
-         "agrees": bool(all(g.mean() < 3e-2 for g in gaps.values())) if gaps else None,
-         "measured": {**{f"{k} test accuracy": harness.mean_se(v) for k, v in acc.items()},
-                      **{f"{a}: float minus 8-bit": harness.mean_se(g) for a, g in gaps.items()}}},
+        {
+            "claim": "a fitting phase in every layer: I(T;Y) rises in all layers (exact planes)",
+            "source": "Lorenzen, Igel & Nielsen 2022, abstract",
+            "agrees": bool(all(n_up == n for n_up, n, _ in fit.values())),
+            "measured": {
+                f"{k}: layers whose I(T;Y) rises > 0.01 bits, of those starting below H(Y)": f"{u} of {n}"
+                f" (least rise {r:.3f} bits)"
+                for k, (u, n, r) in fit.items()
+            },
+        },
+        {
+            "claim": "the output layer compresses in all experiments (exact planes)",
+            "source": "Lorenzen, Igel & Nielsen 2022, abstract",
+            "agrees": bool(all(errors[n]["exact compresses"][-1] for n in exact)),
+            "measured": {f"{n}: output peak-to-final drop [bits]": harness.mean_se(d) for n, d in out_layer.items()},
+        },
+        {
+            "claim": "compression of the hidden layers depends on the activation (tanh vs ReLU)",
+            "source": "Lorenzen, Igel & Nielsen 2022, abstract",
+            "agrees": None if not (tanh_h and relu_h) else bool(np.mean(tanh_h) != np.mean(relu_h)),
+            "measured": {f"{n}: hidden layers compressing": f"{int(h.sum())} of {len(h)}" for n, h in hidden.items()},
+        },
+        {
+            "claim": "binning choices alone give qualitatively different results (some settings support, some refute "
+            "the exact plane's compression pattern)",
+            "source": "Lorenzen, Igel & Nielsen 2022, Sec. 4",
+            "agrees": bool(n_flip > 0 and n_ok > 0) if binning else None,
+            "measured": {
+                "binning settings x networks agreeing in every layer": f"{n_ok} of {len(binning)}",
+                "disagreeing in at least one layer": f"{n_flip} of {len(binning)}",
+            },
+        },
+        {
+            "claim": "8-bit quantization-aware training reaches the float network's accuracy within a few points",
+            "source": "Lorenzen, Igel & Nielsen 2022, Sec. 5 (accuracy of quantized networks)",
+            "agrees": bool(all(g.mean() < 3e-2 for g in gaps.values())) if gaps else None,
+            "measured": {
+                **{f"{k} test accuracy": harness.mean_se(v) for k, v in acc.items()},
+                **{f"{a}: float minus 8-bit": harness.mean_se(g) for a, g in gaps.items()},
+            },
+        },
     ]
 
 

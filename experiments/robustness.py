@@ -33,8 +33,11 @@ MIN_BITS, MIN_FRACTION = 0.05, 0.05  # a drop below 0.05 bits or 5% of the layer
 
 
 def _default_run() -> RunConfig:
-    return RunConfig(MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh"), DataConfig(name="szt_12bit"),
-                     TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=3000, schedule="log:40"))
+    return RunConfig(
+        MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh"),
+        DataConfig(name="szt_12bit"),
+        TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=3000, schedule="log:40"),
+    )
 
 
 @dataclass(frozen=True)
@@ -53,28 +56,59 @@ class Config:
     exact_bits: int = 8  # 0: no quantized twin
 
 
-QUICK = {"seeds": 2, "run.train.n_epochs": 60, "run.train.schedule": "log:5", "activations": ("tanh", "relu"),
-         "bin_sizes": (0.1,), "n_bins": 0, "noise_vars": (1e-1,), "knn_k": (), "edge_keys": 0, "renyi_alphas": (2.0,),
-         "renyi_widths": ("silverman",), "renyi_subset": 128, "exact_bits": 0}
+QUICK = {
+    "seeds": 2,
+    "run.train.n_epochs": 60,
+    "run.train.schedule": "log:5",
+    "activations": ("tanh", "relu"),
+    "bin_sizes": (0.1,),
+    "n_bins": 0,
+    "noise_vars": (1e-1,),
+    "knn_k": (),
+    "edge_keys": 0,
+    "renyi_alphas": (2.0,),
+    "renyi_widths": ("silverman",),
+    "renyi_subset": 128,
+    "exact_bits": 0,
+}
 
 
 def grid(cfg: Config) -> list:
     g = []
     if cfg.bin_sizes:
-        g.append(_grid.Setting("bin size {:g}", "binning", {"bin_size": cfg.bin_sizes[0]},
-                               {"bin_size": [float(b) for b in cfg.bin_sizes]}))
+        g.append(
+            _grid.Setting(
+                "bin size {:g}",
+                "binning",
+                {"bin_size": cfg.bin_sizes[0]},
+                {"bin_size": [float(b) for b in cfg.bin_sizes]},
+            )
+        )
     if cfg.n_bins:
         nb = cfg.n_bins
-        g += [_grid.Setting(f"{nb} bins {m}", "binning", {"n_bins": nb, "range_mode": m}) for m in ("fixed", "layer", "neuron")]
-        g.append(_grid.Setting(f"{nb} bins quantile", "binning", {"n_bins": nb, "range_mode": "layer", "spacing": "quantile"}))
+        g += [
+            _grid.Setting(f"{nb} bins {m}", "binning", {"n_bins": nb, "range_mode": m})
+            for m in ("fixed", "layer", "neuron")
+        ]
+        g.append(
+            _grid.Setting(
+                f"{nb} bins quantile", "binning", {"n_bins": nb, "range_mode": "layer", "spacing": "quantile"}
+            )
+        )
     if cfg.noise_vars:
         g.append(_grid.Setting("KDE var {:g}", "kde", {}, {"noise_var": [float(v) for v in cfg.noise_vars]}))
     g += [_grid.Setting(f"kNN k={k}", "knn", {"k": k}) for k in cfg.knn_k]
     if cfg.edge_keys:
         g.append(_grid.Setting(f"EDGE x{cfg.edge_keys}", "edge", {"n_keys": cfg.edge_keys}))
     for w in cfg.renyi_widths:
-        g.append(_grid.Setting(f"Renyi {w} a={{:g}}", "renyi", {"width": w, "subset": cfg.renyi_subset},
-                               {"alpha": [float(a) for a in cfg.renyi_alphas]}))
+        g.append(
+            _grid.Setting(
+                f"Renyi {w} a={{:g}}",
+                "renyi",
+                {"width": w, "subset": cfg.renyi_subset},
+                {"alpha": [float(a) for a in cfg.renyi_alphas]},
+            )
+        )
     return g
 
 
@@ -90,10 +124,10 @@ def drop_stats(plane) -> dict:
         est = np.asarray(plane.i_xt_se, float)[:, :, :-1]
         peak = i_xt.argmax(axis=1)  # S x L
         se_peak = np.take_along_axis(est, peak[:, None, :], axis=1)[:, 0]
-        se_est = np.sqrt((se_peak ** 2 + est[:, -1] ** 2).mean(axis=0) / s)
+        se_est = np.sqrt((se_peak**2 + est[:, -1] ** 2).mean(axis=0) / s)
     except AttributeError:
         pass
-    se = np.sqrt(se_seed ** 2 + se_est ** 2)
+    se = np.sqrt(se_seed**2 + se_est**2)
     mean, top = drop.mean(axis=0), i_xt.max(axis=1).mean(axis=0)
     ok = np.isfinite(mean)
     compresses = ok & (mean > MIN_BITS) & (mean > MIN_FRACTION * top) & (mean > 2 * se)
@@ -107,17 +141,23 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         dirs = pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / act, force=force)
         planes = _grid.evaluate(dirs, grid(cfg), out / "planes" / act)
         if cfg.exact_bits:
-            q = pipeline.train_or_reuse(base.replace(**{"model.quant_bits": cfg.exact_bits}), range(cfg.seeds),
-                                        out / "runs" / f"{act}_{cfg.exact_bits}bit", force=force)
+            q = pipeline.train_or_reuse(
+                base.replace(**{"model.quant_bits": cfg.exact_bits}),
+                range(cfg.seeds),
+                out / "runs" / f"{act}_{cfg.exact_bits}bit",
+                force=force,
+            )
             planes[f"exact ({cfg.exact_bits}-bit twin)"] = pipeline.evaluate_runs(
-                q, "exact", {}, out=out / "planes" / f"{act}_{cfg.exact_bits}bit")
+                q, "exact", {}, out=out / "planes" / f"{act}_{cfg.exact_bits}bit"
+            )
         stats[act] = {label: drop_stats(p) for label, p in planes.items()}
         settings = list(planes)
         dataset = planes[settings[0]].measured["data"]
-    table = {act: {lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items()} for lab, st in s.items()}
-             for act, s in stats.items()}
-    return {"stats": stats, "settings": settings,
-            "summary": {"dataset": dataset, "settings": settings, "drops": table}}
+    table = {
+        act: {lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items()} for lab, st in s.items()}
+        for act, s in stats.items()
+    }
+    return {"stats": stats, "settings": settings, "summary": {"dataset": dataset, "settings": settings, "drops": table}}
 
 
 def share(stats: dict, act: str, *, compress: bool) -> tuple[int, int]:
@@ -149,17 +189,32 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     stats = results["stats"]
     out = []
     for act, compress, text, source in (
-            ("tanh", True, "tanh networks compress (a hidden layer loses information about the input late in training)",
-             "Shwartz-Ziv & Tishby 2017; Saxe et al. 2018 (binning)"),
-            ("relu", False, "ReLU networks do not compress", "Saxe et al. 2018")):
+        (
+            "tanh",
+            True,
+            "tanh networks compress (a hidden layer loses information about the input late in training)",
+            "Shwartz-Ziv & Tishby 2017; Saxe et al. 2018 (binning)",
+        ),
+        ("relu", False, "ReLU networks do not compress", "Saxe et al. 2018"),
+    ):
         if act not in stats:
             continue
         hits, n = share(stats, act, compress=compress)
-        per_layer = {f"T{l + 1}": f"{int(sum(st['compresses'][l] for st in stats[act].values()))} of {len(stats[act])}"
-                     for l in range(len(next(iter(stats[act].values()))["drop"]))}
-        out.append({"claim": text, "source": source, "agrees": bool(hits > n / 2) if n else None,
-                    "measured": {"share of estimator settings supporting it": f"{hits} of {n} ({hits / max(n, 1):.0%})",
-                                 "settings under which each hidden layer compresses": per_layer}})
+        per_layer = {
+            f"T{l + 1}": f"{int(sum(st['compresses'][l] for st in stats[act].values()))} of {len(stats[act])}"
+            for l in range(len(next(iter(stats[act].values()))["drop"]))
+        }
+        out.append(
+            {
+                "claim": text,
+                "source": source,
+                "agrees": bool(hits > n / 2) if n else None,
+                "measured": {
+                    "share of estimator settings supporting it": f"{hits} of {n} ({hits / max(n, 1):.0%})",
+                    "settings under which each hidden layer compresses": per_layer,
+                },
+            }
+        )
     return out
 
 

@@ -43,10 +43,11 @@ ESTIMATORS = ("binning", "idnns_binning", "kde_upper", "kde_lower")
 
 
 def _default_run() -> RunConfig:
-    return RunConfig(MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh", init="saxe"),
-                     DataConfig(name="szt_12bit", split="random"),
-                     TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=8000,
-                                 schedule="log:400"))
+    return RunConfig(
+        MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh", init="saxe"),
+        DataConfig(name="szt_12bit", split="random"),
+        TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=8000, schedule="log:400"),
+    )
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,14 @@ class Config:
         check(self)
 
 
-QUICK = {"seeds": 2, "run.train.n_epochs": 150, "run.train.schedule": "log:30", "kde_epochs": "log:6",
-         "bin_sweep": (0.01,), "noise_sweep": (1e-1,)}  # sweeps of 2: with bin_size / noise_var added
+QUICK = {
+    "seeds": 2,
+    "run.train.n_epochs": 150,
+    "run.train.schedule": "log:30",
+    "kde_epochs": "log:6",
+    "bin_sweep": (0.01,),
+    "noise_sweep": (1e-1,),
+}  # sweeps of 2: with bin_size / noise_var added
 
 
 def _with(values, value) -> list:
@@ -77,19 +84,36 @@ def _with(values, value) -> list:
 
 def evaluations(cfg: Config) -> dict:
     """Estimator key -> (estimator, options, sweep, epochs) for the minibatch networks."""
-    return {"binning": ("binning", {"bin_size": cfg.bin_size}, {"bin_size": _with(cfg.bin_sweep, cfg.bin_size)},
-                        cfg.epochs),
-            "idnns_binning": ("binning", {"n_bins": cfg.idnns_bins, "value_range": tuple(cfg.idnns_range)}, None,
-                              cfg.epochs),
-            "kde": ("kde", {"noise_var": cfg.noise_var}, {"noise_var": _with(cfg.noise_sweep, cfg.noise_var)},
-                    cfg.kde_epochs)}
+    return {
+        "binning": (
+            "binning",
+            {"bin_size": cfg.bin_size},
+            {"bin_size": _with(cfg.bin_sweep, cfg.bin_size)},
+            cfg.epochs,
+        ),
+        "idnns_binning": (
+            "binning",
+            {"n_bins": cfg.idnns_bins, "value_range": tuple(cfg.idnns_range)},
+            None,
+            cfg.epochs,
+        ),
+        "kde": (
+            "kde",
+            {"noise_var": cfg.noise_var},
+            {"noise_var": _with(cfg.noise_sweep, cfg.noise_var)},
+            cfg.kde_epochs,
+        ),
+    }
 
 
 def networks(cfg: Config) -> dict:
     """Network key -> RunConfig: the run's activation, the contrast activation, and full-batch GD."""
     a, b = cfg.run.model.activation, cfg.contrast_activation
-    return {a: cfg.run, b: cfg.run.replace(**{"model.activation": b}),
-            f"{a}_gd": cfg.run.replace(**{"train.batch_size": 0})}
+    return {
+        a: cfg.run,
+        b: cfg.run.replace(**{"model.activation": b}),
+        f"{a}_gd": cfg.run.replace(**{"train.batch_size": 0}),
+    }
 
 
 def check(cfg: Config) -> None:
@@ -104,8 +128,11 @@ def check(cfg: Config) -> None:
     if len(cfg.idnns_range) != 2:
         raise ValueError(f"idnns_range must be two numbers (low, high), got {cfg.idnns_range!r}")
     ctx = registry.Context(4096, cfg.run.model.n_classes)
-    names = {"binning": "bin_size / bin_sweep", "idnns_binning": "idnns_bins / idnns_range",
-             "kde": "noise_var / noise_sweep"}
+    names = {
+        "binning": "bin_size / bin_sweep",
+        "idnns_binning": "idnns_bins / idnns_range",
+        "kde": "noise_var / noise_sweep",
+    }
     for key, (est, options, sweep, _) in evaluations(cfg).items():
         try:
             pipeline.make_grid(est, options, sweep, ctx)  # every grid point through the registry's checks
@@ -137,15 +164,15 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     out = Path(out)
     nets, evals = networks(cfg), evaluations(cfg)
     a, b = cfg.run.model.activation, cfg.contrast_activation
-    dirs = {net: pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / net, force=force)
-            for net, rc in nets.items()}
+    dirs = {
+        net: pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / net, force=force) for net, rc in nets.items()
+    }
     planes, sweeps, files = {}, {}, {}
 
     def evaluate(net, key, sweep=True):
         est, options, sw, epochs = evals[key]
         where = out / "planes" / f"{net}_{key}"
-        plane = pipeline.evaluate_runs(dirs[net], est, options, sweep=sw if sweep else None, epochs=epochs,
-                                       out=where)
+        plane = pipeline.evaluate_runs(dirs[net], est, options, sweep=sw if sweep else None, epochs=epochs, out=where)
         return plane, str(pipeline.result_path(where, est).relative_to(out))
 
     def keep(net, key, evaluated, option=None, value="i_xt"):
@@ -162,8 +189,10 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         keep(act, "idnns_binning", idnns)
         keep(act, "kde_upper", kde, "noise_var")
         keep(act, "kde_lower", kde, "noise_var", "i_xt_lower")
-        sweeps[act] = {opt: (p.sweep[opt], np.stack([_drops(v)[0] for v in p.values["i_xt"]]))
-                       for opt, (p, _) in (("bin_size", bins), ("noise_var", kde))}
+        sweeps[act] = {
+            opt: (p.sweep[opt], np.stack([_drops(v)[0] for v in p.values["i_xt"]]))
+            for opt, (p, _) in (("bin_size", bins), ("noise_var", kde))
+        }
     gd = f"{a}_gd"
     bins, kde = evaluate(gd, "binning", sweep=False), evaluate(gd, "kde", sweep=False)
     keep(gd, "binning", bins)
@@ -171,22 +200,35 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     keep(gd, "kde_lower", kde, value="i_xt_lower")
 
     drops = {k: _drops(p.i_xt) for k, p in planes.items()}  # (net, key) -> (drop S x H, peak S x H)
-    acc = {net: harness.mean_se([float(checkpoints.load_metrics(d)["test_acc"][-1]) for d in ds])
-           for net, ds in dirs.items()}
+    acc = {
+        net: harness.mean_se([float(checkpoints.load_metrics(d)["test_acc"][-1]) for d in ds])
+        for net, ds in dirs.items()
+    }
     summary = {
         "dataset": planes[a, "binning"].measured["data"],
         "run_dirs": {net: [str(d) for d in ds] for net, ds in dirs.items()},
-        "estimators": {"binning": f"bin_size={cfg.bin_size:g} (unbounded grid)",
-                       "idnns_binning": f"n_bins={cfg.idnns_bins} on {tuple(cfg.idnns_range)}, "
-                                        "values outside folded into the edge bins",
-                       "kde_upper": f"noise_var={cfg.noise_var:g}, upper bound",
-                       "kde_lower": f"noise_var={cfg.noise_var:g}, lower bound"},
+        "estimators": {
+            "binning": f"bin_size={cfg.bin_size:g} (unbounded grid)",
+            "idnns_binning": f"n_bins={cfg.idnns_bins} on {tuple(cfg.idnns_range)}, "
+            "values outside folded into the edge bins",
+            "kde_upper": f"noise_var={cfg.noise_var:g}, upper bound",
+            "kde_lower": f"noise_var={cfg.noise_var:g}, lower bound",
+        },
         "drops": {act: {k: _table(drops[act, k][0]) for k in ESTIMATORS} for act in (a, b)},
         "drops_full_batch": {a: {k: _table(drops[gd, k][0]) for k in ("binning", "kde_upper", "kde_lower")}},
-        "sensitivity": {act: {opt: {"values": [float(v) for v in vals],
-                                    **{f"layer {l + 1}": [harness.mean_se(d[g, :, l]) for g in range(len(vals))]
-                                       for l in range(d.shape[2])}}
-                              for opt, (vals, d) in sweeps[act].items()} for act in (a, b)},
+        "sensitivity": {
+            act: {
+                opt: {
+                    "values": [float(v) for v in vals],
+                    **{
+                        f"layer {l + 1}": [harness.mean_se(d[g, :, l]) for g in range(len(vals))]
+                        for l in range(d.shape[2])
+                    },
+                }
+                for opt, (vals, d) in sweeps[act].items()
+            }
+            for act in (a, b)
+        },
         "planes": files,
         "evaluated_epochs": {"binning": len(planes[a, "binning"].epochs), "kde": len(planes[a, "kde_upper"].epochs)},
         "final_test_acc": acc,
@@ -199,11 +241,13 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
 
 def _labels(cfg: Config) -> dict:
     lo, hi = cfg.idnns_range
-    return {"binning": f"binning, bin size {cfg.bin_size:g}\n(unbounded grid)",
-            "idnns_binning": f"IDNNs binning, {cfg.idnns_bins} bins on [{lo:g}, {hi:g}]\n"
-                             f"(values > {hi:g} folded into the last bin)",
-            "kde_upper": f"KDE upper bound\nnoise var {cfg.noise_var:g}",
-            "kde_lower": f"KDE lower bound\nnoise var {cfg.noise_var:g}"}
+    return {
+        "binning": f"binning, bin size {cfg.bin_size:g}\n(unbounded grid)",
+        "idnns_binning": f"IDNNs binning, {cfg.idnns_bins} bins on [{lo:g}, {hi:g}]\n"
+        f"(values > {hi:g} folded into the last bin)",
+        "kde_upper": f"KDE upper bound\nnoise var {cfg.noise_var:g}",
+        "kde_lower": f"KDE lower bound\nnoise var {cfg.noise_var:g}",
+    }
 
 
 def _sensitivity(results: dict, cfg: Config) -> Figure:
@@ -218,8 +262,9 @@ def _sensitivity(results: dict, cfg: Config) -> Figure:
             n_s = d.shape[1]
             se = d.std(axis=1, ddof=1) / np.sqrt(n_s) if n_s > 1 else np.zeros(d.shape[::2])
             for l in range(d.shape[2]):
-                ax.errorbar(x, d.mean(axis=1)[:, l], yerr=se[:, l], marker="o", ms=3, capsize=2, lw=1.2,
-                            label=f"layer {l + 1}")
+                ax.errorbar(
+                    x, d.mean(axis=1)[:, l], yerr=se[:, l], marker="o", ms=3, capsize=2, lw=1.2, label=f"layer {l + 1}"
+                )
             ax.axvline(main[opt], color="0.5", ls="--", lw=0.8)
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
@@ -227,8 +272,11 @@ def _sensitivity(results: dict, cfg: Config) -> Figure:
             if i == 0 and j == 0:
                 ax.legend(fontsize=7)
     n_s = results["sweeps"][acts[0]]["bin_size"][1].shape[1]
-    fig.suptitle(f"Sensitivity of the compression (peak-to-final drop) to the estimator setting: mean ± se over "
-                 f"{n_s} seeds; dashed: the main panels' setting", fontsize=10)
+    fig.suptitle(
+        f"Sensitivity of the compression (peak-to-final drop) to the estimator setting: mean ± se over "
+        f"{n_s} seeds; dashed: the main panels' setting",
+        fontsize=10,
+    )
     return fig
 
 
@@ -237,19 +285,23 @@ def figures(results: dict, cfg: Config, out) -> list:
     a, b = cfg.run.model.activation, cfg.contrast_activation
     n_s = planes[a, "binning"].shape[1]
     grid = {(act, k): planes[act, k] for act in (a, b) for k in ESTIMATORS}
-    title = (f"{planes[a, 'binning'].measured['data']}, Saxe init, Adam, batch {cfg.run.train.batch_size}, "
-             f"{n_s} seeds. "
-             f"The IDNNs binning folds every {b} value above {cfg.idnns_range[1]:g} into its last bin: "
-             f"the reason the literature disagreed")
+    title = (
+        f"{planes[a, 'binning'].measured['data']}, Saxe init, Adam, batch {cfg.run.train.batch_size}, "
+        f"{n_s} seeds. "
+        f"The IDNNs binning folds every {b} value above {cfg.idnns_range[1]:g} into its last bin: "
+        f"the reason the literature disagreed"
+    )
     sgd, gd = f"SGD (batch {cfg.run.train.batch_size})", "full-batch GD"
     versus = {(row, k): planes[net, k] for row, net in ((sgd, a), (gd, f"{a}_gd")) for k in ("binning", "kde_upper")}
     vs_title = f"{a}: full-batch gradient descent vs minibatch SGD, {cfg.run.train.n_epochs} epochs each ({n_s} seeds)"
     panels = lambda planes_, kind, t: plotting.panel_grid(planes_, kind=kind, col_labels=_labels(cfg), title=t)
-    return [plotting.save(panels(grid, "plane", title), out / "infoplane_grid.png"),
-            plotting.save(panels(grid, "mi_xt", title), out / "mi_xt_grid.png"),
-            plotting.save(panels(versus, "plane", vs_title), out / "gd_vs_sgd.png"),
-            plotting.save(panels(versus, "mi_xt", vs_title), out / "gd_vs_sgd_mi_xt.png"),
-            plotting.save(_sensitivity(results, cfg), out / "sensitivity.png")]
+    return [
+        plotting.save(panels(grid, "plane", title), out / "infoplane_grid.png"),
+        plotting.save(panels(grid, "mi_xt", title), out / "mi_xt_grid.png"),
+        plotting.save(panels(versus, "plane", vs_title), out / "gd_vs_sgd.png"),
+        plotting.save(panels(versus, "mi_xt", vs_title), out / "gd_vs_sgd_mi_xt.png"),
+        plotting.save(_sensitivity(results, cfg), out / "sensitivity.png"),
+    ]
 
 
 # ---------------------------------------------------------------- claims
@@ -265,8 +317,11 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     dr = results["drops"]
     n_h = dr[a, "binning"][0].shape[1]
     last, lasts = n_h - 1, range(max(0, n_h - 2), n_h)
-    est = {"binning": f"binning {cfg.bin_size:g}", "kde_upper": f"KDE upper {cfg.noise_var:g}",
-           "idnns_binning": f"IDNNs {cfg.idnns_bins} bins"}
+    est = {
+        "binning": f"binning {cfg.bin_size:g}",
+        "kde_upper": f"KDE upper {cfg.noise_var:g}",
+        "idnns_binning": f"IDNNs {cfg.idnns_bins} bins",
+    }
     ms = lambda net, k, l: harness.mean_se(dr[net, k][0][:, l])
     rel = lambda net, k, l: harness.mean_se(dr[net, k][0][:, l] / np.maximum(dr[net, k][1][:, l], 1e-12))
     unbounded = ("binning", "kde_upper")
@@ -276,14 +331,24 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     v1 = harness.verdict([_compresses(results, a, k, last) for k in unbounded], True)
 
     c2 = {f"{b} layer {last + 1} drop, {est[k]} [bits]": ms(b, k, last) for k in unbounded}
-    c2.update({f"{b} largest hidden-layer drop / peak, {est[k]}": harness.mean_se(
-        (dr[b, k][0] / np.maximum(dr[b, k][1], 1e-12)).max(axis=1)) for k in unbounded})
-    c2[f"{b} layer {last + 1} drop, {est['idnns_binning']} (folded; not used for the verdict) [bits]"] = \
-        ms(b, "idnns_binning", last)
+    c2.update(
+        {
+            f"{b} largest hidden-layer drop / peak, {est[k]}": harness.mean_se(
+                (dr[b, k][0] / np.maximum(dr[b, k][1], 1e-12)).max(axis=1)
+            )
+            for k in unbounded
+        }
+    )
+    c2[f"{b} layer {last + 1} drop, {est['idnns_binning']} (folded; not used for the verdict) [bits]"] = ms(
+        b, "idnns_binning", last
+    )
     v2 = harness.verdict([_compresses(results, b, k, l) for k in unbounded for l in range(n_h)], False)
 
-    c3 = {f"{a} layer {last + 1} drop, {net_label}, {est[k]} [bits]": ms(net, k, last)
-          for k in unbounded for net, net_label in ((a, "SGD"), (gd, "full-batch GD"))}
+    c3 = {
+        f"{a} layer {last + 1} drop, {net_label}, {est[k]} [bits]": ms(net, k, last)
+        for k in unbounded
+        for net, net_label in ((a, "SGD"), (gd, "full-batch GD"))
+    }
     sgd = [_compresses(results, a, k, last) for k in unbounded]
     v3 = harness.verdict([_compresses(results, gd, k, last) for k in unbounded], True) if all(sgd) else None
 
@@ -307,15 +372,30 @@ def claims(results: dict, cfg: Config) -> list[dict]:
 
     src = "Saxe et al. 2018 (ICLR)"
     return [
-        {"claim": f"{a} networks compress: the last hidden layers' I(X;T) falls after its peak",
-         "source": f"{src}, Fig. 1 / Shwartz-Ziv & Tishby 2017, Fig. 3", "agrees": v1, "measured": c1},
-        {"claim": f"{b} networks do not compress (unbounded binning and KDE)", "source": f"{src}, Fig. 1",
-         "agrees": v2, "measured": c2},
-        {"claim": "full-batch GD compresses as SGD does (compression is not caused by SGD noise)",
-         "source": f"{src}, Sec. 4", "agrees": v3, "measured": c3},
-        {"claim": "the size of the drop depends strongly on the bin size and on the KDE noise variance",
-         "source": f"{src} (estimator settings); Goldfeld et al. 2019 (binning tracks clustering at the bin scale)",
-         "agrees": v4, "measured": c4},
+        {
+            "claim": f"{a} networks compress: the last hidden layers' I(X;T) falls after its peak",
+            "source": f"{src}, Fig. 1 / Shwartz-Ziv & Tishby 2017, Fig. 3",
+            "agrees": v1,
+            "measured": c1,
+        },
+        {
+            "claim": f"{b} networks do not compress (unbounded binning and KDE)",
+            "source": f"{src}, Fig. 1",
+            "agrees": v2,
+            "measured": c2,
+        },
+        {
+            "claim": "full-batch GD compresses as SGD does (compression is not caused by SGD noise)",
+            "source": f"{src}, Sec. 4",
+            "agrees": v3,
+            "measured": c3,
+        },
+        {
+            "claim": "the size of the drop depends strongly on the bin size and on the KDE noise variance",
+            "source": f"{src} (estimator settings); Goldfeld et al. 2019 (binning tracks clustering at the bin scale)",
+            "agrees": v4,
+            "measured": c4,
+        },
     ]
 
 

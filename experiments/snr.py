@@ -59,8 +59,9 @@ SZT, SAXE = "Shwartz-Ziv & Tishby 2017", "Saxe et al. 2018"
 
 @dataclass(frozen=True)
 class Config:
-    run: RunConfig = field(default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit"),
-                                                             train=TrainConfig(schedule="log:60")))
+    run: RunConfig = field(
+        default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit"), train=TrainConfig(schedule="log:60"))
+    )
     seeds: int = 5
     activations: tuple = ("tanh", "relu")  # one row each; replaces run.model.activation
     options: str = "n_bins=30"  # binning of bounded activations (tanh): IDNNs' 30 bins on [-1, 1]
@@ -76,8 +77,10 @@ class Config:
         if not acts or bad or len(set(acts)) != len(acts):
             raise ValueError(f"activations must be distinct names from {sorted(models.ACTIVATIONS)}, got {acts!r}")
         if self.run.model.activation != MLPConfig().activation:
-            raise ValueError("run.model.activation is not used: set the rows with activations=..., "
-                             f"e.g. --set activations={self.run.model.activation}")
+            raise ValueError(
+                "run.model.activation is not used: set the rows with activations=..., "
+                f"e.g. --set activations={self.run.model.activation}"
+            )
         if isinstance(self.window, bool) or not isinstance(self.window, (int, float)) or not 0.0 < self.window < 1.0:
             raise ValueError(f"window must be a number in (0, 1), got {self.window!r}")
         ctx = registry.Context(4096, 2)
@@ -91,6 +94,7 @@ QUICK = {"seeds": 2, "run.train.n_epochs": 200, "run.train.schedule": "log:30"}
 
 # --- the SNR analysis (numpy only) ------------------------------------------------------------
 
+
 def smooth(x, window: float = 0.1, *, axis: int = 0, at=None):
     """Moving median along ``axis`` (consecutive epochs n = 1..E) over n(1 ± window), at least
     n ± MIN_HALF, truncated symmetrically at both ends of the run; ``at``: only these indices."""
@@ -98,7 +102,7 @@ def smooth(x, window: float = 0.1, *, axis: int = 0, at=None):
     n_e = x.shape[0]
     i = np.arange(n_e) if at is None else np.asarray(at)
     half = np.minimum(np.minimum(np.maximum(np.floor(window * (i + 1)).astype(int), MIN_HALF), i), n_e - 1 - i)
-    out = np.stack([np.median(x[k - h:k + h + 1], axis=0) for k, h in zip(i, half)])
+    out = np.stack([np.median(x[k - h : k + h + 1], axis=0) for k, h in zip(i, half)])
     return np.moveaxis(out, 0, axis)
 
 
@@ -133,7 +137,7 @@ def transition(snr_E, window: float = 0.1, *, smoothed_E=None) -> dict:
     if not peak > 1:
         out["reason"] = "no drift phase: the smoothed SNR is not above 1 early"
         return out
-    below = np.nonzero(sm[k_peak:max(k_peak + 1, int(n_e / (1 + window)))] < 1)[0]  # whole windows only
+    below = np.nonzero(sm[k_peak : max(k_peak + 1, int(n_e / (1 + window)))] < 1)[0]  # whole windows only
     if not below.size:
         out["reason"] = "the smoothed SNR never falls below 1 (up to E / (1 + w))"
         return out
@@ -151,12 +155,21 @@ def analyse(mean_SxExL, std_SxExL, window: float = 0.1) -> dict:
     found = [[transition(snr[s, :, l], window, smoothed_E=sm[s, :, l]) for l in range(n_l)] for s in range(n_s)]
     get = lambda k: np.array([[np.nan if f[k] is None else f[k] for f in row] for row in found], float)
     late = np.full((n_s, n_l), np.nan) if undefined else np.median(snr[:, np.arange(1, n_e + 1) > n_e / 10], axis=1)
-    return {"snr": snr, "smoothed": sm, "transition": get("epoch"), "steepest": get("steepest"),
-            "peak": get("peak"), "peak_epoch": get("peak_epoch"), "late": late, "undefined": undefined,
-            "reasons": [[f["reason"] for f in row] for row in found]}
+    return {
+        "snr": snr,
+        "smoothed": sm,
+        "transition": get("epoch"),
+        "steepest": get("steepest"),
+        "peak": get("peak"),
+        "peak_epoch": get("peak_epoch"),
+        "late": late,
+        "undefined": undefined,
+        "reasons": [[f["reason"] for f in row] for row in found],
+    }
 
 
 # --- the experiment ---------------------------------------------------------------------------
+
 
 def _options(cfg: Config, activation: str) -> dict:
     return registry.parse_options("binning", cfg.options if activation in BOUNDED else cfg.options_unbounded)
@@ -165,22 +178,40 @@ def _options(cfg: Config, activation: str) -> dict:
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     out, rows = Path(out), {}
     for act in cfg.activations:
-        dirs = pipeline.train_or_reuse(with_model(cfg.run, activation=act), range(cfg.seeds), out / "runs" / act, force=force)
+        dirs = pipeline.train_or_reuse(
+            with_model(cfg.run, activation=act), range(cfg.seeds), out / "runs" / act, force=force
+        )
         plane = pipeline.evaluate_runs(dirs, "binning", _options(cfg, act), epochs=cfg.epochs, out=out / act)
         ms = [checkpoints.load_metrics(d) for d in dirs]
         m = {k: np.stack([x[k] for x in ms]) for k in ms[0]}
-        rows[act] = {"plane": plane, "metrics": m, "dirs": dirs, **analyse(m["grad_mean_norm"], m["grad_std_norm"], cfg.window)}
+        rows[act] = {
+            "plane": plane,
+            "metrics": m,
+            "dirs": dirs,
+            **analyse(m["grad_mean_norm"], m["grad_std_norm"], cfg.window),
+        }
     arrays = {"epochs_E": np.arange(1, cfg.run.train.n_epochs + 1)}
     for act, r in rows.items():
-        arrays.update({f"{act}_{k}_{'SxExL' if r[k].ndim == 3 else 'SxL'}": r[k]
-                       for k in ("snr", "smoothed", "transition", "steepest", "peak", "late")})
+        arrays.update(
+            {
+                f"{act}_{k}_{'SxExL' if r[k].ndim == 3 else 'SxL'}": r[k]
+                for k in ("snr", "smoothed", "transition", "steepest", "peak", "late")
+            }
+        )
     io.atomic_save_npz(out / "snr.npz", arrays)
     first = next(iter(rows.values()))
-    return {"rows": rows, "summary": {
-        "dataset": first["plane"].measured["data"], "snr_undefined": first["undefined"],
-        "transition_epochs": _transition_summary(rows, cfg),
-        "run_dirs": {a: [str(d) for d in r["dirs"]] for a, r in rows.items()},
-        "final_test_acc": {a: [round(float(v), 4) for v in r["metrics"]["test_acc"][:, -1]] for a, r in rows.items()}}}
+    return {
+        "rows": rows,
+        "summary": {
+            "dataset": first["plane"].measured["data"],
+            "snr_undefined": first["undefined"],
+            "transition_epochs": _transition_summary(rows, cfg),
+            "run_dirs": {a: [str(d) for d in r["dirs"]] for a, r in rows.items()},
+            "final_test_acc": {
+                a: [round(float(v), 4) for v in r["metrics"]["test_acc"][:, -1]] for a, r in rows.items()
+            },
+        },
+    }
 
 
 def _stat(values_S, digits: int = 0) -> dict:
@@ -193,24 +224,31 @@ def _stat(values_S, digits: int = 0) -> dict:
 
 
 def _transition_summary(rows: dict, cfg: Config) -> dict:
-    out = {"definition": "epoch n = 1..E (n-th pass); snr_below_1: first epoch after the early peak (max over "
-                         f"n <= sqrt(E)) with the smoothed SNR (moving median over n(1 ± {cfg.window})) below 1; "
-                         "steepest_decline: epoch of the minimum of d log SNR / d log n after the early peak; "
-                         "mean ± se over the seeds that have one, n_null seeds without"}
+    out = {
+        "definition": "epoch n = 1..E (n-th pass); snr_below_1: first epoch after the early peak (max over "
+        f"n <= sqrt(E)) with the smoothed SNR (moving median over n(1 ± {cfg.window})) below 1; "
+        "steepest_decline: epoch of the minimum of d log SNR / d log n after the early peak; "
+        "mean ± se over the seeds that have one, n_null seeds without"
+    }
     for act, r in rows.items():
         if r["undefined"]:
             out[act] = {"note": FULL_BATCH}
             continue
         reasons = [x for row in r["reasons"] for x in row if x]
-        out[act] = {f"layer {l + 1}": {"snr_below_1": _stat(r["transition"][:, l]),
-                                       "steepest_decline": _stat(r["steepest"][:, l])}
-                    for l in range(r["snr"].shape[2])}
+        out[act] = {
+            f"layer {l + 1}": {
+                "snr_below_1": _stat(r["transition"][:, l]),
+                "steepest_decline": _stat(r["steepest"][:, l]),
+            }
+            for l in range(r["snr"].shape[2])
+        }
         if reasons:
             out[act]["null"] = {why: reasons.count(why) for why in sorted(set(reasons))}
     return out
 
 
 # --- figures ----------------------------------------------------------------------------------
+
 
 def _band(ax, x, v_SxE, color, **kw):
     """Mean over seeds, shaded min-max over seeds."""
@@ -221,8 +259,16 @@ def _band(ax, x, v_SxE, color, **kw):
 
 
 def _note(ax, text):
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.6"))
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=9,
+        bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.6"),
+    )
 
 
 def figures(results: dict, cfg: Config, out) -> list:
@@ -246,14 +292,23 @@ def figures(results: dict, cfg: Config, out) -> list:
                 t = r["transition"][:, l]
                 if np.isfinite(t).any():
                     ax[1].plot(np.nanmean(t), 1.0, "v", color=colors[l], ms=8, mec="k", mew=0.5)
-        ax[0].set_title(f"{act}: gradient norms, mean (solid) and std (dashed) over\neach epoch's batches, "
-                        f"moving median over n(1 ± {cfg.window})", fontsize=9)
-        ax[1].set_title(f"{act}: SNR = mean / std, moving median over n(1 ± {cfg.window})\n"
-                        "▼ transition: first below 1 after the early peak", fontsize=9)
+        ax[0].set_title(
+            f"{act}: gradient norms, mean (solid) and std (dashed) over\neach epoch's batches, "
+            f"moving median over n(1 ± {cfg.window})",
+            fontsize=9,
+        )
+        ax[1].set_title(
+            f"{act}: SNR = mean / std, moving median over n(1 ± {cfg.window})\n"
+            "▼ transition: first below 1 after the early peak",
+            fontsize=9,
+        )
         ax[2].set_title(f"{act}: weight norm ||W|| per layer", fontsize=9)
         if r["undefined"]:
             _note(ax[0], "(no dashed lines: the std of the minibatch\ngradients is undefined under full batch)")
-            _note(ax[1], "SNR undefined:\nfull batch (one batch per epoch),\nso the minibatch gradient std\nand the SNR do not exist")
+            _note(
+                ax[1],
+                "SNR undefined:\nfull batch (one batch per epoch),\nso the minibatch gradient std\nand the SNR do not exist",
+            )
             ax[1].set_axis_off()
         else:
             ax[1].axhline(1.0, color="0.4", lw=0.8, ls=":")
@@ -267,12 +322,16 @@ def figures(results: dict, cfg: Config, out) -> list:
         binning = cfg.options if act in BOUNDED else cfg.options_unbounded
         plotting.info_plane(plane, ax=ax[3], title=f"{act}: {plane.estimator} {binning}, mean of {n_s} seed(s)")
     n_s = next(iter(rows.values()))["snr"].shape[0]
-    fig.suptitle(f"{next(iter(rows.values()))['plane'].measured['data']}, {n_s} seed(s): lines are means over seeds, "
-                 "shaded min-max over seeds", fontsize=10)
+    fig.suptitle(
+        f"{next(iter(rows.values()))['plane'].measured['data']}, {n_s} seed(s): lines are means over seeds, "
+        "shaded min-max over seeds",
+        fontsize=10,
+    )
     return [plotting.save(fig, Path(out) / "snr.png")]
 
 
 # --- claims -----------------------------------------------------------------------------------
+
 
 def _undecided(claim: str, source: str, why: str) -> dict:
     return {"claim": claim, "source": source, "measured": why, "agrees": None, "note": why}
@@ -299,11 +358,23 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     else:
         n_l = tanh["snr"].shape[2]
         ok = bool(np.all(np.nanmean(tanh["peak"], 0) > 1) and np.all(np.mean(tanh["late"], 0) < 1))
-        out.append({"claim": c1[0], "source": c1[1], "agrees": ok,
-                    "measured": {**{f"layer {l + 1} early SNR (peak, n <= sqrt(E))": harness.mean_se(tanh["peak"][:, l])
-                                    for l in range(n_l)},
-                                 **{f"layer {l + 1} late SNR (median, n > E/10)": harness.mean_se(tanh["late"][:, l])
-                                    for l in range(n_l)}}})
+        out.append(
+            {
+                "claim": c1[0],
+                "source": c1[1],
+                "agrees": ok,
+                "measured": {
+                    **{
+                        f"layer {l + 1} early SNR (peak, n <= sqrt(E))": harness.mean_se(tanh["peak"][:, l])
+                        for l in range(n_l)
+                    },
+                    **{
+                        f"layer {l + 1} late SNR (median, n > E/10)": harness.mean_se(tanh["late"][:, l])
+                        for l in range(n_l)
+                    },
+                },
+            }
+        )
         out.append(_coincide(tanh, c2))
     if relu is None:
         out.append(_undecided(*c3, "not measured: relu is not among the activations"))
@@ -312,11 +383,21 @@ def claims(results: dict, cfg: Config) -> list[dict]:
         last = drop.shape[1] - 1
         has = np.isfinite(relu["transition"][:, :-1]).mean(0)  # fraction of seeds with a transition, hidden layers
         compresses = bool(frac[:, last].mean() >= COMPRESSES)
-        out.append({"claim": c3[0], "source": c3[1], "agrees": bool(np.all(has >= 0.5) and not compresses),
-                    "measured": {**{f"layer {l + 1} transition epoch": _stat(relu["transition"][:, l])
-                                    for l in range(relu["snr"].shape[2])},
-                                 f"layer {last + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(drop[:, last]),
-                                 f"layer {last + 1} drop / peak I(X;T)": harness.mean_se(frac[:, last])}})
+        out.append(
+            {
+                "claim": c3[0],
+                "source": c3[1],
+                "agrees": bool(np.all(has >= 0.5) and not compresses),
+                "measured": {
+                    **{
+                        f"layer {l + 1} transition epoch": _stat(relu["transition"][:, l])
+                        for l in range(relu["snr"].shape[2])
+                    },
+                    f"layer {last + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(drop[:, last]),
+                    f"layer {last + 1} drop / peak I(X;T)": harness.mean_se(frac[:, last]),
+                },
+            }
+        )
     return out
 
 

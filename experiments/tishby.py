@@ -35,21 +35,32 @@ QUICK = {"run.train.n_epochs": 300, "run.train.schedule": "log:60"}
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     dirs = pipeline.train_or_reuse(cfg.run, range(cfg.seeds), out / "runs", force=force)
-    plane = pipeline.evaluate_runs(dirs, cfg.estimator, registry.parse_options(cfg.estimator, cfg.options), epochs=cfg.epochs, out=out)
+    plane = pipeline.evaluate_runs(
+        dirs, cfg.estimator, registry.parse_options(cfg.estimator, cfg.options), epochs=cfg.epochs, out=out
+    )
     metrics = [checkpoints.load_metrics(d) for d in dirs]
     acc = {k: [float(m[k][-1]) for m in metrics] for k in ("train_acc", "test_acc")}
-    return {"plane": plane, "metrics": {k: np.stack([m[k] for m in metrics]) for k in metrics[0]},
-            "summary": {"dataset": plane.measured["data"], "run_dirs": [str(d) for d in dirs],
-                        "final_train_acc": acc["train_acc"], "final_test_acc": acc["test_acc"]}}
+    return {
+        "plane": plane,
+        "metrics": {k: np.stack([m[k] for m in metrics]) for k in metrics[0]},
+        "summary": {
+            "dataset": plane.measured["data"],
+            "run_dirs": [str(d) for d in dirs],
+            "final_train_acc": acc["train_acc"],
+            "final_test_acc": acc["test_acc"],
+        },
+    }
 
 
 def figures(results: dict, cfg: Config, out) -> list:
     plane = results["plane"]
     title = f"{plane.measured['data']}, {cfg.run.model.activation}, {cfg.estimator}, {plane.shape[1]} seed(s)"
-    return [plotting.save(plotting.info_plane(plane, title=title), out / "infoplane.png"),
-            plotting.save(plotting.mi_vs_epoch(plane), out / "mi_epoch.png"),
-            plotting.save(plotting.loss_curves(results["metrics"]), out / "loss.png"),
-            plotting.animate(plane, out / "infoplane.gif")]
+    return [
+        plotting.save(plotting.info_plane(plane, title=title), out / "infoplane.png"),
+        plotting.save(plotting.mi_vs_epoch(plane), out / "mi_epoch.png"),
+        plotting.save(plotting.loss_curves(results["metrics"]), out / "loss.png"),
+        plotting.animate(plane, out / "infoplane.gif"),
+    ]
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
@@ -58,13 +69,23 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     drop = harness.peak_to_final(i_xt[:, :, :-1])  # S x hidden layers
     last = drop.shape[1] - 1
     return [
-        {"claim": "the last hidden layers first gain, then lose information about the input (compression)",
-         "source": "Shwartz-Ziv & Tishby 2017, Fig. 3", "agrees": bool(drop[:, last].mean() > 0.1),
-         "measured": {f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(drop[:, l])
-                      for l in range(drop.shape[1])}},
-        {"claim": "I(T;Y) of the output layer increases during training (fitting)",
-         "source": "Shwartz-Ziv & Tishby 2017, Sec. 3", "agrees": bool((i_ty[:, -1, -1] - i_ty[:, 0, -1]).mean() > 0),
-         "measured": {"final minus first I(T;Y) of the output [bits]": harness.mean_se(i_ty[:, -1, -1] - i_ty[:, 0, -1])}},
+        {
+            "claim": "the last hidden layers first gain, then lose information about the input (compression)",
+            "source": "Shwartz-Ziv & Tishby 2017, Fig. 3",
+            "agrees": bool(drop[:, last].mean() > 0.1),
+            "measured": {
+                f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(drop[:, l])
+                for l in range(drop.shape[1])
+            },
+        },
+        {
+            "claim": "I(T;Y) of the output layer increases during training (fitting)",
+            "source": "Shwartz-Ziv & Tishby 2017, Sec. 3",
+            "agrees": bool((i_ty[:, -1, -1] - i_ty[:, 0, -1]).mean() > 0),
+            "measured": {
+                "final minus first I(T;Y) of the output [bits]": harness.mean_se(i_ty[:, -1, -1] - i_ty[:, 0, -1])
+            },
+        },
     ]
 
 

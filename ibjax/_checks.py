@@ -67,7 +67,9 @@ def check_labels(name: str, y: Any, n: int | None = None):
     """Integer class ids, shape (..., N); values must be whole numbers >= 0."""
     y = as_array(name, y, min_ndim=1)
     if n is not None and y.shape[-1] != n:
-        raise ValueError(f"{name} must have {n} entries along its last axis to match the samples, got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"{name} must have {n} entries along its last axis to match the samples, got shape {tuple(y.shape)}"
+        )
     if not is_traced(y):
         a = np.asarray(y)
         if np.issubdtype(a.dtype, np.floating):

@@ -20,8 +20,17 @@ def _block(n: int) -> int:
 
 
 def _binning(t, d, key, x, y, *, n_bins, bin_size, value_range, range_mode, spacing, edges):
-    i_xt, i_ty = binning.info_plane(t, y, n_bins=n_bins, bin_size=bin_size, value_range=tuple(value_range),
-                                    range_mode=range_mode, spacing=spacing, edges=edges, n_live=d)
+    i_xt, i_ty = binning.info_plane(
+        t,
+        y,
+        n_bins=n_bins,
+        bin_size=bin_size,
+        value_range=tuple(value_range),
+        range_mode=range_mode,
+        spacing=spacing,
+        edges=edges,
+        n_live=d,
+    )
     lo, hi = value_range
     live = (jnp.arange(t.shape[-1]) < d)[None, :]
     fixed = n_bins is not None and range_mode == "fixed"
@@ -41,26 +50,48 @@ def _binning_finalize(s, ctx, given):
         raise ValueError(f"estimator option value_range must be (low, high) with low < high, got {s['value_range']!r}")
     s["value_range"] = (lo, hi)
     s["n_bins"], (s["range_mode"], s["spacing"], s["edges"]) = binning.check_mode(
-        s["n_bins"], s["bin_size"], s["range_mode"], s["spacing"], s["edges"])
+        s["n_bins"], s["bin_size"], s["range_mode"], s["spacing"], s["edges"]
+    )
     return s
 
 
-register(Estimator(
-    "binning", _binning,
-    {"n_bins": Option(30, "bins on --value-range (IDNNs)", int, integer_at_least(2)),
-     "bin_size": Option(None, "Saxe's floor(t / bin_size) grid instead of --n-bins", float, positive, traced=True),
-     "value_range": Option((-1.0, 1.0), "two numbers, the range of --n-bins", float, nargs=2),
-     "range_mode": Option("fixed", "range of --n-bins: fixed (--value-range), layer, neuron, or global "
-                          "(needs --edges from binning.global_edges over all layers and epochs)", str,
-                          one_of(*binning.RANGE_MODES)),
-     "spacing": Option("uniform", "uniform (linspace) or quantile (equal-mass) bins; quantile needs a "
-                       "data-derived range_mode", str, one_of(*binning.SPACINGS)),
-     "edges": Option(None, "explicit bin edges for range_mode global (binning.global_edges)", float, nargs="+")},
-    ("i_xt", "i_ty"), lambda s, n, widths: 6 * n * max(widths),
-    help="plug-in entropy of binned activations, exact symbol counts", negative_tol=1e-5,
-    label_conditional=True, finalize=_binning_finalize,
-    warnings={"warn_outside_range": "activations outside value_range were clipped into the edge bins "
-                                    "(the IDNNs convention that hid ReLU information; use --bin-size)"}))
+register(
+    Estimator(
+        "binning",
+        _binning,
+        {
+            "n_bins": Option(30, "bins on --value-range (IDNNs)", int, integer_at_least(2)),
+            "bin_size": Option(
+                None, "Saxe's floor(t / bin_size) grid instead of --n-bins", float, positive, traced=True
+            ),
+            "value_range": Option((-1.0, 1.0), "two numbers, the range of --n-bins", float, nargs=2),
+            "range_mode": Option(
+                "fixed",
+                "range of --n-bins: fixed (--value-range), layer, neuron, or global "
+                "(needs --edges from binning.global_edges over all layers and epochs)",
+                str,
+                one_of(*binning.RANGE_MODES),
+            ),
+            "spacing": Option(
+                "uniform",
+                "uniform (linspace) or quantile (equal-mass) bins; quantile needs a data-derived range_mode",
+                str,
+                one_of(*binning.SPACINGS),
+            ),
+            "edges": Option(None, "explicit bin edges for range_mode global (binning.global_edges)", float, nargs="+"),
+        },
+        ("i_xt", "i_ty"),
+        lambda s, n, widths: 6 * n * max(widths),
+        help="plug-in entropy of binned activations, exact symbol counts",
+        negative_tol=1e-5,
+        label_conditional=True,
+        finalize=_binning_finalize,
+        warnings={
+            "warn_outside_range": "activations outside value_range were clipped into the edge bins "
+            "(the IDNNs convention that hid ReLU information; use --bin-size)"
+        },
+    )
+)
 
 
 # ---------------------------------------------------------------- KDE
@@ -72,11 +103,17 @@ def _kde(t, d, key, x, y, *, noise_var, n_classes):
     return {"i_xt": i_xt[..., 0], "i_ty": i_ty[..., 0], "i_xt_lower": i_xt[..., 1], "i_ty_lower": i_ty[..., 1]}
 
 
-register(Estimator(
-    "kde", _kde, {"noise_var": Option(0.1, "noise variance of the Gaussian kernels", float, positive, traced=True)},
-    ("i_xt", "i_ty", "i_xt_lower", "i_ty_lower"), lambda s, n, widths: 3 * _block(n) * n,
-    help="Kolchinsky-Tracey pairwise-distance upper (i_xt, i_ty) and lower (*_lower) bounds",
-    label_conditional=True))
+register(
+    Estimator(
+        "kde",
+        _kde,
+        {"noise_var": Option(0.1, "noise variance of the Gaussian kernels", float, positive, traced=True)},
+        ("i_xt", "i_ty", "i_xt_lower", "i_ty_lower"),
+        lambda s, n, widths: 3 * _block(n) * n,
+        help="Kolchinsky-Tracey pairwise-distance upper (i_xt, i_ty) and lower (*_lower) bounds",
+        label_conditional=True,
+    )
+)
 
 
 # ---------------------------------------------------------------- kNN (KSG)
@@ -99,12 +136,20 @@ def _check_k(name, v, ctx: Context):
         raise ValueError(f"estimator option k must be < the {ctx.n} samples, got {v}")
 
 
-register(Estimator(
-    "knn", _knn,
-    {"k": Option(3, "neighbours for KSG", int, _check_k),
-     "metric": Option("chebyshev", "chebyshev or euclidean", str, one_of("chebyshev", "euclidean"))},
-    ("i_xt", "i_ty"), lambda s, n, widths: 4 * _block(n) * n,
-    help="KSG-1 I(X;T); I(T;Y) by Ross's discrete-continuous rule", negative_tol=0.25))
+register(
+    Estimator(
+        "knn",
+        _knn,
+        {
+            "k": Option(3, "neighbours for KSG", int, _check_k),
+            "metric": Option("chebyshev", "chebyshev or euclidean", str, one_of("chebyshev", "euclidean")),
+        },
+        ("i_xt", "i_ty"),
+        lambda s, n, widths: 4 * _block(n) * n,
+        help="KSG-1 I(X;T); I(T;Y) by Ross's discrete-continuous rule",
+        negative_tol=0.25,
+    )
+)
 
 
 # ---------------------------------------------------------------- EDGE
@@ -128,10 +173,16 @@ def _edge(t, d, key, x, y, *, U, L, n_keys, variant, U_ty, gamma_x, gamma_t_xt, 
     k1, k2 = jax.random.split(key)
     i_xt, i_xt_se = _edge_keys(x, t, k1, n_keys, U=U, L=L, gamma=(gamma_x, gamma_t_xt), version=variant)
     eps = None if epsilon_ty is None else (epsilon_ty, epsilon_ty)
-    i_ty, i_ty_se = _edge_keys(t, y.astype(jnp.float32), k2, n_keys, U=U_ty, L=L, gamma=(gamma_t_ty, gamma_y),
-                               epsilon=eps, version=variant)
-    return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": i_xt_se, "i_ty_se": i_ty_se,
-            "warn_near_cap": (i_xt >= 0.95 * U) | (i_ty >= 0.95 * U_ty)}
+    i_ty, i_ty_se = _edge_keys(
+        t, y.astype(jnp.float32), k2, n_keys, U=U_ty, L=L, gamma=(gamma_t_ty, gamma_y), epsilon=eps, version=variant
+    )
+    return {
+        "i_xt": i_xt,
+        "i_ty": i_ty,
+        "i_xt_se": i_xt_se,
+        "i_ty_se": i_ty_se,
+        "warn_near_cap": (i_xt >= 0.95 * U) | (i_ty >= 0.95 * U_ty),
+    }
 
 
 # Noshad et al.'s information-plane study (information_plane/main.py): EDGE 4.2.0, I(X;T) = EDGE(X, T, U=20,
@@ -150,28 +201,45 @@ def _edge_finalize(s, ctx, given):
     return s
 
 
-register(Estimator(
-    "edge", _edge,
-    {"U": Option(10.0, "cap on the pointwise terms (of I(X;T), and of I(T;Y) unless --U-ty)", float, positive),
-     "L": Option(10, "ensemble size", int, integer_at_least(1)),
-     "n_keys": Option(32, "p-stable projection keys averaged (standard error in *_se; 1: one key)", int,
-                      integer_at_least(1)),
-     "variant": Option("4.4.1", "EDGE release: 4.4.1 (defaults) or 4.2.0 (Noshad et al.'s information-plane study; "
-                       "its U 20 / U_ty 10, gamma_x 0.2, gamma_y 1e-4, epsilon_ty 0.2 unless given)", str,
-                       one_of(*edge.VERSIONS)),
-     "U_ty": Option(None, "cap on the pointwise terms of I(T;Y) (default: U)", float, positive),
-     "gamma_x": Option(1.0, "smoothness gamma of X in I(X;T)", float, positive),
-     "gamma_t_xt": Option(1.0, "smoothness gamma of T in I(X;T)", float, positive),
-     "gamma_t_ty": Option(1.0, "smoothness gamma of T in I(T;Y)", float, positive),
-     "gamma_y": Option(1.0, "smoothness gamma of the labels in I(T;Y)", float, positive),
-     "epsilon_ty": Option(None, "manual bandwidth of both sides of I(T;Y) (default: k-NN)", float, positive)},
-    ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
-    lambda s, n, widths: 8 * n * max(widths) + 64 * n * _edge_columns(n, max(widths)) * s.get("L", 10) * s.get("n_keys", 1),
-    help="EDGE hash dependence-graph estimator (4.4.1, or 4.2.0 as Noshad et al.'s study ran it), mean over "
-         "projection keys (standard errors in *_se)",
-    pad_exact=False, negative_tol=1e-4, finalize=_edge_finalize,
-    warnings={"warn_near_cap": "EDGE estimate within 5% of its cap U (or U_ty): the pointwise terms are clipped, "
-                               "raise --U / --U-ty"}))
+register(
+    Estimator(
+        "edge",
+        _edge,
+        {
+            "U": Option(10.0, "cap on the pointwise terms (of I(X;T), and of I(T;Y) unless --U-ty)", float, positive),
+            "L": Option(10, "ensemble size", int, integer_at_least(1)),
+            "n_keys": Option(
+                32, "p-stable projection keys averaged (standard error in *_se; 1: one key)", int, integer_at_least(1)
+            ),
+            "variant": Option(
+                "4.4.1",
+                "EDGE release: 4.4.1 (defaults) or 4.2.0 (Noshad et al.'s information-plane study; "
+                "its U 20 / U_ty 10, gamma_x 0.2, gamma_y 1e-4, epsilon_ty 0.2 unless given)",
+                str,
+                one_of(*edge.VERSIONS),
+            ),
+            "U_ty": Option(None, "cap on the pointwise terms of I(T;Y) (default: U)", float, positive),
+            "gamma_x": Option(1.0, "smoothness gamma of X in I(X;T)", float, positive),
+            "gamma_t_xt": Option(1.0, "smoothness gamma of T in I(X;T)", float, positive),
+            "gamma_t_ty": Option(1.0, "smoothness gamma of T in I(T;Y)", float, positive),
+            "gamma_y": Option(1.0, "smoothness gamma of the labels in I(T;Y)", float, positive),
+            "epsilon_ty": Option(None, "manual bandwidth of both sides of I(T;Y) (default: k-NN)", float, positive),
+        },
+        ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
+        lambda s, n, widths: (
+            8 * n * max(widths) + 64 * n * _edge_columns(n, max(widths)) * s.get("L", 10) * s.get("n_keys", 1)
+        ),
+        help="EDGE hash dependence-graph estimator (4.4.1, or 4.2.0 as Noshad et al.'s study ran it), mean over "
+        "projection keys (standard errors in *_se)",
+        pad_exact=False,
+        negative_tol=1e-4,
+        finalize=_edge_finalize,
+        warnings={
+            "warn_near_cap": "EDGE estimate within 5% of its cap U (or U_ty): the pointwise terms are clipped, "
+            "raise --U / --U-ty"
+        },
+    )
+)
 
 
 # ---------------------------------------------------------------- HSIC
@@ -182,11 +250,18 @@ def _hsic(t, d, key, x, y, *, normalized, n_classes):
     return {"i_xt": hsic.hsic(x, t, normalized=normalized), "i_ty": hsic.hsic(t, y_1hot, normalized=normalized)}
 
 
-register(Estimator(
-    "hsic", _hsic, {"normalized": Option(True, "1: normalised HSIC in [0, 1]; 0: raw", int)},
-    ("i_xt", "i_ty"), lambda s, n, widths: 4 * _block(n) * n,
-    help="Hilbert-Schmidt independence criterion (a dependence, not bits)", units="HSIC",
-    finalize=lambda s, ctx, given: {**s, "normalized": bool(s["normalized"])}))
+register(
+    Estimator(
+        "hsic",
+        _hsic,
+        {"normalized": Option(True, "1: normalised HSIC in [0, 1]; 0: raw", int)},
+        ("i_xt", "i_ty"),
+        lambda s, n, widths: 4 * _block(n) * n,
+        help="Hilbert-Schmidt independence criterion (a dependence, not bits)",
+        units="HSIC",
+        finalize=lambda s, ctx, given: {**s, "normalized": bool(s["normalized"])},
+    )
+)
 
 
 # ---------------------------------------------------------------- Goldfeld smoothed entropy (noisy networks)
@@ -201,25 +276,42 @@ def _smoothed_finalize(s, ctx: Context, given):
     if s["sigma"] is None:
         run_sigma = ((ctx.run_config or {}).get("train") or {}).get("noise_sigma", 0.0)
         if not run_sigma:
-            raise ValueError("estimator smoothed needs sigma: the run was trained without noise "
-                             "(train.noise_sigma = 0); pass --sigma (option sigma) to smooth a deterministic network")
+            raise ValueError(
+                "estimator smoothed needs sigma: the run was trained without noise "
+                "(train.noise_sigma = 0); pass --sigma (option sigma) to smooth a deterministic network"
+            )
         s["sigma"] = float(run_sigma)
     return s
 
 
-register(Estimator(
-    "smoothed", _smoothed,
-    {"sigma": Option(None, "noise std of T = S + Z (default: the run's train.noise_sigma)", float, positive,
-                     traced=True),
-     "n_c": Option(16, "noisy passes per input for the conditional terms", int, integer_at_least(1)),
-     "n_mc": Option(1, "noise draws per centre for h(T) and I(T;Y)", int, integer_at_least(1)),
-     "n_mc_cond": Option(None, "noise draws per centre of each input's conditional mixture (default: n_mc)",
-                         int, integer_at_least(1))},
-    ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
-    lambda s, n, widths: (4 * _block(n * s.get("n_mc", 1)) * n
-                          + (s.get("n_c", 1) + 1) * 4 * n * s.get("n_mc", 1) * sum(widths) // max(len(widths), 1)),
-    help="Goldfeld et al. sample propagation on the noisy network (standard errors in *_se)",
-    noisy=True, negative_tol=None, finalize=_smoothed_finalize))
+register(
+    Estimator(
+        "smoothed",
+        _smoothed,
+        {
+            "sigma": Option(
+                None, "noise std of T = S + Z (default: the run's train.noise_sigma)", float, positive, traced=True
+            ),
+            "n_c": Option(16, "noisy passes per input for the conditional terms", int, integer_at_least(1)),
+            "n_mc": Option(1, "noise draws per centre for h(T) and I(T;Y)", int, integer_at_least(1)),
+            "n_mc_cond": Option(
+                None,
+                "noise draws per centre of each input's conditional mixture (default: n_mc)",
+                int,
+                integer_at_least(1),
+            ),
+        },
+        ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
+        lambda s, n, widths: (
+            4 * _block(n * s.get("n_mc", 1)) * n
+            + (s.get("n_c", 1) + 1) * 4 * n * s.get("n_mc", 1) * sum(widths) // max(len(widths), 1)
+        ),
+        help="Goldfeld et al. sample propagation on the noisy network (standard errors in *_se)",
+        noisy=True,
+        negative_tol=None,
+        finalize=_smoothed_finalize,
+    )
+)
 
 
 # ---------------------------------------------------------------- matrix-based Rényi entropy
@@ -234,7 +326,8 @@ def _renyi(t, d, key, x, y, *, alpha, gamma, width, k, subset, n_subsets, subset
         i_xt, i_ty = renyi.info_plane_bits(t, x, y, alpha, gamma, d, width=width, k=k)
         return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": jnp.zeros_like(i_xt), "i_ty_se": jnp.zeros_like(i_ty)}
     i_xt, i_xt_se, i_ty, i_ty_se = renyi.info_plane_subsets_bits(
-        t, x, y, jax.random.key(subset_seed), alpha, gamma, d, width=width, k=k, subset=subset, n_subsets=n_subsets)
+        t, x, y, jax.random.key(subset_seed), alpha, gamma, d, width=width, k=k, subset=subset, n_subsets=n_subsets
+    )
     return {"i_xt": i_xt, "i_ty": i_ty, "i_xt_se": i_xt_se, "i_ty_se": i_ty_se}
 
 
@@ -253,20 +346,30 @@ def _renyi_memory(s, n, widths):
     return 4 * m * (8 * m + max(widths))  # ~8 M x M float32 (distances, Grams, 3 eigen problems)
 
 
-register(Estimator(
-    "renyi", _renyi,
-    {"alpha": Option(1.01, "Rényi order alpha (1: von Neumann)", float, positive, traced=True),
-     "gamma": Option(1.0, "multiplier of the kernel width rule", float, positive, traced=True),
-     "width": Option("silverman", "kernel width rule: silverman or knn", str, one_of(*renyi.WIDTHS)),
-     "k": Option(10, "neighbour for --width knn", int, integer_at_least(1)),
-     "subset": Option(512, "rows per random subset (0: all N rows, exact; ~25 s per layer at N = 4096)", int),
-     "n_subsets": Option(4, "random subsets averaged (standard error in *_se)", int, integer_at_least(1)),
-     "subset_seed": Option(0, "key of the subset draws (the same subsets for every epoch and layer)", int,
-                    integer_at_least(0))},
-    ("i_xt", "i_ty", "i_xt_se", "i_ty_se"), _renyi_memory,
-    help="matrix-based Rényi alpha-entropy (Giraldo et al.; Yu et al.), Gaussian kernels, labels by the delta "
-         "kernel; mean over random subsets (standard errors in *_se)",
-    negative_tol=1e-3, finalize=_renyi_finalize, shard=False))
+register(
+    Estimator(
+        "renyi",
+        _renyi,
+        {
+            "alpha": Option(1.01, "Rényi order alpha (1: von Neumann)", float, positive, traced=True),
+            "gamma": Option(1.0, "multiplier of the kernel width rule", float, positive, traced=True),
+            "width": Option("silverman", "kernel width rule: silverman or knn", str, one_of(*renyi.WIDTHS)),
+            "k": Option(10, "neighbour for --width knn", int, integer_at_least(1)),
+            "subset": Option(512, "rows per random subset (0: all N rows, exact; ~25 s per layer at N = 4096)", int),
+            "n_subsets": Option(4, "random subsets averaged (standard error in *_se)", int, integer_at_least(1)),
+            "subset_seed": Option(
+                0, "key of the subset draws (the same subsets for every epoch and layer)", int, integer_at_least(0)
+            ),
+        },
+        ("i_xt", "i_ty", "i_xt_se", "i_ty_se"),
+        _renyi_memory,
+        help="matrix-based Rényi alpha-entropy (Giraldo et al.; Yu et al.), Gaussian kernels, labels by the delta "
+        "kernel; mean over random subsets (standard errors in *_se)",
+        negative_tol=1e-3,
+        finalize=_renyi_finalize,
+        shard=False,
+    )
+)
 
 
 # ---------------------------------------------------------------- exact counting (quantized networks)
@@ -281,31 +384,53 @@ def _exact(t, d, key, x, y, *, levels):
     codes, n_distinct = exact.dense_codes_NxD(jnp.where(live, t, t[:, :1]))
     _, i_xt, i_ty = exact.plane_NxD(codes, y, None if x is None else exact.input_ids_N(x))
     continuous = n_distinct > levels
-    return {"i_xt": jnp.where(continuous, jnp.nan, i_xt) / jnp.log(2.0),
-            "i_ty": jnp.where(continuous, jnp.nan, i_ty) / jnp.log(2.0), "warn_not_quantized": continuous}
+    return {
+        "i_xt": jnp.where(continuous, jnp.nan, i_xt) / jnp.log(2.0),
+        "i_ty": jnp.where(continuous, jnp.nan, i_ty) / jnp.log(2.0),
+        "warn_not_quantized": continuous,
+    }
 
 
 def _exact_finalize(s, ctx: Context, given):
     if s["levels"] is None:
         if ctx.run_config is None:
-            raise ValueError("estimator exact needs option levels (2**bits of the quantized network) when evaluating "
-                             "arrays without a run config")
+            raise ValueError(
+                "estimator exact needs option levels (2**bits of the quantized network) when evaluating "
+                "arrays without a run config"
+            )
         model = ctx.run_config.get("model") or {}
         bits = model.get("quant_bits", 0)
         if not bits:
-            raise ValueError(f"estimator exact counts the codes of a quantized network, but this run's model has "
-                             f"quant_bits={bits} (float activations); train with model.quant_bits in (2, 4, 8), or "
-                             "use an estimator for continuous activations (binning, kde, ...)")
+            raise ValueError(
+                f"estimator exact counts the codes of a quantized network, but this run's model has "
+                f"quant_bits={bits} (float activations); train with model.quant_bits in (2, 4, 8), or "
+                "use an estimator for continuous activations (binning, kde, ...)"
+            )
         s["levels"] = 2 ** int(bits)
     return s
 
 
-register(Estimator(
-    "exact", _exact,
-    {"levels": Option(None, "quantization levels per layer (default: 2**model.quant_bits of the run)", int,
-                      integer_at_least(2))},
-    ("i_xt", "i_ty"), lambda s, n, widths: 16 * n * (max(widths) + 2),
-    help="exact plane of a quantized network: distinct codes counted (I(X;T) = H(T) - H(T|X)), no bins, no noise",
-    negative_tol=1e-5, label_conditional=True, finalize=_exact_finalize,
-    warnings={"warn_not_quantized": "a layer takes more distinct values than levels: not a quantized network "
-                                    "(exact counting refuses continuous activations)"}))
+register(
+    Estimator(
+        "exact",
+        _exact,
+        {
+            "levels": Option(
+                None,
+                "quantization levels per layer (default: 2**model.quant_bits of the run)",
+                int,
+                integer_at_least(2),
+            )
+        },
+        ("i_xt", "i_ty"),
+        lambda s, n, widths: 16 * n * (max(widths) + 2),
+        help="exact plane of a quantized network: distinct codes counted (I(X;T) = H(T) - H(T|X)), no bins, no noise",
+        negative_tol=1e-5,
+        label_conditional=True,
+        finalize=_exact_finalize,
+        warnings={
+            "warn_not_quantized": "a layer takes more distinct values than levels: not a quantized network "
+            "(exact counting refuses continuous activations)"
+        },
+    )
+)

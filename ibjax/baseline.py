@@ -37,14 +37,17 @@ def label_floor(fn, t, y, key, *, n_perm: int = 8):
     return _mean_se(v_P)
 
 
-def registry_floor(name: str, t_NxD, x_NxDx, y, key, *, n_perm: int = 8, options: dict | None = None,
-                   output: str = "i_ty"):
+def registry_floor(
+    name: str, t_NxD, x_NxDx, y, key, *, n_perm: int = 8, options: dict | None = None, output: str = "i_ty"
+):
     """``label_floor`` for registered estimator ``name`` (deterministic-network adapters): its
     ``output`` (default i_ty) with permuted labels, options resolved as the CLI would."""
     est = registry.get(name)
     if est.noisy:
-        raise ValueError(f"estimator {name!r} is a noisy-network estimator; registry_floor takes the "
-                         "deterministic ones: " + ", ".join(sorted(k for k, e in registry.REGISTRY.items() if not e.noisy)))
+        raise ValueError(
+            f"estimator {name!r} is a noisy-network estimator; registry_floor takes the "
+            "deterministic ones: " + ", ".join(sorted(k for k, e in registry.REGISTRY.items() if not e.noisy))
+        )
     if output not in est.outputs:
         raise ValueError(f"output must be one of {list(est.outputs)} for estimator {name!r}, got {output!r}")
     y_N = jnp.asarray(_checks.check_labels("y", y, n=t_NxD.shape[0]), jnp.int32)

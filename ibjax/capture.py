@@ -124,8 +124,9 @@ def from_nnx(module, input_shape, layers, sow, output_layer: bool):
         out, found = entries(params, x)
         if not captured and isinstance(out, (tuple, list)) and len(out) == 2:
             return out[0], tuple(out[1])  # the module returns (logits, acts) itself
-        return _with_output(out, select(found, (lambda p: True) if sow else keep, order, "NNX intermediates"),
-                            output_layer)
+        return _with_output(
+            out, select(found, (lambda p: True) if sow else keep, order, "NNX intermediates"), output_layer
+        )
 
     n_layers = 0
     if input_shape is not None:
@@ -152,8 +153,10 @@ def fill(template: dict, params, own: dict, path=()) -> dict:
         elif got is not None:
             out[k] = got
         elif mine is not None:
-            raise ValueError(f"params have no {_name(path + (k,))} (an nnx.Param of the module); at "
-                             f"{_name(path) or 'the top'} they hold {sorted(map(str, params.keys())) if hasattr(params, 'keys') else params!r}")
+            raise ValueError(
+                f"params have no {_name(path + (k,))} (an nnx.Param of the module); at "
+                f"{_name(path) or 'the top'} they hold {sorted(map(str, params.keys())) if hasattr(params, 'keys') else params!r}"
+            )
         else:
             out[k] = v
     return out

@@ -132,8 +132,9 @@ def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, m
         io.atomic_save_npz(epoch_path(tmp, epochs_E[i]), _with_digest(arrays))
     io.atomic_save_npz(tmp / "metrics.npz", _with_digest(dict(metrics, __run_id__=np.array(rid))))
     _fsync_dir(tmp / "params")
-    io.atomic_write_json(tmp / "complete.json",
-                         {"format": FORMAT, "run_id": rid, "epochs": epochs_E.tolist(), "finished": time.time()})
+    io.atomic_write_json(
+        tmp / "complete.json", {"format": FORMAT, "run_id": rid, "epochs": epochs_E.tolist(), "finished": time.time()}
+    )
     _fsync_dir(tmp)
     _swap_into_place(tmp, run_dir)
     return config
@@ -142,14 +143,18 @@ def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, m
 def _check_run_inputs(epochs, params_stacked: dict, metrics: dict):
     epochs_E = np.asarray(epochs)
     if epochs_E.ndim != 1 or epochs_E.size == 0 or not np.issubdtype(epochs_E.dtype, np.integer):
-        raise ValueError(f"epochs must be a non-empty 1-d array of integers, got {epochs_E.dtype} of shape {epochs_E.shape}")
+        raise ValueError(
+            f"epochs must be a non-empty 1-d array of integers, got {epochs_E.dtype} of shape {epochs_E.shape}"
+        )
     if (epochs_E < 0).any() or np.unique(epochs_E).size != epochs_E.size:
         raise ValueError(f"epochs must be distinct and >= 0, got {epochs_E.tolist()[:20]}")
     flat = {k: np.asarray(v) for k, v in flatten(params_stacked).items()}
     for k, v in flat.items():
         if k in _META or v.ndim == 0 or v.shape[0] != epochs_E.size:
-            raise ValueError(f"params_stacked[{k!r}] must be stacked over the {epochs_E.size} epochs "
-                             f"(leading axis {epochs_E.size}), got shape {v.shape}")
+            raise ValueError(
+                f"params_stacked[{k!r}] must be stacked over the {epochs_E.size} epochs "
+                f"(leading axis {epochs_E.size}), got shape {v.shape}"
+            )
     bad = sorted(set(metrics) & set(_META))
     if bad:
         raise ValueError(f"metrics keys {bad} are reserved for the run directory's own records")
@@ -163,8 +168,10 @@ def _check_replaceable(run_dir: Path) -> None:
         raise ValueError(f"run_dir={str(run_dir)!r} exists and is not a directory; remove it or choose another path")
     names = [n for n in os.listdir(run_dir) if not n.startswith(".")]
     if names and "config.json" not in names and "params" not in names:
-        raise ValueError(f"refusing to replace run_dir={str(run_dir)!r}: it is not a run directory (it holds "
-                         f"{sorted(names)[:5]}); remove it or choose another directory")
+        raise ValueError(
+            f"refusing to replace run_dir={str(run_dir)!r}: it is not a run directory (it holds "
+            f"{sorted(names)[:5]}); remove it or choose another directory"
+        )
 
 
 def clean_orphans(run_dir: str | Path) -> list[Path]:
@@ -249,18 +256,24 @@ def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: corrupt or truncated {what} file ({type(e).__name__}: {e}); retrain the run") from e
     stored = flat.pop("__digest__", None)
     if stored is None:
-        raise ValueError(f"{path}: {what} file has no __digest__: corrupt, or written by an ibjax older than "
-                         f"run-directory format {FORMAT}; retrain the run")
+        raise ValueError(
+            f"{path}: {what} file has no __digest__: corrupt, or written by an ibjax older than "
+            f"run-directory format {FORMAT}; retrain the run"
+        )
     if str(stored) != _digest(flat):
-        raise ValueError(f"{path}: corrupt {what} file (its arrays do not match their sha256 __digest__); retrain the run")
+        raise ValueError(
+            f"{path}: corrupt {what} file (its arrays do not match their sha256 __digest__); retrain the run"
+        )
     return flat
 
 
 def _check_run_id(path: Path, flat: dict, expected_id: str | None, what: str) -> None:
     found = str(flat.get("__run_id__"))
     if expected_id is not None and found != expected_id:
-        raise ValueError(f"{path}: {what} file written by a different run (run_id {found}, expected "
-                         f"{expected_id}); the directory mixes runs, retrain it")
+        raise ValueError(
+            f"{path}: {what} file written by a different run (run_id {found}, expected "
+            f"{expected_id}); the directory mixes runs, retrain it"
+        )
 
 
 def is_complete(run_dir: str | Path, config: dict | None = None) -> bool:
@@ -298,8 +311,10 @@ def read_config(run_dir: str | Path) -> dict:
 def _check_config(run_dir: Path, config: dict) -> str:
     recorded, computed = config.get("run_id"), run_id(config)
     if recorded != computed:
-        raise ValueError(f"{run_dir / 'config.json'}: config.json was edited after the run was written (its settings "
-                         f"hash to {computed}, the recorded run_id is {recorded}); restore it or retrain the run")
+        raise ValueError(
+            f"{run_dir / 'config.json'}: config.json was edited after the run was written (its settings "
+            f"hash to {computed}, the recorded run_id is {recorded}); restore it or retrain the run"
+        )
     return computed
 
 
@@ -314,11 +329,15 @@ def _read_complete(run_dir: Path, config: dict) -> dict | None:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: corrupt complete.json ({type(e).__name__}: {e}); retrain the run") from e
     if complete.get("format") != FORMAT:
-        raise ValueError(f"{path}: run written in run-directory format {complete.get('format', 1)}, this ibjax "
-                         f"reads format {FORMAT}; retrain the run")
+        raise ValueError(
+            f"{path}: run written in run-directory format {complete.get('format', 1)}, this ibjax "
+            f"reads format {FORMAT}; retrain the run"
+        )
     if complete.get("run_id") != config.get("run_id"):
-        raise ValueError(f"{path}: complete.json belongs to run {complete.get('run_id')}, config.json to "
-                         f"{config.get('run_id')}; the directory mixes runs, retrain it")
+        raise ValueError(
+            f"{path}: complete.json belongs to run {complete.get('run_id')}, config.json to "
+            f"{config.get('run_id')}; the directory mixes runs, retrain it"
+        )
     return dict(complete, epochs=epochs)
 
 
@@ -350,14 +369,18 @@ def load_run(run_dir: str | Path, epochs=None, *, allow_partial: bool = False) -
     complete = _read_complete(run_dir, config)
     have = kept_epochs(run_dir)
     if complete is None and not allow_partial:
-        raise ValueError(f"incomplete run directory {run_dir}: no complete.json, training was interrupted or is "
-                         f"still writing; retrain it, or pass allow_partial=True to load the {have.size} epochs present")
+        raise ValueError(
+            f"incomplete run directory {run_dir}: no complete.json, training was interrupted or is "
+            f"still writing; retrain it, or pass allow_partial=True to load the {have.size} epochs present"
+        )
     listed = have if complete is None else np.array(sorted(complete["epochs"]), dtype=np.int64)
     _refuse_extra_files(run_dir, np.setdiff1d(have, listed))
     missing = np.setdiff1d(listed, have)
     if missing.size and not allow_partial:
-        raise FileNotFoundError(f"{run_dir / 'params'}: {_missing_text(run_dir, missing, listed)}; retrain the run, "
-                                f"or pass allow_partial=True to load the {listed.size - missing.size} epochs present")
+        raise FileNotFoundError(
+            f"{run_dir / 'params'}: {_missing_text(run_dir, missing, listed)}; retrain the run, "
+            f"or pass allow_partial=True to load the {listed.size - missing.size} epochs present"
+        )
     want = listed if epochs is None else _requested(run_dir, epochs, listed)
     missing = np.intersect1d(want, missing)
     want = np.setdiff1d(want, missing)
@@ -383,23 +406,29 @@ def _requested(run_dir: Path, epochs, listed: np.ndarray) -> np.ndarray:
 
 def _missing_text(run_dir: Path, missing: np.ndarray, listed: np.ndarray) -> str:
     names = ", ".join(epoch_path(run_dir, e).name for e in missing[:10]) + (", ..." if missing.size > 10 else "")
-    return (f"{missing.size} of {listed.size} params files listed in complete.json are missing ({names}; "
-            f"epochs {missing[:10].tolist()}{' ...' if missing.size > 10 else ''})")
+    return (
+        f"{missing.size} of {listed.size} params files listed in complete.json are missing ({names}; "
+        f"epochs {missing[:10].tolist()}{' ...' if missing.size > 10 else ''})"
+    )
 
 
 def _refuse_extra_files(run_dir: Path, extra: np.ndarray) -> None:
     if extra.size:
         names = ", ".join(epoch_path(run_dir, e).name for e in extra[:10])
-        raise ValueError(f"{run_dir / 'params'}: {extra.size} params files not in complete.json's epoch list "
-                         f"({names}), left by another run or copied in; retrain the run")
+        raise ValueError(
+            f"{run_dir / 'params'}: {extra.size} params files not in complete.json's epoch list "
+            f"({names}), left by another run or copied in; retrain the run"
+        )
 
 
 def _check_same_arrays(run_dir: Path, epochs: np.ndarray, flats: list[dict]) -> None:
     ref = {k: (v.dtype, v.shape) for k, v in flats[0].items()}
     for e, f in zip(epochs[1:], flats[1:]):
         if {k: (v.dtype, v.shape) for k, v in f.items()} != ref:
-            raise ValueError(f"{epoch_path(run_dir, e)}: holds other arrays than {epoch_path(run_dir, epochs[0]).name}; "
-                             f"the directory mixes runs, retrain it")
+            raise ValueError(
+                f"{epoch_path(run_dir, e)}: holds other arrays than {epoch_path(run_dir, epochs[0]).name}; "
+                f"the directory mixes runs, retrain it"
+            )
 
 
 def _warn_partial(run_dir: Path, no_complete: bool, missing: np.ndarray, listed: np.ndarray, n: int) -> None:
@@ -410,7 +439,9 @@ def _warn_partial(run_dir: Path, no_complete: bool, missing: np.ndarray, listed:
     warnings.warn(msg, IncompleteRunWarning, stacklevel=3)
 
 
-def load_metrics(run_dir: str | Path, *, expected_id: str | None = None, required: bool = False) -> dict[str, np.ndarray]:
+def load_metrics(
+    run_dir: str | Path, *, expected_id: str | None = None, required: bool = False
+) -> dict[str, np.ndarray]:
     """metrics.npz without its records; ``expected_id``: refuse one written by another run; absent: {}
     (or FileNotFoundError when ``required``)."""
     path = Path(run_dir) / "metrics.npz"

@@ -113,9 +113,15 @@ class Stat:
     def summary(self, digits: int = 4) -> dict:
         r = lambda x: None if x is None or not np.isfinite(x) else round(float(x), digits)
         iv = lambda i: {"mean": r(i.mean), "se": r(i.se), "ci": [r(i.lo), r(i.hi)], "n_seeds": i.n}
-        return {f"peak-to-final drop [{self.units}]": iv(self.drop), "drop / peak": iv(self.frac),
-                f"peak minus first [{self.units}]": iv(self.gain), "peak": r(self.peak), "final": r(self.final),
-                "peak epoch (median)": r(self.peak_epoch), "cap": r(self.cap)}
+        return {
+            f"peak-to-final drop [{self.units}]": iv(self.drop),
+            "drop / peak": iv(self.frac),
+            f"peak minus first [{self.units}]": iv(self.gain),
+            "peak": r(self.peak),
+            "final": r(self.final),
+            "peak epoch (median)": r(self.peak_epoch),
+            "cap": r(self.cap),
+        }
 
 
 def compression(values_SxE, epochs_E=None, *, cap: float | None = None, rule: Rule = RULE, units: str = "bits") -> Stat:
@@ -130,9 +136,17 @@ def compression(values_SxE, epochs_E=None, *, cap: float | None = None, rule: Ru
         raise ValueError(f"epochs_E has {len(epochs_E)} entries, values_SxE {v.shape[1]} epochs")
     peak_S, final_S, first_S = v.max(axis=1), v[:, -1], v[:, 0]
     frac_S = np.where(peak_S > 0, (peak_S - final_S) / np.where(peak_S > 0, peak_S, 1.0), 0.0)
-    return Stat(interval(peak_S - final_S, rule), interval(frac_S, rule), interval(peak_S - first_S, rule),
-                float(peak_S.mean()), float(final_S.mean()), float(np.median(epochs_E[v.argmax(axis=1)])),
-                float(v.mean(axis=0).max()), None if cap is None else float(cap), units)
+    return Stat(
+        interval(peak_S - final_S, rule),
+        interval(frac_S, rule),
+        interval(peak_S - first_S, rule),
+        float(peak_S.mean()),
+        float(final_S.mean()),
+        float(np.median(epochs_E[v.argmax(axis=1)])),
+        float(v.mean(axis=0).max()),
+        None if cap is None else float(cap),
+        units,
+    )
 
 
 class Verdict(NamedTuple):
@@ -155,8 +169,13 @@ def decide(stat: Stat, *, want: str = "compresses", rule: Rule = RULE) -> Verdic
     if want not in OUTCOMES[:2]:
         raise ValueError(f"want must be one of {OUTCOMES[:2]}, got {want!r}")
     thr, d = rule.threshold(stat.peak), stat.drop
-    outcome, reason = _classify(d, thr, OUTCOMES[0], OUTCOMES[1], f"the drop's {rule.level:.0%} interval "
-                                f"[{d.lo:.3f}, {d.hi:.3f}] straddles the threshold {thr:.3f}")
+    outcome, reason = _classify(
+        d,
+        thr,
+        OUTCOMES[0],
+        OUTCOMES[1],
+        f"the drop's {rule.level:.0%} interval [{d.lo:.3f}, {d.hi:.3f}] straddles the threshold {thr:.3f}",
+    )
     saturated = _ceiling_reason(stat, rule)
     if saturated and outcome != "compresses":
         outcome, reason = "undecided", saturated
@@ -164,14 +183,17 @@ def decide(stat: Stat, *, want: str = "compresses", rule: Rule = RULE) -> Verdic
     return Verdict(agrees, outcome, d.mean, (d.lo, d.hi), thr, reason)
 
 
-def positive(values_S, *, threshold: float = 0.0, want: bool = True, rule: Rule = RULE, what: str = "the value") -> Verdict:
+def positive(
+    values_S, *, threshold: float = 0.0, want: bool = True, rule: Rule = RULE, what: str = "the value"
+) -> Verdict:
     """Is the per-seed quantity above ``threshold`` (interval above: holds; below: fails)?"""
     i = interval(values_S, rule)
     return _sign(i, threshold, want, rule, what)
 
 
-def compare(a: Interval, b: Interval, *, margin: float = 0.0, want: bool = True, rule: Rule = RULE,
-            what: str = "a - b") -> Verdict:
+def compare(
+    a: Interval, b: Interval, *, margin: float = 0.0, want: bool = True, rule: Rule = RULE, what: str = "a - b"
+) -> Verdict:
     """Is a - b above ``margin`` (two conditions' statistics with their combined error)?"""
     return _sign(combined(a, b, rule), margin, want, rule, what)
 
@@ -186,8 +208,13 @@ def _classify(i: Interval, threshold: float, above: str, below: str, straddles: 
 
 
 def _sign(i: Interval, threshold: float, want: bool, rule: Rule, what: str) -> Verdict:
-    outcome, reason = _classify(i, threshold, "holds", "fails", f"{what}'s {rule.level:.0%} interval "
-                                f"[{i.lo:.3g}, {i.hi:.3g}] contains {threshold:g}")
+    outcome, reason = _classify(
+        i,
+        threshold,
+        "holds",
+        "fails",
+        f"{what}'s {rule.level:.0%} interval [{i.lo:.3g}, {i.hi:.3g}] contains {threshold:g}",
+    )
     agrees = None if outcome == "undecided" else (outcome == "holds") == want
     return Verdict(agrees, outcome, i.mean, (i.lo, i.hi), threshold, reason)
 
@@ -210,9 +237,17 @@ def cap_ty(y_N) -> float:
 def entry(claim: str, source: str, verdict: Verdict, measured: dict | None = None, rule: Rule = RULE) -> dict:
     """A summary.json claim: the paper's claim, ours, and the verdict with effect, interval and reason."""
     r = lambda x: None if not np.isfinite(x) else round(float(x), 4)
-    out = {"claim": claim, "source": source, "measured": measured or {}, "agrees": verdict.agrees,
-           "outcome": verdict.outcome, "effect": r(verdict.effect), "interval": [r(x) for x in verdict.interval],
-           "threshold": r(verdict.threshold), "rule": rule.name}
+    out = {
+        "claim": claim,
+        "source": source,
+        "measured": measured or {},
+        "agrees": verdict.agrees,
+        "outcome": verdict.outcome,
+        "effect": r(verdict.effect),
+        "interval": [r(x) for x in verdict.interval],
+        "threshold": r(verdict.threshold),
+        "rule": rule.name,
+    }
     if verdict.agrees is None:
         out["reason"] = verdict.reason
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Union
+from typing import Any
 
 from ibjax import models, schedules
 
@@ -44,16 +44,23 @@ class MLPConfig:
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         if len(self.widths) < 3:
-            raise ValueError(f"model.widths must list the input, at least one hidden layer and the classes "
-                             f"(e.g. (12, 10, 2)), got {self.widths}")
+            raise ValueError(
+                f"model.widths must list the input, at least one hidden layer and the classes "
+                f"(e.g. (12, 10, 2)), got {self.widths}"
+            )
         try:
             self.build()
         except ValueError as e:
             raise ValueError(f"model: {e}") from None
 
     def build(self) -> models.Model:
-        return models.mlp(self.widths, activation=self.activation, init=self.init, quant_bits=self.quant_bits,
-                          quant_weights=self.quant_weights)
+        return models.mlp(
+            self.widths,
+            activation=self.activation,
+            init=self.init,
+            quant_bits=self.quant_bits,
+            quant_weights=self.quant_weights,
+        )
 
     @property
     def n_classes(self) -> int:
@@ -80,9 +87,15 @@ class CNNConfig:
         self.build()
 
     def build(self) -> models.Model:
-        return models.cnn(self.input_shape, filters=self.filters, n_classes=self.n_classes,
-                          activation=self.activation, init=self.init, strides=self.strides,
-                          batch_norm=self.batch_norm)
+        return models.cnn(
+            self.input_shape,
+            filters=self.filters,
+            n_classes=self.n_classes,
+            activation=self.activation,
+            init=self.init,
+            strides=self.strides,
+            batch_norm=self.batch_norm,
+        )
 
 
 @dataclass(frozen=True)
@@ -100,11 +113,12 @@ class ResNetConfig:
         self.build()
 
     def build(self) -> models.Model:
-        return models.resnet(self.input_shape, filters=self.filters, n_classes=self.n_classes,
-                             activation=self.activation, init=self.init)
+        return models.resnet(
+            self.input_shape, filters=self.filters, n_classes=self.n_classes, activation=self.activation, init=self.init
+        )
 
 
-ModelConfig = Union[MLPConfig, CNNConfig, ResNetConfig]
+ModelConfig = MLPConfig | CNNConfig | ResNetConfig
 MODEL_KINDS = {"mlp": MLPConfig, "cnn": CNNConfig, "resnet": ResNetConfig}
 
 
@@ -152,11 +166,15 @@ class TrainConfig:
             raise ValueError(f"train.batch_size must be an integer >= 0 (0 = full batch), got {self.batch_size!r}")
         _number("train.parseval_beta", self.parseval_beta)
         if self.parseval_beta > 0.5:
-            raise ValueError(f"train.parseval_beta must be in [0, 0.5] (above 0.5 the retraction's singular-value map "
-                             f"s -> (1 + b) s - b s^3 is no longer monotone on [0, 1]), got {self.parseval_beta!r}")
+            raise ValueError(
+                f"train.parseval_beta must be in [0, 0.5] (above 0.5 the retraction's singular-value map "
+                f"s -> (1 + b) s - b s^3 is no longer monotone on [0, 1]), got {self.parseval_beta!r}"
+            )
         if isinstance(self.epoch_steps, bool) or not isinstance(self.epoch_steps, int) or self.epoch_steps < 0:
-            raise ValueError(f"train.epoch_steps must be an integer >= 0 (0 = one pass over the training split), "
-                             f"got {self.epoch_steps!r}")
+            raise ValueError(
+                f"train.epoch_steps must be an integer >= 0 (0 = one pass over the training split), "
+                f"got {self.epoch_steps!r}"
+            )
         if isinstance(self.n_epochs, bool) or not isinstance(self.n_epochs, int) or self.n_epochs < 1:
             raise ValueError(f"train.n_epochs must be an integer >= 1, got {self.n_epochs!r}")
         schedules.from_spec(self.schedule, self.n_epochs)
@@ -174,8 +192,9 @@ class RunConfig:
 
     def __post_init__(self):
         if not isinstance(self.model, tuple(MODEL_KINDS.values())):
-            raise ValueError(f"model must be one of {[c.__name__ for c in MODEL_KINDS.values()]}, "
-                             f"got {type(self.model).__name__}")
+            raise ValueError(
+                f"model must be one of {[c.__name__ for c in MODEL_KINDS.values()]}, got {type(self.model).__name__}"
+            )
 
     def to_dict(self) -> dict:
         """Every setting; fields added after runs were recorded are left out at their default, so the run
@@ -191,16 +210,18 @@ class RunConfig:
         return {"model": _plain(self.model), "data": _plain(self.data), "train": _plain(self.train)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         d = _upgrade(d)
         kind = d.get("model", {}).get("kind", "mlp")
         if kind not in MODEL_KINDS:
             raise ValueError(f"model.kind must be one of {sorted(MODEL_KINDS)}, got {kind!r}")
-        return cls(_section("model", MODEL_KINDS[kind], d.get("model", {})),
-                   _section("data", DataConfig, d.get("data", {})),
-                   _section("train", TrainConfig, d.get("train", {})))
+        return cls(
+            _section("model", MODEL_KINDS[kind], d.get("model", {})),
+            _section("data", DataConfig, d.get("data", {})),
+            _section("train", TrainConfig, d.get("train", {})),
+        )
 
-    def replace(self, **dotted) -> "RunConfig":
+    def replace(self, **dotted) -> RunConfig:
         """``cfg.replace(**{"train.learning_rate": 1e-3})``: a copy with dotted settings changed."""
         return RunConfig.from_dict(set_dotted(self._full_dict(), dotted))
 
@@ -210,7 +231,9 @@ class RunConfig:
 
 
 def _number(name: str, v, *, positive: bool = False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 if positive else v >= 0)
+    ok = (
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 if positive else v >= 0)
+    )
     if not ok:
         raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
 

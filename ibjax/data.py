@@ -8,9 +8,10 @@ import gzip
 import itertools
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -116,8 +117,15 @@ def stochastic_12bit(gamma: float = STOCHASTIC_GAMMA, seed: int = STOCHASTIC_SEE
     py = np.array([1 - p1.mean(), p1.mean()])
     h = lambda q: -(q * np.log2(np.where(q > 0, q, 1.0))).sum(axis=-1)
     h_y, h_yx = float(h(py)), float(h(np.stack([1 - p1, p1], axis=1)).mean())
-    meta = {"gamma": float(gamma), "seed": int(seed), "threshold": float(thr), "p_y1_given_x": p1,
-            "i_xy_bits": h_y - h_yx, "h_y_bits": h_y, "p_y1": float(y.mean())}
+    meta = {
+        "gamma": float(gamma),
+        "seed": int(seed),
+        "threshold": float(thr),
+        "p_y1_given_x": p1,
+        "i_xy_bits": h_y - h_yx,
+        "h_y_bits": h_y,
+        "p_y1": float(y.mean()),
+    }
     return Dataset(x, y, "stochastic_12bit", "generated", meta)
 
 

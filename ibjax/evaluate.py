@@ -49,46 +49,90 @@ def option_flags() -> dict:
 
 
 def build_parser(flags: dict) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ibjax.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dirs", nargs="+", metavar="PATH",
-                   help="run directories (same model, data and kept epochs), an experiment's output directory, "
-                        "a checkpoint directory, or activation files (see above)")
+    p = argparse.ArgumentParser(
+        prog="python -m ibjax.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="PATH",
+        help="run directories (same model, data and kept epochs), an experiment's output directory, "
+        "a checkpoint directory, or activation files (see above)",
+    )
     est_help = "; ".join(f"{n}: {e.help}" for n, e in sorted(registry.builtin().items()))
     p.add_argument("--estimator", required=True, choices=sorted(registry.builtin()), help=est_help)
     for flag, (opt, owners, spec) in flags.items():
-        p.add_argument(flag, type=spec.type, default=None, nargs=spec.nargs, dest=f"opt_{opt}",
-                       help=f"[{', '.join(owners)}] {spec.help} (default {spec.default})"
-                            + (" sweepable in one call" if spec.traced else ""))
-    p.add_argument("--sweep", action="append", default=[], metavar="OPTION=V1,V2,...",
-                   help="evaluate a grid of option values in one run (a leading settings axis); repeatable")
+        p.add_argument(
+            flag,
+            type=spec.type,
+            default=None,
+            nargs=spec.nargs,
+            dest=f"opt_{opt}",
+            help=f"[{', '.join(owners)}] {spec.help} (default {spec.default})"
+            + (" sweepable in one call" if spec.traced else ""),
+        )
+    p.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="OPTION=V1,V2,...",
+        help="evaluate a grid of option values in one run (a leading settings axis); repeatable",
+    )
     p.add_argument("--epochs", default="all", help=f"{pipeline.EPOCH_SPECS} | delta:D[:exact|approx] (default all)")
     p.add_argument("--view", default="layers", help=f"what a T is: {', '.join(views.VIEWS)} (default layers)")
     p.add_argument("--memory-gb", type=float, default=2.0, help="memory budget per chunk of epochs (default 2.0)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for random estimators (default 0)")
-    p.add_argument("--nan", default="raise", choices=("raise", "mark"),
-                   help="non-finite activations: raise (default) or mark them NaN in the result")
+    p.add_argument(
+        "--nan",
+        default="raise",
+        choices=("raise", "mark"),
+        help="non-finite activations: raise (default) or mark them NaN in the result",
+    )
     p.add_argument("--allow-partial", action="store_true", help="evaluate a run directory with missing epochs")
     p.add_argument("--out", default=None, help="output directory (default: the run directory when there is one)")
-    p.add_argument("--compare-full", action="store_true",
-                   help="with delta:...: also evaluate every kept epoch and report the max interpolation error")
+    p.add_argument(
+        "--compare-full",
+        action="store_true",
+        help="with delta:...: also evaluate every kept epoch and report the max interpolation error",
+    )
     p.add_argument("--recompute", action="store_true", help="ignore cached chunks and finished results")
-    p.add_argument("--data", default=None, help="run directories: the dataset path (default: $IBJAX_DATA_DIR, the cache, "
-                   "else download); checkpoints and activations: NAME[:PATH] (var_u, mnist_test, ...) or an .npz / .h5 "
-                   "file with arrays x and y")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="run directories: the dataset path (default: $IBJAX_DATA_DIR, the cache, "
+        "else download); checkpoints and activations: NAME[:PATH] (var_u, mnist_test, ...) or an .npz / .h5 "
+        "file with arrays x and y",
+    )
     g = p.add_argument_group("checkpoints and activations written without ibjax")
-    g.add_argument("--model", default=None, metavar="MODULE:FUNCTION",
-                   help="a function returning the flax (linen or NNX) module, or (module, input_shape[, layers]), "
-                        "or a dict with module, input_shape, layers, sow")
+    g.add_argument(
+        "--model",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="a function returning the flax (linen or NNX) module, or (module, input_shape[, layers]), "
+        "or a dict with module, input_shape, layers, sow",
+    )
     g.add_argument("--format", default=None, choices=sources.FORMATS, help="checkpoint format (default: detected)")
-    g.add_argument("--params-key", default=None, help="the params subtree, e.g. state/params (default: the one named params)")
-    g.add_argument("--epoch-pattern", default=None,
-                   help=f"msgpack / safetensors: regex with one group, the epoch, matched to file names (default {sources.PATTERNS})")
-    g.add_argument("--layers", default=None, help="a module returning logits only: regex of the submodule paths that are the layers")
-    g.add_argument("--labels", default=None, help="activations: .npy file of the N labels (default: y in the file, or --data)")
+    g.add_argument(
+        "--params-key", default=None, help="the params subtree, e.g. state/params (default: the one named params)"
+    )
+    g.add_argument(
+        "--epoch-pattern",
+        default=None,
+        help=f"msgpack / safetensors: regex with one group, the epoch, matched to file names (default {sources.PATTERNS})",
+    )
+    g.add_argument(
+        "--layers",
+        default=None,
+        help="a module returning logits only: regex of the submodule paths that are the layers",
+    )
+    g.add_argument(
+        "--labels", default=None, help="activations: .npy file of the N labels (default: y in the file, or --data)"
+    )
     r = p.add_argument_group("results out")
     r.add_argument("--table", default=None, help="also write the long-format table (.csv or .parquet)")
-    r.add_argument("--tensorboard", default=None, metavar="LOG_DIR", help="also log I(X;T), I(T;Y) per layer by epoch as scalars")
+    r.add_argument(
+        "--tensorboard", default=None, metavar="LOG_DIR", help="also log I(X;T), I(T;Y) per layer by epoch as scalars"
+    )
     return p
 
 
@@ -100,7 +144,9 @@ def estimator_options(a, flags: dict) -> dict:
         if v is None:
             continue
         if a.estimator not in owners:
-            raise ValueError(f"option {flag} belongs to estimator {' or '.join(repr(o) for o in owners)}, not {a.estimator!r}")
+            raise ValueError(
+                f"option {flag} belongs to estimator {' or '.join(repr(o) for o in owners)}, not {a.estimator!r}"
+            )
         opts[opt] = tuple(v) if isinstance(v, list) else v
     return opts
 
@@ -114,7 +160,9 @@ def parse_sweep(items, estimator: str) -> dict:
         if not sep or not values:
             raise ValueError(f"--sweep {item!r}: expected OPTION=V1,V2,...")
         if name not in est.options:
-            raise ValueError(f"--sweep {item!r}: estimator {estimator!r} has no option {name!r}; valid: {sorted(est.options)}")
+            raise ValueError(
+                f"--sweep {item!r}: estimator {estimator!r} has no option {name!r}; valid: {sorted(est.options)}"
+            )
         typ = est.options[name].type
         try:
             sweep[name] = [typ(v) for v in values.split(",")]
@@ -167,8 +215,17 @@ def run(a, flags):
         a.run_dirs = [str(p) for p in paths]
         plane, report = adaptive(a, opts, out, dict(common, data_path=a.data, allow_partial=a.allow_partial))
     else:
-        plane = pipeline.evaluate_runs(paths, a.estimator, opts, epochs=a.epochs, out=out, recompute=a.recompute,
-                                       data_path=a.data, allow_partial=a.allow_partial, **common)
+        plane = pipeline.evaluate_runs(
+            paths,
+            a.estimator,
+            opts,
+            epochs=a.epochs,
+            out=out,
+            recompute=a.recompute,
+            data_path=a.data,
+            allow_partial=a.allow_partial,
+            **common,
+        )
     seconds = time.perf_counter() - t0
     path = pipeline.result_path(out, a.estimator, plane.measured["view"])
     fig_path = path.with_suffix(".png")
@@ -179,9 +236,18 @@ def run(a, flags):
         metrics = [checkpoints.load_metrics(d) for d in paths] if kind == "runs" else None
         extra += export.tensorboard(plane, a.tensorboard, metrics=metrics)
     g, s, e, l = plane.shape
-    print(f"{a.estimator}: {s} run(s) x {e} epochs x {l} T's" + (f" x {g} settings" if g > 1 else "") + f" in {seconds:.1f} s")
-    print("last epoch, mean over runs, per T: I(X;T) " + " ".join(f"{v:.3f}" for v in np.ravel(first.mean("i_xt")[-1]))
-          + " | I(T;Y) " + " ".join(f"{v:.3f}" for v in np.ravel(first.mean("i_ty")[-1])) + f" [{plane.units}]")
+    print(
+        f"{a.estimator}: {s} run(s) x {e} epochs x {l} T's"
+        + (f" x {g} settings" if g > 1 else "")
+        + f" in {seconds:.1f} s"
+    )
+    print(
+        "last epoch, mean over runs, per T: I(X;T) "
+        + " ".join(f"{v:.3f}" for v in np.ravel(first.mean("i_xt")[-1]))
+        + " | I(T;Y) "
+        + " ".join(f"{v:.3f}" for v in np.ravel(first.mean("i_ty")[-1]))
+        + f" [{plane.units}]"
+    )
     print(f"dataset: {dataset or plane.measured.get('data')} ({plane.measured.get('data_source', kind)})")
     print(("runs: " if kind == "runs" else f"{kind}: ") + " ".join(str(d) for d in paths))
     print(f"wrote {path} and {fig_path}" + (f" and {report}" if report else "") + "".join(f" and {x}" for x in extra))
@@ -195,8 +261,11 @@ def classify_inputs(args, fmt) -> tuple[str, list[Path]]:
     runs = []
     for a in map(Path, args):
         if not a.is_dir():
-            raise FileNotFoundError(f"PATH {str(a)!r} does not exist" if not a.exists() else
-                                    f"PATH {str(a)!r} is a file: activations must be .npz, .npy or .h5 files")
+            raise FileNotFoundError(
+                f"PATH {str(a)!r} does not exist"
+                if not a.exists()
+                else f"PATH {str(a)!r} is a file: activations must be .npz, .npy or .h5 files"
+            )
         kind = fmt or sources.classify(a)
         if kind == "experiment":
             runs += _one_group(a, sources.find_runs(a))
@@ -214,8 +283,10 @@ def classify_inputs(args, fmt) -> tuple[str, list[Path]]:
 def _one_group(path: Path, runs: list[Path]) -> list[Path]:
     groups = sorted({r.parent for r in runs})
     if len(groups) > 1:
-        raise ValueError(f"{path} holds run directories of {len(groups)} settings ({', '.join(str(g) for g in groups[:4])}); "
-                         f"evaluate one group: python -m ibjax.evaluate {groups[0]}/seed_* --estimator ...")
+        raise ValueError(
+            f"{path} holds run directories of {len(groups)} settings ({', '.join(str(g) for g in groups[:4])}); "
+            f"evaluate one group: python -m ibjax.evaluate {groups[0]}/seed_* --estimator ..."
+        )
     print(f"{path}: an experiment's output directory; evaluating its {len(runs)} run directories")
     return runs
 
@@ -231,19 +302,45 @@ def foreign(a, kind: str, paths, opts, out: Path, common: dict):
         y = y_file if y_file is not None else y
         if y is None:
             raise ValueError("activations need labels: y in the file, --labels FILE.npy, or --data")
-        plane = pipeline.evaluate_activations(acts, y, a.estimator, opts, x=x_file if x_file is not None else x,
-                                              epochs=epochs, layer_names=names, out=out, recompute=a.recompute, **common)
+        plane = pipeline.evaluate_activations(
+            acts,
+            y,
+            a.estimator,
+            opts,
+            x=x_file if x_file is not None else x,
+            epochs=epochs,
+            layer_names=names,
+            out=out,
+            recompute=a.recompute,
+            **common,
+        )
         return plane, name or str(paths[0])
     if a.model is None or a.data is None:
-        raise ValueError(f"{paths[0]} is a checkpoint directory written without ibjax: pass --model MODULE:FUNCTION and "
-                         "--data NAME or FILE.npz (a run directory records both)")
+        raise ValueError(
+            f"{paths[0]} is a checkpoint directory written without ibjax: pass --model MODULE:FUNCTION and "
+            "--data NAME or FILE.npz (a run directory records both)"
+        )
     spec = external.load_factory(a.model)
     shape = external.factory_parts(spec)[1]
     x = external.fit_inputs(x, shape)
     model = external.as_model(spec, x.shape[1:], layers=a.layers)
-    plane = external.evaluate_dir(paths[0], model, x, y, a.estimator, opts, format=a.format,
-                                  params_key=a.params_key, pattern=a.epoch_pattern, epochs=a.epochs,
-                                  allow_partial=a.allow_partial, out=out, data_name=name, recompute=a.recompute, **common)
+    plane = external.evaluate_dir(
+        paths[0],
+        model,
+        x,
+        y,
+        a.estimator,
+        opts,
+        format=a.format,
+        params_key=a.params_key,
+        pattern=a.epoch_pattern,
+        epochs=a.epochs,
+        allow_partial=a.allow_partial,
+        out=out,
+        data_name=name,
+        recompute=a.recompute,
+        **common,
+    )
     return plane, name
 
 
@@ -260,8 +357,14 @@ def adaptive(a, opts, out: Path, common: dict):
     run = pipeline.load_runs(a.run_dirs, allow_partial=a.allow_partial)[0]
     kept = run.epochs
     evaluate = lambda epochs_B: pipeline.evaluate_runs(
-        a.run_dirs, a.estimator, opts, epochs="list:" + ",".join(str(int(e)) for e in epochs_B), progress=False,
-        log=lambda *_: None, **common)
+        a.run_dirs,
+        a.estimator,
+        opts,
+        epochs="list:" + ",".join(str(int(e)) for e in epochs_B),
+        progress=False,
+        log=lambda *_: None,
+        **common,
+    )
     first = evaluate(kept[:1])
     h_x = float(np.log2(first.measured["n_samples"]))
     y = pipeline.load_data(RunConfig.from_dict(run.config), a.data).y
@@ -271,16 +374,26 @@ def adaptive(a, opts, out: Path, common: dict):
     res = strategy(batch, kept, delta=delta, h_x=h_x, h_y=h_y)
     plane = evaluate(res.epochs)
     plane.save(pipeline.result_path(out, a.estimator, plane.measured["view"]))
-    report = dict(strategy=how, delta=delta, n_evaluated=res.n_evaluated, n_total=res.n_total, n_rounds=res.n_rounds,
-                  epochs_kept=res.epochs.tolist(), h_x=h_x, h_y=h_y)
+    report = dict(
+        strategy=how,
+        delta=delta,
+        n_evaluated=res.n_evaluated,
+        n_total=res.n_total,
+        n_rounds=res.n_rounds,
+        epochs_kept=res.epochs.tolist(),
+        h_x=h_x,
+        h_y=h_y,
+    )
     if a.compare_full:
         full = evaluate(kept)
         report["max_interp_error"] = skipping.max_interp_error(res, kept, full.i_xt[0], full.i_ty[0], h_x=h_x, h_y=h_y)
     path = out / f"skipping_{a.estimator}.json"
     io.atomic_write_json(path, report)
     err = report.get("max_interp_error")
-    print(f"{how} delta-skip: evaluated {res.n_evaluated} of {res.n_total} epochs in {res.n_rounds} rounds, kept "
-          f"{len(res.epochs)}" + ("" if err is None else f"; max interpolation error {err['norm']:.4f} (normalised)"))
+    print(
+        f"{how} delta-skip: evaluated {res.n_evaluated} of {res.n_total} epochs in {res.n_rounds} rounds, kept "
+        f"{len(res.epochs)}" + ("" if err is None else f"; max interpolation error {err['norm']:.4f} (normalised)")
+    )
     return plane, path
 
 

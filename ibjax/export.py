@@ -57,18 +57,33 @@ def tensorboard(plane: InfoPlane, log_dir, *, metrics: dict | None = None, prefi
         for gi in range(g):
             point = "" if g == 1 else "/" + ",".join(f"{k}={v[gi]}" for k, v in plane.sweep.items())
             for ei, epoch in enumerate(plane.epochs):
-                values = [summary_pb2.Summary.Value(tag=f"{prefix}/{plane.estimator}{point}/{k}/{_tag(names[li])}",
-                                                    simple_value=float(v[gi, si, ei, li]))
-                          for k, v in plane.values.items() for li in range(n_t)]
-                w.write(event_pb2.Event(wall_time=time.time(), step=int(epoch),
-                                        summary=summary_pb2.Summary(value=values)).SerializeToString())
+                values = [
+                    summary_pb2.Summary.Value(
+                        tag=f"{prefix}/{plane.estimator}{point}/{k}/{_tag(names[li])}",
+                        simple_value=float(v[gi, si, ei, li]),
+                    )
+                    for k, v in plane.values.items()
+                    for li in range(n_t)
+                ]
+                w.write(
+                    event_pb2.Event(
+                        wall_time=time.time(), step=int(epoch), summary=summary_pb2.Summary(value=values)
+                    ).SerializeToString()
+                )
         for name, arr in (per_run[si] or {}).items():
             arr = np.asarray(arr)
             if arr.ndim != 1:
                 continue  # per-layer metrics (gradient stats) are not one scalar per epoch
             for epoch, v in enumerate(arr):
-                w.write(event_pb2.Event(wall_time=time.time(), step=epoch, summary=summary_pb2.Summary(
-                    value=[summary_pb2.Summary.Value(tag=f"train/{_tag(name)}", simple_value=float(v))])).SerializeToString())
+                w.write(
+                    event_pb2.Event(
+                        wall_time=time.time(),
+                        step=epoch,
+                        summary=summary_pb2.Summary(
+                            value=[summary_pb2.Summary.Value(tag=f"train/{_tag(name)}", simple_value=float(v))]
+                        ),
+                    ).SerializeToString()
+                )
         d = Path(log_dir) / (_tag(runs[si]) if s > 1 else "")
         path = d / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.ibjax.{plane.key or 'plane'}.{si}"
         io.atomic_write_bytes(path, buf.getvalue())

@@ -52,6 +52,7 @@ def _is_flax_module(m) -> bool:
     import flax.linen as nn
 
     from ibjax import capture
+
     return isinstance(m, nn.Module) or capture.is_nnx(m)
 
 
@@ -93,14 +94,32 @@ def fit_inputs(x, input_shape):
     if input_shape is None or tuple(x.shape[1:]) == tuple(input_shape):
         return x
     if int(np.prod(x.shape[1:])) != int(np.prod(input_shape)):
-        raise ValueError(f"the data's samples have shape {x.shape[1:]}, the model's input_shape is {tuple(input_shape)}")
+        raise ValueError(
+            f"the data's samples have shape {x.shape[1:]}, the model's input_shape is {tuple(input_shape)}"
+        )
     return x.reshape((x.shape[0],) + tuple(input_shape))
 
 
-def evaluate_dir(path, model, x, y, estimator: str = "binning", options: dict | None = None, *, format=None,
-                 params_key=None, pattern=None, epochs: str = "all", allow_partial: bool = False, out=None,
-                 memory_gb: float = 2.0, params_gb: float | None = None, data_name: str | None = None, log=print,
-                 **kw) -> InfoPlane:
+def evaluate_dir(
+    path,
+    model,
+    x,
+    y,
+    estimator: str = "binning",
+    options: dict | None = None,
+    *,
+    format=None,
+    params_key=None,
+    pattern=None,
+    epochs: str = "all",
+    allow_partial: bool = False,
+    out=None,
+    memory_gb: float = 2.0,
+    params_gb: float | None = None,
+    data_name: str | None = None,
+    log=print,
+    **kw,
+) -> InfoPlane:
     """The information plane of a checkpoint directory (any ``sources.FORMATS``) under ``model``.
     ``params_gb``: most stacked params held at once (default ``memory_gb / 4``). Other keywords: as
     ``pipeline.evaluate_arrays`` (view, sweep, seed, nan_policy, recompute, ...)."""
@@ -110,21 +129,39 @@ def evaluate_dir(path, model, x, y, estimator: str = "binning", options: dict | 
     params_gb = memory_gb / 4 if params_gb is None else params_gb
     fit = max(1, int(params_gb * 2**30 // max(1, src.nbytes_per_epoch)))
     measured = {"data": data_name, "samples": "all", "n_samples": int(len(y)), "checkpoints": src.format}
-    common = dict(run_ids=[src.run_id], run_dirs=[src.path], memory_gb=memory_gb, log=log, measured=measured,
-                  run_config=src.config, **kw)
+    common = dict(
+        run_ids=[src.run_id],
+        run_dirs=[src.path],
+        memory_gb=memory_gb,
+        log=log,
+        measured=measured,
+        run_config=src.config,
+        **kw,
+    )
     if src.missing:
         log(f"warning: {src.path}: skipped the uncommitted steps {list(src.missing)}")
     if len(positions) <= fit:
         params = _one_run(src.load(positions))
-        return pipeline.evaluate_arrays(model, params, src.epochs[positions], x, y, estimator, options, out=out, **common)
-    chunks = [positions[i:i + fit] for i in range(0, len(positions), fit)]
-    log(f"{src.path}: {len(positions)} epochs of {src.nbytes_per_epoch / 2**20:.1f} MB params, loaded in "
-        f"{len(chunks)} chunks to stay within params_gb={params_gb:.3g}")
+        return pipeline.evaluate_arrays(
+            model, params, src.epochs[positions], x, y, estimator, options, out=out, **common
+        )
+    chunks = [positions[i : i + fit] for i in range(0, len(positions), fit)]
+    log(
+        f"{src.path}: {len(positions)} epochs of {src.nbytes_per_epoch / 2**20:.1f} MB params, loaded in "
+        f"{len(chunks)} chunks to stay within params_gb={params_gb:.3g}"
+    )
     planes = []
     for c in chunks:  # I/O edge: each chunk of epochs is one batched evaluation
-        sub = None if out is None else Path(out) / ".chunks" / f"{src.run_id}_{int(src.epochs[c[0]])}_{int(src.epochs[c[-1]])}"
-        planes.append(pipeline.evaluate_arrays(model, _one_run(src.load(c)), src.epochs[c], x, y, estimator, options,
-                                               out=sub, **common))
+        sub = (
+            None
+            if out is None
+            else Path(out) / ".chunks" / f"{src.run_id}_{int(src.epochs[c[0]])}_{int(src.epochs[c[-1]])}"
+        )
+        planes.append(
+            pipeline.evaluate_arrays(
+                model, _one_run(src.load(c)), src.epochs[c], x, y, estimator, options, out=sub, **common
+            )
+        )
     plane = concat_epochs(planes, pipeline.result_key(chunks=[p.key for p in planes]))
     if out is not None:
         plane.save(pipeline.result_path(out, estimator, plane.measured["view"]))

@@ -36,8 +36,10 @@ from jax.scipy.special import logsumexp, xlogy
 LN2 = float(np.log(2.0))
 _TINY = 1e-30
 
-CAVEAT = ("Y is a deterministic function of X: the IB curve is the trivial corner I(T;Y) = min(I(X;T), H(Y)) "
-          "(Kolchinsky, Tracey & Van Kuyk 2019), so a distance to it says only how much of H(Y) a layer keeps")
+CAVEAT = (
+    "Y is a deterministic function of X: the IB curve is the trivial corner I(T;Y) = min(I(X;T), H(Y)) "
+    "(Kolchinsky, Tracey & Van Kuyk 2019), so a distance to it says only how much of H(Y) a layer keeps"
+)
 
 
 def _check_joint(p_x, p_yx):
@@ -47,8 +49,10 @@ def _check_joint(p_x, p_yx):
     if not (np.isfinite(p_x).all() and np.isfinite(p_yx).all()) or (p_x < 0).any() or (p_yx < 0).any():
         raise ValueError("p_x and p_yx must be finite and non-negative")
     if abs(p_x.sum() - 1) > 1e-6 or np.abs(p_yx.sum(1) - 1).max() > 1e-6:
-        raise ValueError(f"p_x must sum to 1 (got {p_x.sum():.6g}) and every row of p_yx too "
-                         f"(worst {p_yx.sum(1)[np.abs(p_yx.sum(1) - 1).argmax()]:.6g})")
+        raise ValueError(
+            f"p_x must sum to 1 (got {p_x.sum():.6g}) and every row of p_yx too "
+            f"(worst {p_yx.sum(1)[np.abs(p_yx.sum(1) - 1).argmax()]:.6g})"
+        )
     return p_x, p_yx
 
 
@@ -62,7 +66,11 @@ def merge_rows(p_x, p_yx, decimals: int = 9):
     p_x, p_yx = _check_joint(p_x, p_yx)
     rows, inverse = np.unique(np.round(p_yx, decimals), axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    return np.bincount(inverse, weights=p_x, minlength=len(rows)), p_yx[np.unique(inverse, return_index=True)[1]], inverse
+    return (
+        np.bincount(inverse, weights=p_x, minlength=len(rows)),
+        p_yx[np.unique(inverse, return_index=True)[1]],
+        inverse,
+    )
 
 
 def _stats(enc_XxT, p_x, p_yx):
@@ -139,8 +147,11 @@ def upper_hull(x, y):
     order = np.lexsort((-np.asarray(y), np.asarray(x)))
     hull = []
     for px, py in zip(np.asarray(x, np.float64)[order], np.asarray(y, np.float64)[order]):
-        while len(hull) >= 2 and ((hull[-1][0] - hull[-2][0]) * (py - hull[-2][1])
-                                  - (hull[-1][1] - hull[-2][1]) * (px - hull[-2][0])) >= 0:
+        while (
+            len(hull) >= 2
+            and ((hull[-1][0] - hull[-2][0]) * (py - hull[-2][1]) - (hull[-1][1] - hull[-2][1]) * (px - hull[-2][0]))
+            >= 0
+        ):
             hull.pop()
         if not hull or px > hull[-1][0]:
             hull.append((px, py))
@@ -154,8 +165,17 @@ def entropy_bits(p) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def curve(p_x, p_yx, betas, *, n_clusters: int | None = None, n_restarts: int = 4, n_iter: int = 500,
-          key=None, merge: bool = True) -> Curve:
+def curve(
+    p_x,
+    p_yx,
+    betas,
+    *,
+    n_clusters: int | None = None,
+    n_restarts: int = 4,
+    n_iter: int = 500,
+    key=None,
+    merge: bool = True,
+) -> Curve:
     """The IB curve of p(x) p(y|x) over ``betas`` (one jitted call: betas x restarts vmapped)."""
     p_x0, p_yx0 = _check_joint(p_x, p_yx)
     betas = np.asarray(betas, np.float64).ravel()
@@ -176,10 +196,13 @@ def curve(p_x, p_yx, betas, *, n_clusters: int | None = None, n_restarts: int = 
     init = jax.random.normal(k_init, (n_restarts, len(p_xm), n_t))
     init = init - logsumexp(init, axis=2, keepdims=True)
     order = np.argsort(betas)
-    out = _solve(init, px, pyx, jnp.asarray(betas, jnp.float32), jnp.asarray(betas[order], jnp.float32), k_anneal,
-                 n_iter=n_iter)
-    i_xt, i_ty, log_enc = (np.concatenate([np.asarray(r), np.asarray(a)[np.argsort(order)][:, None]], axis=1)
-                           for r, a in zip(out[:3], out[3:]))  # B x (R + 1): the restarts and the annealed path
+    out = _solve(
+        init, px, pyx, jnp.asarray(betas, jnp.float32), jnp.asarray(betas[order], jnp.float32), k_anneal, n_iter=n_iter
+    )
+    i_xt, i_ty, log_enc = (
+        np.concatenate([np.asarray(r), np.asarray(a)[np.argsort(order)][:, None]], axis=1)
+        for r, a in zip(out[:3], out[3:])
+    )  # B x (R + 1): the restarts and the annealed path
     i_xt, i_ty = i_xt.astype(np.float64), i_ty.astype(np.float64)
     lag = i_xt - betas[:, None] * i_ty
     best = lag.argmin(axis=1)
@@ -189,14 +212,25 @@ def curve(p_x, p_yx, betas, *, n_clusters: int | None = None, n_restarts: int = 
     i_xy = float(np.sum(xlogy(p_x0[:, None] * p_yx0, p_yx0 / np.maximum(p_x0 @ p_yx0, _TINY)[None])) / LN2)
     # achievable ends: T constant; T = the merged input (its distinct p(y|x)); T = X
     hx, hy = upper_hull(np.r_[0.0, i_xt.ravel(), entropy_bits(p_xm), h_x], np.r_[0.0, i_ty.ravel(), i_xy, i_xy])
-    return Curve(betas, i_xt[rows, best], i_ty[rows, best], lag[rows, best], enc, hx, hy, i_xy, h_y,
-                 CAVEAT if deterministic(p_yx0) else "")
+    return Curve(
+        betas,
+        i_xt[rows, best],
+        i_ty[rows, best],
+        lag[rows, best],
+        enc,
+        hx,
+        hy,
+        i_xy,
+        h_y,
+        CAVEAT if deterministic(p_yx0) else "",
+    )
 
 
 @partial(jax.jit, static_argnames=("n_iter",))
 def _solve(init_RxXxT, p_x, p_yx, betas_B, sorted_B, key, *, n_iter):
     """Random restarts for every beta (vmapped), and one annealed path over the sorted betas (each
     beta starts from the last one's encoder, slightly perturbed so that clusters can split)."""
+
     def one(le, beta):
         le = iterate(le, p_x, p_yx, beta, n_iter=n_iter)
         return (*informations(jnp.exp(le), p_x, p_yx), le)
@@ -268,7 +302,6 @@ def hard_consistency_gap(ids_N, p_x, p_yx, level_N, rows_LxY, betas_B):
         return jnp.sum(p_x * (-log_pt[ids_N] + beta * kl_own_N + log_z_L[level_N])) / LN2
 
     return jax.lax.map(gap, betas_B)
-
 
 
 def layer_ids(apply_fn, params, x_NxD, *, n_bins: int = 30, value_range=(-1.0, 1.0)):

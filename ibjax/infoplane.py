@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import warnings as _warnings
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,12 +61,14 @@ def as_apply_fns(model) -> ApplyFns:
         return ApplyFns(model.apply, getattr(model, "noisy_apply", None))
     if callable(model):
         return ApplyFns(model)
-    raise ValueError(f"apply_fn must be a models.Model, an ApplyFns or a callable apply(params, x), "
-                     f"got {type(model).__name__}")
+    raise ValueError(
+        f"apply_fn must be a models.Model, an ApplyFns or a callable apply(params, x), got {type(model).__name__}"
+    )
 
 
 class Items(NamedTuple):
     """What was computed: ``values`` name -> G x I x L, the finite mask G x I x L, warnings."""
+
     values: dict
     finite: np.ndarray
     flags: dict  # "warn_x" -> G x I x L bool
@@ -99,8 +102,9 @@ def _estimate_t(est, view, t, d, k, x_flat, y, st, n_classes):
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "name", "static", "view", "n_classes"))
-def evaluate_chunk(params_B, tags_B, epochs_B, x, y, key, traced, *, apply_fn, name: str, static: tuple,
-                   view: View, n_classes: int):
+def evaluate_chunk(
+    params_B, tags_B, epochs_B, x, y, key, traced, *, apply_fn, name: str, static: tuple, view: View, n_classes: int
+):
     """One chunk: (dict of G x B x L outputs, G x B x L finite mask). ``traced``: option -> G values."""
     est = registry.get(name)
     x_flat = x.reshape(x.shape[0], -1)
@@ -149,6 +153,7 @@ def _to_host(a) -> np.ndarray:
     if getattr(a, "is_fully_addressable", True):
         return np.asarray(a)
     from jax.experimental import multihost_utils
+
     return np.asarray(multihost_utils.process_allgather(a, tiled=True))
 
 
@@ -200,9 +205,23 @@ def _load_cache(cache_dir: Path | None, names, n_settings: int, n_t: int) -> dic
     return done
 
 
-def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: str, static: dict, traced: dict,
-                   view: View, key, memory_gb: float = 2.0, cache_dir: str | Path | None = None,
-                   progress=None) -> Items:
+def evaluate_items(
+    apply_fn,
+    params_I,
+    run_ids_I,
+    epochs_I,
+    x,
+    y,
+    *,
+    estimator: str,
+    static: dict,
+    traced: dict,
+    view: View,
+    key,
+    memory_gb: float = 2.0,
+    cache_dir: str | Path | None = None,
+    progress=None,
+) -> Items:
     """Outputs for every item (params stacked on axis 0; for a window view, I x W x ...).
 
     ``static``: option values (compile-time); ``traced``: option -> list of G values (one vmapped
@@ -217,8 +236,10 @@ def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: 
     run_ids_I = [str(r) for r in run_ids_I]
     n_items = len(epochs_I)
     if len(run_ids_I) != n_items or jax.tree.leaves(params_I)[0].shape[0] != n_items:
-        raise ValueError(f"params, run ids and epochs must list the same items: got "
-                         f"{jax.tree.leaves(params_I)[0].shape[0]}, {len(run_ids_I)} and {n_items}")
+        raise ValueError(
+            f"params, run ids and epochs must list the same items: got "
+            f"{jax.tree.leaves(params_I)[0].shape[0]}, {len(run_ids_I)} and {n_items}"
+        )
     n_settings = len(next(iter(traced.values()))) if traced else 1
     traced_arr = {k: jnp.asarray(v, jnp.float32) for k, v in traced.items()}
     p1 = jax.tree.map(lambda a: a[0], params_I)
@@ -239,19 +260,33 @@ def evaluate_items(apply_fn, params_I, run_ids_I, epochs_I, x, y, *, estimator: 
     static_t = tuple(sorted(static.items()))
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     starts = range(0, len(todo), chunk)
-    for s in (progress(starts) if progress else starts):
-        idx = todo[s:s + chunk]
+    for s in progress(starts) if progress else starts:
+        idx = todo[s : s + chunk]
         pad = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # one shape: one compile
-        p, tg, ep = shard_items((jax.tree.map(lambda a: np.asarray(a)[pad], params_I), tags_I[pad],
-                                 epochs_I[pad].astype(np.int32)), mesh)
-        out, finite = evaluate_chunk(p, tg, ep, xj, yj, key, traced_arr, apply_fn=apply_fn, name=estimator,
-                                     static=static_t, view=view, n_classes=n_classes)
+        p, tg, ep = shard_items(
+            (jax.tree.map(lambda a: np.asarray(a)[pad], params_I), tags_I[pad], epochs_I[pad].astype(np.int32)), mesh
+        )
+        out, finite = evaluate_chunk(
+            p,
+            tg,
+            ep,
+            xj,
+            yj,
+            key,
+            traced_arr,
+            apply_fn=apply_fn,
+            name=estimator,
+            static=static_t,
+            view=view,
+            n_classes=n_classes,
+        )
         out = {k: _to_host(v)[:, : len(idx)] for k, v in out.items()}
         finite = _to_host(finite)[:, : len(idx)]
         if cache_dir is not None and jax.process_index() == 0:  # several processes: one writer
-            io.atomic_save_npz(cache_dir / f"chunk_{s:06d}_{_digest(run_ids_I, epochs_I, idx)}.npz",
-                               {"run_ids": np.array([run_ids_I[i] for i in idx]), "epochs": epochs_I[idx],
-                                "finite": finite, **out})
+            io.atomic_save_npz(
+                cache_dir / f"chunk_{s:06d}_{_digest(run_ids_I, epochs_I, idx)}.npz",
+                {"run_ids": np.array([run_ids_I[i] for i in idx]), "epochs": epochs_I[idx], "finite": finite, **out},
+            )
         for j, i in enumerate(idx):
             done[(run_ids_I[i], int(epochs_I[i]))] = ({k: v[:, j] for k, v in out.items()}, finite[:, j])
     rows = [done[(r, int(e))] for r, e in zip(run_ids_I, epochs_I)]
@@ -282,20 +317,26 @@ def check_values(items: Items, est, *, nan_policy: str, describe: Callable[[int,
     if bad.any():
         where = [f"{describe(i, 0)} {t_names[l]}" for _, i, l in zip(*np.nonzero(bad))]
         if nan_policy == "raise":
-            raise ValueError(f"non-finite activations (NaN/inf weights?) at {len(where)} (epoch, T) pair(s): "
-                             f"{sorted(set(where))[:5]}; pass nan_policy='mark' (CLI: --nan mark) to record NaN there")
+            raise ValueError(
+                f"non-finite activations (NaN/inf weights?) at {len(where)} (epoch, T) pair(s): "
+                f"{sorted(set(where))[:5]}; pass nan_policy='mark' (CLI: --nan mark) to record NaN there"
+            )
         values = {k: np.where(bad, np.nan, v) for k, v in values.items()}
     for k, v in values.items():
         wrong = ~np.isfinite(v) & ~bad
         if wrong.any():
             g, i, l = (int(a[0]) for a in np.nonzero(wrong))
-            raise ValueError(f"estimator {est.name} returned a non-finite {k} at {describe(i, g)} {t_names[l]} "
-                             "from finite activations; check the estimator settings")
+            raise ValueError(
+                f"estimator {est.name} returned a non-finite {k} at {describe(i, g)} {t_names[l]} "
+                "from finite activations; check the estimator settings"
+            )
         if est.negative_tol is not None and k.startswith("i_") and not k.endswith("_se"):
             neg = np.nan_to_num(v, nan=0.0) < -est.negative_tol
             if neg.any():
                 g, i, l = (int(a[0]) for a in np.nonzero(neg))
-                raise ValueError(f"estimator {est.name} returned {k} = {v[g, i, l]:.4g} < 0 at {describe(i, g)} "
-                                 f"{t_names[l]} (beyond the tolerance {est.negative_tol}); mutual information "
-                                 "cannot be negative: this is a bug or a broken input, not a result")
+                raise ValueError(
+                    f"estimator {est.name} returned {k} = {v[g, i, l]:.4g} < 0 at {describe(i, g)} "
+                    f"{t_names[l]} (beyond the tolerance {est.negative_tol}); mutual information "
+                    "cannot be negative: this is a bug or a broken input, not a result"
+                )
     return Items(values, items.finite, items.flags)

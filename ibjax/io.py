@@ -8,8 +8,9 @@ import json
 import os
 import tempfile
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,9 @@ def file_digest(path: str | os.PathLike, algorithm: str) -> str:
 def verify_digest(path: Path, algorithm: str, expected: str) -> None:
     got = file_digest(path, algorithm)
     if got != expected:
-        raise ValueError(f"{path}: {algorithm} checksum mismatch (expected {expected}, got {got}); the file is corrupt or not the expected dataset")
+        raise ValueError(
+            f"{path}: {algorithm} checksum mismatch (expected {expected}, got {got}); the file is corrupt or not the expected dataset"
+        )
 
 
 def download_verified(url: str, dest: Path, algorithm: str, expected: str) -> Path:

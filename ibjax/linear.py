@@ -127,9 +127,14 @@ def make_train(s: Setup):
     def measure(ws, w0, x, y, mask):
         a = end_to_end(ws)[:-1]  # hidden layers
         info = jnp.stack([jnp.stack(informations(al, t.n_rel, s.sigma2)) for al in a])  # L x 3
-        return {"i_xt_L": info[:, 0], "i_rel_L": info[:, 1], "i_irr_L": info[:, 2],
-                "train_error": 2 * _loss(ws, x, y, mask), "gen_error": generalisation_error(ws, w0, t),
-                "teacher_norm2": jnp.sum(w0**2)}
+        return {
+            "i_xt_L": info[:, 0],
+            "i_rel_L": info[:, 1],
+            "i_irr_L": info[:, 2],
+            "train_error": 2 * _loss(ws, x, y, mask),
+            "gen_error": generalisation_error(ws, w0, t),
+            "teacher_norm2": jnp.sum(w0**2),
+        }
 
     def train(key, n_samples, init_scale):
         k_teacher, k_data, k_init, k_steps = jax.random.split(key, 4)

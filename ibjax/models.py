@@ -12,7 +12,8 @@ running averages, ``train_apply`` (what ``ibjax.train`` calls) the batch statist
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -70,6 +71,7 @@ def _check(activation: str, init: str) -> None:
 
 class _QuantDense(nn.Module):
     """``nn.Dense`` with its kernel quantized in the forward pass (same parameter names and init)."""
+
     features: int
     kernel_init: Callable
     bits: int
@@ -215,15 +217,22 @@ def _model(module: nn.Module, input_shape: tuple[int, ...], n_layers: int, *, st
 
     def train_apply(params, batch_stats, x, mask_N):
         mask = mask_N.reshape((-1,) + (1,) * (x.ndim - 1))
-        (logits, _, _), new = module.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mask=mask,
-                                           mutable=["batch_stats"])
+        (logits, _, _), new = module.apply(
+            {"params": params, "batch_stats": batch_stats}, x, train=True, mask=mask, mutable=["batch_stats"]
+        )
         return logits, new["batch_stats"]
 
     return Model(init, apply, noisy_apply, n_layers, train_apply if stateful else None)
 
 
-def mlp(widths: Sequence[int], *, activation: str = "tanh", init: str = "idnns", quant_bits: int = 0,
-        quant_weights: bool = False) -> Model:
+def mlp(
+    widths: Sequence[int],
+    *,
+    activation: str = "tanh",
+    init: str = "idnns",
+    quant_bits: int = 0,
+    quant_weights: bool = False,
+) -> Model:
     """Fully connected net ``widths = (d_in, h_1, ..., h_k, n_classes)``; softmax output layer.
 
     ``quant_bits`` in (2, 4, 8): quantization-aware net (Lorenzen et al. 2022): every hidden
@@ -240,8 +249,10 @@ def mlp(widths: Sequence[int], *, activation: str = "tanh", init: str = "idnns",
     if quant_bits:
         quantize.activation_range(activation)
     if not isinstance(quant_weights, bool) or (quant_weights and not quant_bits):
-        raise ValueError(f"quant_weights must be True or False, and True needs quant_bits > 0; got "
-                         f"quant_weights={quant_weights!r} with quant_bits={quant_bits}")
+        raise ValueError(
+            f"quant_weights must be True or False, and True needs quant_bits > 0; got "
+            f"quant_weights={quant_weights!r} with quant_bits={quant_bits}"
+        )
     return _model(_MLP(widths[1:], activation, init, quant_bits, quant_weights), (widths[0],), len(widths) - 1)
 
 
@@ -267,8 +278,12 @@ def cnn(
     if len(strides) != len(filters) or any(s < 1 for s in strides):
         raise ValueError(f"strides must list one integer >= 1 per conv block ({len(filters)}), got {strides}")
     _check(activation, init)
-    return _model(_CNN(filters, n_classes, activation, init, strides, bool(batch_norm)), tuple(input_shape),
-                  len(filters) + 1, stateful=bool(batch_norm))
+    return _model(
+        _CNN(filters, n_classes, activation, init, strides, bool(batch_norm)),
+        tuple(input_shape),
+        len(filters) + 1,
+        stateful=bool(batch_norm),
+    )
 
 
 def resnet(
@@ -291,8 +306,9 @@ def resnet(
     return _model(_ResNet(filters, n_classes, activation, init), tuple(input_shape), len(filters) + 2, stateful=True)
 
 
-def from_flax(module, input_shape: Sequence[int] | None = None, *, layers=None, sow: str | None = None,
-              output_layer: bool = True) -> Model:
+def from_flax(
+    module, input_shape: Sequence[int] | None = None, *, layers=None, sow: str | None = None, output_layer: bool = True
+) -> Model:
     """A user's flax module as a ``Model``. A linen module returning ``(logits, acts)`` (``acts`` a tuple
     of per-layer activations, N x ... each) is used as it is; it trains with ``ibjax.train``.
 
@@ -318,9 +334,11 @@ def from_flax(module, input_shape: Sequence[int] | None = None, *, layers=None, 
 
     out = jax.eval_shape(lambda k: module.apply({"params": init(k)}, x0), jax.random.key(0))
     if layers is None and sow is None and isinstance(out, (tuple, list)) and len(out) == 2:
+
         def apply(params, x):
             logits, acts = module.apply({"params": params}, x)
             return logits, tuple(acts)
+
         names = ()
     else:
         apply, names = capture.linen(module, init, x0, layers, sow, output_layer)
@@ -332,8 +350,13 @@ def from_config(model_cfg: dict) -> Model:
     """Rebuild a model from the ``model`` section of a run's config.json."""
     kind = model_cfg.get("kind", "mlp")
     if kind == "mlp":
-        return mlp(model_cfg["widths"], activation=model_cfg["activation"], init=model_cfg["init"],
-                   quant_bits=model_cfg.get("quant_bits", 0), quant_weights=model_cfg.get("quant_weights", False))
+        return mlp(
+            model_cfg["widths"],
+            activation=model_cfg["activation"],
+            init=model_cfg["init"],
+            quant_bits=model_cfg.get("quant_bits", 0),
+            quant_weights=model_cfg.get("quant_weights", False),
+        )
     if kind == "cnn":
         return cnn(
             model_cfg["input_shape"],
@@ -345,8 +368,13 @@ def from_config(model_cfg: dict) -> Model:
             batch_norm=model_cfg.get("batch_norm", False),
         )
     if kind == "resnet":
-        return resnet(model_cfg["input_shape"], filters=model_cfg["filters"], n_classes=model_cfg["n_classes"],
-                      activation=model_cfg["activation"], init=model_cfg["init"])
+        return resnet(
+            model_cfg["input_shape"],
+            filters=model_cfg["filters"],
+            n_classes=model_cfg["n_classes"],
+            activation=model_cfg["activation"],
+            init=model_cfg["init"],
+        )
     raise ValueError(f"model kind must be 'mlp', 'cnn' or 'resnet', got {kind!r}")
 
 

@@ -20,8 +20,9 @@ the unpadded layer): one compile whatever the depth.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,8 +41,19 @@ class NoisyPlane(NamedTuple):
     i_ty_se: jax.Array  # L
 
 
-def info_plane(sample_s: Callable, y, sigma, key, *, n_c: int = 32, n_mc: int = 1, n_mc_cond: int | None = None,
-               first_layer_exact: bool = True, base=2, block_size: int | None = None) -> NoisyPlane:
+def info_plane(
+    sample_s: Callable,
+    y,
+    sigma,
+    key,
+    *,
+    n_c: int = 32,
+    n_mc: int = 1,
+    n_mc_cond: int | None = None,
+    first_layer_exact: bool = True,
+    base=2,
+    block_size: int | None = None,
+) -> NoisyPlane:
     """I(X;T_l), I(T_l;Y) and their standard errors for every layer of ``sample_s``'s passes.
 
     ``n_mc`` noise draws per centre for h(T_l) and I(T_l;Y); ``n_mc_cond`` (default ``n_mc``) per
@@ -81,13 +93,14 @@ def info_plane(sample_s: Callable, y, sigma, key, *, n_c: int = 32, n_mc: int = 
 
     def layer(a):  # one compiled body for every layer (zero-padded to the widest, no noise in padding)
         h, h_se, i_ty, i_ty_se = smoothed.entropy_with_labels_nats(
-            a["s"], y_N, sigma, jax.random.fold_in(k_h, a["l"]), n_mc=n_mc, block_size=bs, n_var=n_var,
-            mask_D=a["mask"])
+            a["s"], y_N, sigma, jax.random.fold_in(k_h, a["l"]), n_mc=n_mc, block_size=bs, n_var=n_var, mask_D=a["mask"]
+        )
         hz = smoothed.gaussian_entropy_nats(jnp.sum(a["mask"]), sigma)
         if not need_cond:
             return h - hz, i_ty, h_se, i_ty_se
-        hc, hc_se = conditional_entropy_nats(a["cond"], sigma, jax.random.fold_in(k_hc, a["l"]), n_mc=n_mc_cond,
-                                             mask_D=a["mask"])
+        hc, hc_se = conditional_entropy_nats(
+            a["cond"], sigma, jax.random.fold_in(k_hc, a["l"]), n_mc=n_mc_cond, mask_D=a["mask"]
+        )
         exact = first_layer_exact & (a["l"] == 0)
         hc, hc_se = jnp.where(exact, hz, hc), jnp.where(exact, 0.0, hc_se)
         return h - hc, i_ty, jnp.sqrt(h_se**2 + hc_se**2), i_ty_se
@@ -134,8 +147,9 @@ def conditional_entropy_nats(s_CxNxD, sigma, key, *, n_mc: int = 1, mask_D=None)
     s_NxCxD = jnp.swapaxes(s_CxNxD, 0, 1)
     n_var = max(1, min(n_c, n_c // 8)) if n_mc == 1 else 0
     n_q = n_c * n_mc + n_var
-    per_input = lambda args: smoothed.entropy_nats(args[0], sigma, args[1], n_mc=n_mc, block_size=n_q, n_var=n_var,
-                                                   mask_D=mask_D)
+    per_input = lambda args: smoothed.entropy_nats(
+        args[0], sigma, args[1], n_mc=n_mc, block_size=n_q, n_var=n_var, mask_D=mask_D
+    )
     batch = max(1, min(n, _COND_ELEMENTS // (n_q * n_c)))
     h_N, se_N = jax.lax.map(per_input, (s_NxCxD, jax.random.split(key, n)), batch_size=batch)
     return jnp.mean(h_N), jnp.sqrt(jnp.sum(se_N**2)) / n

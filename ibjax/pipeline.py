@@ -19,8 +19,9 @@ import dataclasses
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -44,8 +45,10 @@ def select_epochs(spec: str, kept: np.ndarray) -> np.ndarray:
         want = np.array([_int(spec, v) for v in arg.split(",")])
         missing = np.setdiff1d(want, kept)
         if missing.size:
-            raise ValueError(f"epochs {spec!r}: epochs {missing[:10].tolist()} are not present in the run; "
-                             f"kept epochs run {kept.min()}..{kept.max()} ({len(kept)} kept)")
+            raise ValueError(
+                f"epochs {spec!r}: epochs {missing[:10].tolist()} are not present in the run; "
+                f"kept epochs run {kept.min()}..{kept.max()} ({len(kept)} kept)"
+            )
         return np.searchsorted(kept, np.unique(want))
     if kind in ("every", "log"):
         return (schedules.every if kind == "every" else schedules.log_spaced)(len(kept), _int(spec, arg))
@@ -66,11 +69,15 @@ def load_runs(run_dirs, *, allow_partial: bool = False) -> list[checkpoints.Run]
     runs = [checkpoints.load_run(d, allow_partial=allow_partial) for d in run_dirs]
     first = runs[0]
     for d, r in zip(run_dirs, runs):
-        if r.config.get("model") != first.config.get("model") or r.config.get("data", {}).get("name") != first.config.get("data", {}).get("name"):
+        if r.config.get("model") != first.config.get("model") or r.config.get("data", {}).get(
+            "name"
+        ) != first.config.get("data", {}).get("name"):
             raise ValueError(f"run_dir {d} has a different model or dataset than {run_dirs[0]}")
         if not np.array_equal(r.epochs, first.epochs):
-            raise ValueError(f"run_dir {d} kept different epochs than {run_dirs[0]} "
-                             f"({len(r.epochs)} vs {len(first.epochs)}); evaluate them separately")
+            raise ValueError(
+                f"run_dir {d} kept different epochs than {run_dirs[0]} "
+                f"({len(r.epochs)} vs {len(first.epochs)}); evaluate them separately"
+            )
     return runs
 
 
@@ -90,6 +97,7 @@ def result_path(out: str | Path, estimator: str, view: str = "layers") -> Path:
 
 class Grid(NamedTuple):
     """An estimator-settings grid: static points (one compile each) x traced values (one vmapped axis)."""
+
     static_points: list  # [{option: value}] (one {} without static sweeps)
     traced: dict  # option -> values along the vmapped axis
     points: list  # every grid point in result order (static-major)
@@ -120,11 +128,25 @@ def recomputing(on: bool = True):
         _RECOMPUTE.reset(token)
 
 
-def evaluate_runs(run_dirs, estimator: str = "binning", options: dict | None = None, *, epochs: str = "all",
-                  view: str = "layers", sweep: dict | None = None, seed: int = 0, out: str | Path | None = None,
-                  memory_gb: float = 2.0, nan_policy: str = "raise", model=None, data_path=None,
-                  allow_partial: bool = False, recompute: bool = False, progress: bool = True,
-                  log: Callable = print) -> InfoPlane:
+def evaluate_runs(
+    run_dirs,
+    estimator: str = "binning",
+    options: dict | None = None,
+    *,
+    epochs: str = "all",
+    view: str = "layers",
+    sweep: dict | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    memory_gb: float = 2.0,
+    nan_policy: str = "raise",
+    model=None,
+    data_path=None,
+    allow_partial: bool = False,
+    recompute: bool = False,
+    progress: bool = True,
+    log: Callable = print,
+) -> InfoPlane:
     """The information plane of ``run_dirs`` (S runs) as an ``InfoPlane`` (G x S x E x L)."""
     run_dirs = [Path(d) for d in run_dirs]
     runs = load_runs(run_dirs, allow_partial=allow_partial)
@@ -135,18 +157,52 @@ def evaluate_runs(run_dirs, estimator: str = "binning", options: dict | None = N
     params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # S x E_kept x ...
     params = jax.tree.map(lambda a: a[:, positions], params)
     return evaluate_arrays(
-        model, params, runs[0].epochs[positions], ds.x, ds.y,
-        estimator, options, run_ids=[r.config["run_id"] for r in runs], run_dirs=run_dirs, view=view, sweep=sweep,
-        seed=seed, out=out, memory_gb=memory_gb, nan_policy=nan_policy, run_config=runs[0].config, recompute=recompute,
-        progress=progress, log=log, measured={"data": ds.name, "data_source": ds.source, "samples": "all",
-                                              "n_samples": int(len(ds.y))})
+        model,
+        params,
+        runs[0].epochs[positions],
+        ds.x,
+        ds.y,
+        estimator,
+        options,
+        run_ids=[r.config["run_id"] for r in runs],
+        run_dirs=run_dirs,
+        view=view,
+        sweep=sweep,
+        seed=seed,
+        out=out,
+        memory_gb=memory_gb,
+        nan_policy=nan_policy,
+        run_config=runs[0].config,
+        recompute=recompute,
+        progress=progress,
+        log=log,
+        measured={"data": ds.name, "data_source": ds.source, "samples": "all", "n_samples": int(len(ds.y))},
+    )
 
 
-def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binning", options: dict | None = None, *,
-                    run_ids=None, run_dirs=(), view: str = "layers", sweep: dict | None = None, seed: int = 0,
-                    out: str | Path | None = None, memory_gb: float = 2.0, nan_policy: str = "raise",
-                    run_config: dict | None = None, recompute: bool = False, progress: bool = True,
-                    log: Callable = print, measured: dict | None = None) -> InfoPlane:
+def evaluate_arrays(
+    apply_fn,
+    params_SxE,
+    epochs_E,
+    x,
+    y,
+    estimator: str = "binning",
+    options: dict | None = None,
+    *,
+    run_ids=None,
+    run_dirs=(),
+    view: str = "layers",
+    sweep: dict | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    memory_gb: float = 2.0,
+    nan_policy: str = "raise",
+    run_config: dict | None = None,
+    recompute: bool = False,
+    progress: bool = True,
+    log: Callable = print,
+    measured: dict | None = None,
+) -> InfoPlane:
     """Like ``evaluate_runs`` for params in memory: every leaf S x E x ... (S runs, E epochs).
 
     ``apply_fn``: a ``models.Model`` (its ``noisy_apply`` is used by noisy-network estimators such as
@@ -156,9 +212,11 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
     recompute = recompute or _RECOMPUTE.get()
     apply_fn = infoplane.as_apply_fns(apply_fn)
     if est.noisy and apply_fn[1] is None:
-        raise ValueError(f"estimator {estimator!r} needs the model's noisy_apply(params, x, key, sigma): pass the "
-                         "models.Model itself as apply_fn (its noisy_apply is picked up), or "
-                         "infoplane.ApplyFns(apply, noisy_apply); got an apply function alone")
+        raise ValueError(
+            f"estimator {estimator!r} needs the model's noisy_apply(params, x, key, sigma): pass the "
+            "models.Model itself as apply_fn (its noisy_apply is picked up), or "
+            "infoplane.ApplyFns(apply, noisy_apply); got an apply function alone"
+        )
     x, y_idx, classes = infoplane.check_inputs(x, y)
     epochs_E = np.asarray(epochs_E, np.int64)
     n_runs, n_epochs = jax.tree.leaves(params_SxE)[0].shape[:2]
@@ -173,9 +231,19 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
     grid = make_grid(estimator, options, sweep, ctx)
     _check_request(est, v, n_epochs, memory_gb, nan_policy)
     names = views.t_names(v, apply_fn, jax.tree.map(lambda a: a[0, 0], params_SxE), x)
-    key = result_key(run_ids=run_ids, epochs=epochs_E, estimator=estimator, settings=settings, sweep=sweep or {},
-                     view=v.spec, seed=seed, nan_policy=nan_policy, data=(measured or {}).get("data"),
-                     n=len(y_idx), x=hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:12])
+    key = result_key(
+        run_ids=run_ids,
+        epochs=epochs_E,
+        estimator=estimator,
+        settings=settings,
+        sweep=sweep or {},
+        view=v.spec,
+        seed=seed,
+        nan_policy=nan_policy,
+        data=(measured or {}).get("data"),
+        n=len(y_idx),
+        x=hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:12],
+    )
     path = None if out is None else result_path(out, estimator, v.spec)
     if path is not None and path.is_file() and recompute:
         log(f"recomputing {path} (recompute requested: no saved plane or chunk is reused)")
@@ -184,7 +252,10 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
         if old is not None and old.key == key:
             log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
             return old
-        log(f"recomputing {path}: settings changed" + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids)))
+        log(
+            f"recomputing {path}: settings changed"
+            + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids))
+        )
     params_I, positions = _items(params_SxE, v.window)
     out_epochs = epochs_E[positions]
     n_e = len(out_epochs)
@@ -193,27 +264,64 @@ def evaluate_arrays(apply_fn, params_SxE, epochs_E, x, y, estimator: str = "binn
     if cache is not None and recompute and cache.is_dir():
         for f in cache.rglob("chunk_*.npz"):
             f.unlink()
-    bar = (lambda it: tqdm(it, desc=f"{estimator} {v.spec}", unit="chunk", leave=False, disable=None)) if progress else None
-    parts = [infoplane.evaluate_items(apply_fn, params_I, runs_I, epochs_I, x, y_idx, estimator=estimator,
-                                      static={k: val for k, val in {**settings, **sp}.items() if k not in grid.traced},
-                                      traced=grid.traced, view=v, key=jax.random.key(seed), memory_gb=memory_gb,
-                                      cache_dir=None if cache is None else cache / _point_tag(sp), progress=bar)
-             for sp in grid.static_points]  # structural: a shape-changing option is one compile per value
+    bar = (
+        (lambda it: tqdm(it, desc=f"{estimator} {v.spec}", unit="chunk", leave=False, disable=None))
+        if progress
+        else None
+    )
+    parts = [
+        infoplane.evaluate_items(
+            apply_fn,
+            params_I,
+            runs_I,
+            epochs_I,
+            x,
+            y_idx,
+            estimator=estimator,
+            static={k: val for k, val in {**settings, **sp}.items() if k not in grid.traced},
+            traced=grid.traced,
+            view=v,
+            key=jax.random.key(seed),
+            memory_gb=memory_gb,
+            cache_dir=None if cache is None else cache / _point_tag(sp),
+            progress=bar,
+        )
+        for sp in grid.static_points
+    ]  # structural: a shape-changing option is one compile per value
     items = infoplane.Items(*(_concat([getattr(p, f) for p in parts]) for f in infoplane.Items._fields))
-    describe = lambda i, g: (f"run {run_dirs[i // n_e] if run_dirs else run_ids[i // n_e]} epoch {int(epochs_I[i])}"
-                             + (f" setting {grid.points[g]}" if sweep else ""))
+    describe = lambda i, g: (
+        f"run {run_dirs[i // n_e] if run_dirs else run_ids[i // n_e]} epoch {int(epochs_I[i])}"
+        + (f" setting {grid.points[g]}" if sweep else "")
+    )
     items = infoplane.check_values(items, est, nan_policy=nan_policy, describe=describe, t_names=names)
     shape = (len(grid.points), n_runs, n_e, len(names))
     warn = _collect_warnings(est, items, shape, out_epochs, log)
     if (~items.finite).any():
-        warn["non-finite activations, recorded as NaN"] = [[int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)]
-                                                          for g, i, l in zip(*np.nonzero(~items.finite))]
+        warn["non-finite activations, recorded as NaN"] = [
+            [int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)] for g, i, l in zip(*np.nonzero(~items.finite))
+        ]
         log(f"warning: {int((~items.finite).sum())} (epoch, T) value(s) from non-finite activations recorded as NaN")
     plane = InfoPlane(
-        out_epochs, {k: v_.reshape(shape) for k, v_ in items.values.items()}, estimator, settings,
-        {k: [p[k] for p in grid.points] for k in (sweep or {})}, tuple(run_ids), tuple(str(d) for d in run_dirs),
-        tuple(names), {"network": "noisy" if est.noisy else "deterministic", "view": v.spec, "units": est.units,
-                       "nan_policy": nan_policy, "seed": seed, **(measured or {})}, warn, key, versions())
+        out_epochs,
+        {k: v_.reshape(shape) for k, v_ in items.values.items()},
+        estimator,
+        settings,
+        {k: [p[k] for p in grid.points] for k in (sweep or {})},
+        tuple(run_ids),
+        tuple(str(d) for d in run_dirs),
+        tuple(names),
+        {
+            "network": "noisy" if est.noisy else "deterministic",
+            "view": v.spec,
+            "units": est.units,
+            "nan_policy": nan_policy,
+            "seed": seed,
+            **(measured or {}),
+        },
+        warn,
+        key,
+        versions(),
+    )
     if path is not None and jax.process_index() == 0:  # several processes (jax.distributed): one writer
         plane.save(path)
     return plane
@@ -227,8 +335,10 @@ def _check_request(est, v, n_epochs: int, memory_gb, nan_policy: str) -> None:
     if est.noisy and v.spec != "layers":
         raise ValueError(f"view {v.spec!r} does not apply to the noisy-network estimator {est.name!r} (layers only)")
     if v.window > 1 and not est.label_conditional:
-        raise ValueError(f"view {v.spec!r} needs a label-conditional estimator "
-                         f"({sorted(n for n, e in registry.builtin().items() if e.label_conditional)}), got {est.name!r}")
+        raise ValueError(
+            f"view {v.spec!r} needs a label-conditional estimator "
+            f"({sorted(n for n, e in registry.builtin().items() if e.label_conditional)}), got {est.name!r}"
+        )
     if v.window > n_epochs:
         raise ValueError(f"view {v.spec!r}: the window is longer than the {n_epochs} selected epochs")
 
@@ -251,7 +361,9 @@ def _concat(parts):
 
 def _point_tag(static_point: dict) -> str:
     """Cache subdirectory of one static-option grid point (each is its own compiled evaluation)."""
-    return "static-" + hashlib.sha256(json.dumps(static_point, sort_keys=True, default=_plain).encode()).hexdigest()[:10]
+    return (
+        "static-" + hashlib.sha256(json.dumps(static_point, sort_keys=True, default=_plain).encode()).hexdigest()[:10]
+    )
 
 
 def _try_load(path: Path) -> InfoPlane | None:
@@ -285,14 +397,26 @@ def _collect_warnings(est, items, shape, out_epochs, log) -> dict:
         if hit.any():
             where = [[int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)] for g, i, l in zip(*np.nonzero(hit))]
             found[message] = where
-            log(f"warning: {message} at {len(where)} of {hit.size} (setting, run, epoch, T) values, e.g. "
-                f"run {where[0][1]} epoch {where[0][2]} T {where[0][3] + 1}; recorded in the result's warnings")
+            log(
+                f"warning: {message} at {len(where)} of {hit.size} (setting, run, epoch, T) values, e.g. "
+                f"run {where[0][1]} epoch {where[0][2]} T {where[0][3] + 1}; recorded in the result's warnings"
+            )
     return found
 
 
-def evaluate_activations(acts_per_layer, y, estimator: str = "binning", options: dict | None = None, *, x=None,
-                         epochs=None, layer_names=None, run_id: str = "activations", nan_policy: str = "raise",
-                         **kw) -> InfoPlane:
+def evaluate_activations(
+    acts_per_layer,
+    y,
+    estimator: str = "binning",
+    options: dict | None = None,
+    *,
+    x=None,
+    epochs=None,
+    layer_names=None,
+    run_id: str = "activations",
+    nan_policy: str = "raise",
+    **kw,
+) -> InfoPlane:
     """The information plane of saved activations, through the same engine as ``evaluate_arrays``:
     ``acts_per_layer`` a list (or dict name -> array) of E x N x ... arrays, one per layer (widths may
     differ), or one L x E x N x D array; ``y`` the N labels; ``x`` the N inputs (needed by estimators
@@ -302,10 +426,14 @@ def evaluate_activations(acts_per_layer, y, estimator: str = "binning", options:
     if isinstance(acts_per_layer, dict):
         layer_names = layer_names or [str(k) for k in acts_per_layer]
         acts_per_layer = list(acts_per_layer.values())
-    acts = [np.asarray(a) for a in (acts_per_layer if isinstance(acts_per_layer, (list, tuple)) else list(acts_per_layer))]
+    acts = [
+        np.asarray(a) for a in (acts_per_layer if isinstance(acts_per_layer, (list, tuple)) else list(acts_per_layer))
+    ]
     if not acts or any(a.ndim < 3 for a in acts):
-        raise ValueError(f"acts_per_layer must hold one E x N x ... array per layer (epochs x samples x features), "
-                         f"got shapes {[a.shape for a in acts]}")
+        raise ValueError(
+            f"acts_per_layer must hold one E x N x ... array per layer (epochs x samples x features), "
+            f"got shapes {[a.shape for a in acts]}"
+        )
     names = [str(n) for n in layer_names] if layer_names is not None else [f"layer {i + 1}" for i in range(len(acts))]
     if len(names) != len(acts):
         raise ValueError(f"layer_names lists {len(names)} names for {len(acts)} layers")
@@ -316,8 +444,10 @@ def evaluate_activations(acts_per_layer, y, estimator: str = "binning", options:
         raise ValueError(f"y must hold one label per sample: shape ({n},) for {n} samples, got {y.shape}")
     est = registry.get(estimator)
     if x is None and not est.label_conditional:
-        raise ValueError(f"estimator {estimator!r} measures I(X;T) against the inputs: pass x (N x ... inputs, CLI: "
-                         f"--data); without x use one of {sorted(n for n, e in registry.builtin().items() if e.label_conditional)}")
+        raise ValueError(
+            f"estimator {estimator!r} measures I(X;T) against the inputs: pass x (N x ... inputs, CLI: "
+            f"--data); without x use one of {sorted(n for n, e in registry.builtin().items() if e.label_conditional)}"
+        )
     x = np.arange(n, dtype=np.float32)[:, None] if x is None else np.asarray(x)  # X = the N distinct inputs
     if x.shape[0] != n:
         raise ValueError(f"x must hold the {n} samples of the activations, got shape {x.shape}")
@@ -330,8 +460,19 @@ def evaluate_activations(acts_per_layer, y, estimator: str = "binning", options:
     def apply(p, _x):
         return p[keys[-1]], tuple(p[k] for k in keys)
 
-    plane = evaluate_arrays(apply, params, epochs_E, x, y, estimator, options, run_ids=[run_id], nan_policy=nan_policy,
-                            measured={"samples": "all", "n_samples": int(n), "data": "activations"}, **kw)
+    plane = evaluate_arrays(
+        apply,
+        params,
+        epochs_E,
+        x,
+        y,
+        estimator,
+        options,
+        run_ids=[run_id],
+        nan_policy=nan_policy,
+        measured={"samples": "all", "n_samples": int(n), "data": "activations"},
+        **kw,
+    )
     same = plane.measured.get("view") == "layers"
     return dataclasses.replace(plane, layer_names=tuple(names)) if same else plane
 
@@ -339,12 +480,16 @@ def evaluate_activations(acts_per_layer, y, estimator: str = "binning", options:
 def _check_acts(acts, names, nan_policy: str) -> None:
     for a, name in zip(acts[1:], names[1:]):
         if a.shape[:2] != acts[0].shape[:2]:
-            raise ValueError(f"acts_per_layer[{name!r}] has {a.shape[0]} epochs x {a.shape[1]} samples, "
-                             f"{names[0]!r} has {acts[0].shape[0]} x {acts[0].shape[1]}; every layer needs the same epochs and samples")
+            raise ValueError(
+                f"acts_per_layer[{name!r}] has {a.shape[0]} epochs x {a.shape[1]} samples, "
+                f"{names[0]!r} has {acts[0].shape[0]} x {acts[0].shape[1]}; every layer needs the same epochs and samples"
+            )
     for a, name in zip(acts, names):
         if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
             raise ValueError(f"acts_per_layer[{name!r}] must hold real numbers, got dtype {a.dtype}")
         bad = ~np.isfinite(a).reshape(a.shape[0], -1).all(axis=1)
         if bad.any() and nan_policy == "raise":
-            raise ValueError(f"acts_per_layer[{name!r}] holds NaN/inf at epoch position(s) {np.nonzero(bad)[0][:10].tolist()}; "
-                             "pass nan_policy='mark' (CLI: --nan mark) to record NaN there")
+            raise ValueError(
+                f"acts_per_layer[{name!r}] holds NaN/inf at epoch position(s) {np.nonzero(bad)[0][:10].tolist()}; "
+                "pass nan_policy='mark' (CLI: --nan mark) to record NaN there"
+            )

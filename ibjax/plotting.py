@@ -37,6 +37,7 @@ _MI = {"i_xt": "I(X;T)", "i_ty": "I(T;Y)"}
 
 # --- small helpers -----------------------------------------------------------------------------
 
+
 def _one_setting(plane, g: int):
     """The G = 1 plane of settings-grid point g, checked."""
     n_g = plane.shape[0]
@@ -66,7 +67,7 @@ def _colorbar(fig, ax, norm, cmap: str, shift: float):
     cb.set_label("epoch")
     if shift:
         lo, hi = norm.vmin - shift, norm.vmax - shift
-        ticks = [lo] + [10.0 ** k for k in range(int(np.log10(max(hi, 1.0))) + 1) if 10.0 ** k > lo]
+        ticks = [lo] + [10.0**k for k in range(int(np.log10(max(hi, 1.0))) + 1) if 10.0**k > lo]
         cb.set_ticks([t + shift for t in ticks], labels=[f"{t:g}" for t in ticks])
         cb.ax.minorticks_off()
     return cb
@@ -91,6 +92,7 @@ def _crosses(x_ExL, y_ExL, sx_ExL, sy_ExL):
 
 # --- information plane -------------------------------------------------------------------------
 
+
 def _draw_plane(ax, p, norm, shift: float, cmap: str, *, legend: bool = True):
     """Mean over seeds: a thin line per epoch through the layers, a marker per layer, colour = epoch;
     with S > 1, translucent ± 1 std crosses (gid "spread")."""
@@ -105,8 +107,17 @@ def _draw_plane(ax, p, norm, shift: float, cmap: str, *, legend: bool = True):
     lines.set_array(cval)
     ax.add_collection(lines)
     for l, name in enumerate(_names(p)):  # plotting edge: a handful of layers
-        ax.scatter(xt[:, l], ty[:, l], c=cval, cmap=cmap, norm=norm, s=14, marker=MARKERS[l % len(MARKERS)],
-                   edgecolors="none", label=name)
+        ax.scatter(
+            xt[:, l],
+            ty[:, l],
+            c=cval,
+            cmap=cmap,
+            norm=norm,
+            s=14,
+            marker=MARKERS[l % len(MARKERS)],
+            edgecolors="none",
+            label=name,
+        )
     ax.autoscale_view()
     ax.set_xlabel(f"I(X;T) [{p.units}]")
     ax.set_ylabel(f"I(T;Y) [{p.units}]")
@@ -116,8 +127,9 @@ def _draw_plane(ax, p, norm, shift: float, cmap: str, *, legend: bool = True):
             h.set_color("0.3")
 
 
-def info_plane(plane, *, ax=None, g: int = 0, title: str | None = None, log_color: bool = True,
-               cmap: str = "viridis") -> Figure:
+def info_plane(
+    plane, *, ax=None, g: int = 0, title: str | None = None, log_color: bool = True, cmap: str = "viridis"
+) -> Figure:
     """x = I(X;T), y = I(T;Y), mean over seeds: a thin line per epoch through the layers, a marker per
     layer, colour = epoch (log colour scale by default). With more than one seed each point carries a
     translucent cross of ± 1 std over seeds (ddof = 1) in I(X;T) and I(T;Y), in the point's colour.
@@ -137,6 +149,7 @@ def info_plane(plane, *, ax=None, g: int = 0, title: str | None = None, log_colo
 
 
 # --- MI against epoch --------------------------------------------------------------------------
+
 
 def _band(p, name: str):
     """(lower, upper, note) of the shaded band around the mean, or None without one."""
@@ -172,12 +185,12 @@ def mi_vs_epoch(plane, *, g: int = 0, title: str | None = None) -> Figure:
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     notes = [_draw_mi(ax, p, name) for ax, name in zip(fig.subplots(1, 2), _MI)]
     note = next((n for n in notes if n), None)
-    fig.suptitle(title if title is not None else f"{p.estimator}" + (f"; shaded: {note}" if note else ""),
-                 fontsize=10)
+    fig.suptitle(title if title is not None else f"{p.estimator}" + (f"; shaded: {note}" if note else ""), fontsize=10)
     return fig
 
 
 # --- training curves ---------------------------------------------------------------------------
+
 
 def loss_curves(metrics: dict, *, epochs=None) -> Figure:
     """Keys with "loss" (left, log y) and "acc" (right) against epoch (log x): mean over seeds, and
@@ -213,6 +226,7 @@ def loss_curves(metrics: dict, *, epochs=None) -> Figure:
 
 # --- grids of panels ---------------------------------------------------------------------------
 
+
 def _labels(keys: list, labels, arg: str) -> list[str]:
     if labels is None:
         return [str(k) for k in keys]
@@ -232,8 +246,17 @@ def _blank(ax):
         s.set_visible(False)
 
 
-def panel_grid(planes: dict, *, kind: str = "plane", g: int = 0, row_labels=None, col_labels=None,
-               title: str | None = None, log_color: bool = True, cmap: str = "viridis") -> Figure:
+def panel_grid(
+    planes: dict,
+    *,
+    kind: str = "plane",
+    g: int = 0,
+    row_labels=None,
+    col_labels=None,
+    title: str | None = None,
+    log_color: bool = True,
+    cmap: str = "viridis",
+) -> Figure:
     """A grid of panels from planes keyed by (row, col), e.g. activation x estimator, depth or data
     size; rows and columns in order of first appearance, labels from ``row_labels``/``col_labels``
     (a sequence in that order, or a dict key -> label). kind "plane": information planes with one
@@ -279,6 +302,7 @@ def panel_grid(planes: dict, *, kind: str = "plane", g: int = 0, row_labels=None
 
 # --- animation ---------------------------------------------------------------------------------
 
+
 def _frame_indices(n_epochs: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """Epoch indices of the frames: all, or ``max_frames`` evenly spaced ones including the last."""
     if n_epochs <= max_frames:
@@ -308,16 +332,43 @@ def _animation(plane, *, g: int = 0, log_color: bool = True, cmap: str = "viridi
     cval, segs = epochs + shift, np.stack([xt, ty], -1)
     fig = Figure(figsize=(5, 4), layout="none")  # a fixed layout: a layout engine would redraw every frame
     ax = fig.subplots(gridspec_kw=dict(left=0.14, right=0.97, bottom=0.12, top=0.96))
-    ax.set(xlim=_padded([xt - sx, xt + sx]), ylim=_padded([ty - sy, ty + sy]),
-           xlabel=f"I(X;T) [{p.units}]", ylabel=f"I(T;Y) [{p.units}]")
+    ax.set(
+        xlim=_padded([xt - sx, xt + sx]),
+        ylim=_padded([ty - sy, ty + sy]),
+        xlabel=f"I(X;T) [{p.units}]",
+        ylabel=f"I(T;Y) [{p.units}]",
+    )
     trail = ax.add_collection(LineCollection(segs[:0], cmap=cmap, norm=norm, linewidths=0.4, alpha=0.25))
     err = ax.add_collection(LineCollection([], colors="0.3", linewidths=0.8, alpha=0.6))
     (current,) = ax.plot([], [], color="0.3", lw=1.0)
-    pts = [(ax.scatter(xt[:1, l], ty[:1, l], c=cval[:1], cmap=cmap, norm=norm, s=10, alpha=0.25,
-                       marker=MARKERS[l % len(MARKERS)], edgecolors="none"),
-            ax.scatter(xt[:1, l], ty[:1, l], c=cval[:1], cmap=cmap, norm=norm, s=36, label=name,
-                       marker=MARKERS[l % len(MARKERS)], edgecolors="k", linewidths=0.5))
-           for l, name in enumerate(_names(p))]
+    pts = [
+        (
+            ax.scatter(
+                xt[:1, l],
+                ty[:1, l],
+                c=cval[:1],
+                cmap=cmap,
+                norm=norm,
+                s=10,
+                alpha=0.25,
+                marker=MARKERS[l % len(MARKERS)],
+                edgecolors="none",
+            ),
+            ax.scatter(
+                xt[:1, l],
+                ty[:1, l],
+                c=cval[:1],
+                cmap=cmap,
+                norm=norm,
+                s=36,
+                label=name,
+                marker=MARKERS[l % len(MARKERS)],
+                edgecolors="k",
+                linewidths=0.5,
+            ),
+        )
+        for l, name in enumerate(_names(p))
+    ]
     label = ax.text(0.03, 0.96, "", transform=ax.transAxes, va="top", fontsize=11)
     _colorbar(fig, ax, norm, cmap, shift)
     for h in ax.legend(loc="lower right", fontsize=7).legend_handles:
@@ -330,20 +381,21 @@ def _animation(plane, *, g: int = 0, log_color: bool = True, cmap: str = "viridi
         trail.set_array(cval[:e])
         current.set_data(xt[e], ty[e])
         if p.shape[1] > 1:
-            err.set_segments(_crosses(xt[e:e + 1], ty[e:e + 1], sx[e:e + 1], sy[e:e + 1])[0])
+            err.set_segments(_crosses(xt[e : e + 1], ty[e : e + 1], sx[e : e + 1], sy[e : e + 1])[0])
         for l, (old, now) in enumerate(pts):
             old.set_offsets(segs[:e, l])
             old.set_array(cval[:e])
-            now.set_offsets(segs[e:e + 1, l])
-            now.set_array(cval[e:e + 1])
+            now.set_offsets(segs[e : e + 1, l])
+            now.set_array(cval[e : e + 1])
         label.set_text(_frame_label(epochs[e]))
         return [trail, err, current, *[a for pair in pts for a in pair], label]
 
     return fig, update, frames
 
 
-def animate(plane, path: str | Path, *, g: int = 0, fps: int = 8, dpi: int = 80, log_color: bool = True,
-            cmap: str = "viridis") -> Path:
+def animate(
+    plane, path: str | Path, *, g: int = 0, fps: int = 8, dpi: int = 80, log_color: bool = True, cmap: str = "viridis"
+) -> Path:
     """An animated information plane (GIF): one frame per epoch (at most ``MAX_FRAMES``, evenly
     subsampled), the epoch number in each frame, earlier epochs faded behind the current one.
     Rendered to a temporary file beside ``path``, then moved into place atomically."""
@@ -351,8 +403,9 @@ def animate(plane, path: str | Path, *, g: int = 0, fps: int = 8, dpi: int = 80,
         raise ValueError(f"fps={fps}: must be positive")
     path = Path(path)
     fig, update, frames = _animation(plane, g=g, log_color=log_color, cmap=cmap)
-    anim = FuncAnimation(fig, update, frames=len(frames), interval=1000 / fps, blit=False, repeat=False,
-                         cache_frame_data=False)
+    anim = FuncAnimation(
+        fig, update, frames=len(frames), interval=1000 / fps, blit=False, repeat=False, cache_frame_data=False
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
     os.close(fd)
@@ -365,6 +418,7 @@ def animate(plane, path: str | Path, *, g: int = 0, fps: int = 8, dpi: int = 80,
 
 
 # --- saving ------------------------------------------------------------------------------------
+
 
 def save(fig, path: str | Path, *, dpi: int = 130) -> Path:
     """Render to memory in the format of the suffix (png without one), then write atomically."""

@@ -59,8 +59,10 @@ def activation_range(activation: str) -> tuple[float, float] | None:
         return FIXED_RANGES[activation]
     if activation in LEARNED_RANGE:
         return None
-    raise ValueError(f"activation {activation!r} cannot be quantized (unbounded, no learned range); quantized "
-                     f"activations: {sorted(FIXED_RANGES) + list(LEARNED_RANGE)}")
+    raise ValueError(
+        f"activation {activation!r} cannot be quantized (unbounded, no learned range); quantized "
+        f"activations: {sorted(FIXED_RANGES) + list(LEARNED_RANGE)}"
+    )
 
 
 def _steps(bits):
@@ -99,6 +101,7 @@ def layer_ranges(params, activation: str, n_layers: int) -> list:
     """The quantization range (lo, hi) of every layer of a quantized MLP (hidden layers, then the
     softmax output); a ReLU layer's ``hi`` is its learned clip (an array: leading axes kept)."""
     fixed = activation_range(activation)
-    hidden = [fixed if fixed is not None else (0.0, jnp.maximum(params[f"clip_{i}"], CLIP_MIN))
-              for i in range(n_layers - 1)]
+    hidden = [
+        fixed if fixed is not None else (0.0, jnp.maximum(params[f"clip_{i}"], CLIP_MIN)) for i in range(n_layers - 1)
+    ]
     return hidden + [OUTPUT_RANGE]

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 
 class Context(NamedTuple):
     """What option checks may depend on: sample count, classes, and the run's config (a dict)."""
+
     n: int
     n_classes: int
     run_config: dict | None = None
@@ -149,6 +151,7 @@ def integer_at_least(minimum: int):
     def check(name: str, v, ctx=None) -> None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < minimum:
             raise ValueError(f"estimator option {name} must be an integer >= {minimum}, got {v!r}")
+
     return check
 
 
@@ -156,4 +159,5 @@ def one_of(*choices):
     def check(name: str, v, ctx=None) -> None:
         if v not in choices:
             raise ValueError(f"estimator option {name} must be one of {list(choices)}, got {v!r}")
+
     return check

@@ -29,15 +29,20 @@ def _optional(name: str):
         raise ImportError(f"this needs {name}: pip install 'ibjax[io]'") from None
 
 
-def concat_epochs(planes: list, key: str = "") -> "InfoPlane":
+def concat_epochs(planes: list, key: str = "") -> InfoPlane:
     """Planes of the same runs and settings over consecutive epoch chunks, as one plane."""
     first = planes[0]
     warn: dict = {}
     for p in planes:
         for msg, where in p.warnings.items():
             warn.setdefault(msg, []).extend(where)
-    return replace(first, epochs=np.concatenate([p.epochs for p in planes]), warnings=warn, key=key or first.key,
-                   values={k: np.concatenate([p.values[k] for p in planes], axis=2) for k in first.values})
+    return replace(
+        first,
+        epochs=np.concatenate([p.epochs for p in planes]),
+        warnings=warn,
+        key=key or first.key,
+        values={k: np.concatenate([p.values[k] for p in planes], axis=2) for k in first.values},
+    )
 
 
 def _plain(o):
@@ -71,19 +76,25 @@ class InfoPlane:
     def shape(self) -> tuple:
         return np.shape(self.values["i_xt"])
 
-    def setting(self, g: int) -> "InfoPlane":
+    def setting(self, g: int) -> InfoPlane:
         """The plane of the g-th settings-grid point (G = 1)."""
         sw = {k: [v[g]] for k, v in self.sweep.items()}
-        return replace(self, values={k: v[g:g + 1] for k, v in self.values.items()}, sweep=sw,
-                       settings={**self.settings, **{k: v[0] for k, v in sw.items()}})
+        return replace(
+            self,
+            values={k: v[g : g + 1] for k, v in self.values.items()},
+            sweep=sw,
+            settings={**self.settings, **{k: v[0] for k, v in sw.items()}},
+        )
 
     def __getattr__(self, name):
         values = self.__dict__.get("values", {})
         if name in values:
             v = values[name]
             if v.shape[0] != 1:
-                raise ValueError(f"this plane has a settings axis of {v.shape[0]}: use plane.setting(g).{name} "
-                                 f"or plane.values[{name!r}] (G x S x E x L)")
+                raise ValueError(
+                    f"this plane has a settings axis of {v.shape[0]}: use plane.setting(g).{name} "
+                    f"or plane.values[{name!r}] (G x S x E x L)"
+                )
             return v[0]
         raise AttributeError(name)
 
@@ -100,8 +111,13 @@ class InfoPlane:
     def _coords(self) -> dict:
         g, s, _, n_t = self.shape
         names = list(self.layer_names) or [f"T {i + 1}" for i in range(n_t)]
-        return {"setting": np.arange(g), "seed": np.arange(s), "epoch": np.asarray(self.epochs), "layer": names,
-                "run_id": list(self.run_ids) or [f"run{i}" for i in range(s)]}
+        return {
+            "setting": np.arange(g),
+            "seed": np.arange(s),
+            "epoch": np.asarray(self.epochs),
+            "layer": names,
+            "run_id": list(self.run_ids) or [f"run{i}" for i in range(s)],
+        }
 
     def to_dataframe(self):
         """Long format (pandas): one row per (setting, seed, epoch, layer) in G x S x E x L order, the
@@ -109,9 +125,14 @@ class InfoPlane:
         pd = _optional("pandas")
         c = self._coords()
         gi, si, ei, li = (a.ravel() for a in np.indices(self.shape))
-        cols = {"setting": gi, **{k: np.asarray(v, dtype=object)[gi] for k, v in self.sweep.items()}, "seed": si,
-                "run_id": np.asarray(c["run_id"], dtype=object)[si], "epoch": c["epoch"][ei],
-                "layer": np.asarray(c["layer"], dtype=object)[li]}
+        cols = {
+            "setting": gi,
+            **{k: np.asarray(v, dtype=object)[gi] for k, v in self.sweep.items()},
+            "seed": si,
+            "run_id": np.asarray(c["run_id"], dtype=object)[si],
+            "epoch": c["epoch"][ei],
+            "layer": np.asarray(c["layer"], dtype=object)[li],
+        }
         return pd.DataFrame({**cols, **{k: np.asarray(v).ravel() for k, v in self.values.items()}})
 
     def to_xarray(self):
@@ -122,8 +143,13 @@ class InfoPlane:
         coords = {k: c[k] for k in ("setting", "seed", "epoch", "layer")}
         coords["run_id"] = ("seed", c["run_id"])
         coords.update({k: ("setting", list(v)) for k, v in self.sweep.items()})
-        attrs = {"estimator": self.estimator, "units": self.units, "key": self.key,
-                 "settings": json.dumps(self.settings, default=_plain), "measured": json.dumps(self.measured, default=_plain)}
+        attrs = {
+            "estimator": self.estimator,
+            "units": self.units,
+            "key": self.key,
+            "settings": json.dumps(self.settings, default=_plain),
+            "measured": json.dumps(self.measured, default=_plain),
+        }
         dims = ("setting", "seed", "epoch", "layer")
         return xr.Dataset({k: (dims, np.asarray(v)) for k, v in self.values.items()}, coords=coords, attrs=attrs)
 
@@ -132,17 +158,27 @@ class InfoPlane:
         return self.measured.get("units", "bits")
 
     def save(self, path: str | Path) -> Path:
-        meta = dict(schema=SCHEMA, estimator=self.estimator, settings=self.settings, sweep=self.sweep,
-                    run_ids=list(self.run_ids), run_dirs=[str(d) for d in self.run_dirs],
-                    layer_names=list(self.layer_names), measured=self.measured, warnings=self.warnings,
-                    key=self.key, versions=self.versions)
+        meta = dict(
+            schema=SCHEMA,
+            estimator=self.estimator,
+            settings=self.settings,
+            sweep=self.sweep,
+            run_ids=list(self.run_ids),
+            run_dirs=[str(d) for d in self.run_dirs],
+            layer_names=list(self.layer_names),
+            measured=self.measured,
+            warnings=self.warnings,
+            key=self.key,
+            versions=self.versions,
+        )
         arrays = {f"{k}_GxSxExL": np.asarray(v) for k, v in self.values.items()}
-        io.atomic_save_npz(path, dict(epochs_E=np.asarray(self.epochs), meta=np.array(json.dumps(meta, default=_plain)),
-                                      **arrays))
+        io.atomic_save_npz(
+            path, dict(epochs_E=np.asarray(self.epochs), meta=np.array(json.dumps(meta, default=_plain)), **arrays)
+        )
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "InfoPlane":
+    def load(cls, path: str | Path) -> InfoPlane:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such result file")
@@ -156,6 +192,17 @@ class InfoPlane:
         if meta.get("schema") != SCHEMA:
             raise ValueError(f"{path}: schema {meta.get('schema')!r}, expected {SCHEMA!r}; re-run the evaluation")
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["settings"].items()}
-        return cls(epochs, values, meta["estimator"], settings, meta["sweep"], tuple(meta["run_ids"]),
-                   tuple(meta["run_dirs"]), tuple(meta["layer_names"]), meta["measured"], meta["warnings"],
-                   meta["key"], meta.get("versions", {}))
+        return cls(
+            epochs,
+            values,
+            meta["estimator"],
+            settings,
+            meta["sweep"],
+            tuple(meta["run_ids"]),
+            tuple(meta["run_dirs"]),
+            tuple(meta["layer_names"]),
+            meta["measured"],
+            meta["warnings"],
+            meta["key"],
+            meta.get("versions", {}),
+        )

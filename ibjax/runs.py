@@ -24,14 +24,19 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, data as data_mod, io, models
+from ibjax import checkpoints, io, models
+from ibjax import data as data_mod
 from ibjax.config import RunConfig, expand_sweep
-from ibjax.train import Uses, hyper, make_train, merge_variables, uses
+from ibjax.train import hyper, make_train, merge_variables, uses
 
 DEFAULT_SAVE_EVERY = 1000
-_LOADERS = {"var_u": data_mod.var_u, "generated_12bit": lambda path=None: data_mod.generated_12bit(),
-            "szt_12bit": data_mod.szt_12bit, "single_neuron": lambda path=None: data_mod.single_neuron(),
-            "stochastic_12bit": lambda path=None: data_mod.stochastic_12bit()}
+_LOADERS = {
+    "var_u": data_mod.var_u,
+    "generated_12bit": lambda path=None: data_mod.generated_12bit(),
+    "szt_12bit": data_mod.szt_12bit,
+    "single_neuron": lambda path=None: data_mod.single_neuron(),
+    "stochastic_12bit": lambda path=None: data_mod.stochastic_12bit(),
+}
 
 
 def versions() -> dict:
@@ -40,8 +45,16 @@ def versions() -> dict:
     import optax
 
     import ibjax
-    return {"ibjax": ibjax.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+
+    return {
+        "ibjax": ibjax.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
 
 
 def use_cpu_cores(n: int | None = None) -> int:
@@ -50,7 +63,9 @@ def use_cpu_cores(n: int | None = None) -> int:
     Only possible before JAX's first computation (command-line entry points call it first); a no-op
     after that, or when ``XLA_FLAGS`` / ``JAX_NUM_CPU_DEVICES`` already set the count. Returns the
     number of devices that will be used."""
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or os.environ.get("JAX_NUM_CPU_DEVICES"):
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or os.environ.get(
+        "JAX_NUM_CPU_DEVICES"
+    ):
         return jax.device_count()
     try:
         jax.config.update("jax_num_cpu_devices", int(n or os.cpu_count() or 1))
@@ -70,8 +85,14 @@ def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
 
 
 def run_config(cfg: RunConfig, seed: int, n_vmapped: int, save_every: int) -> dict:
-    return {**cfg.to_dict(), "seed": int(seed), "vmapped_runs": int(n_vmapped), "devices": jax.device_count(),
-            "save_every": int(save_every), "versions": versions()}
+    return {
+        **cfg.to_dict(),
+        "seed": int(seed),
+        "vmapped_runs": int(n_vmapped),
+        "devices": jax.device_count(),
+        "save_every": int(save_every),
+        "versions": versions(),
+    }
 
 
 def sweep_tag(cfg: RunConfig, sweep: dict | None) -> str:
@@ -87,9 +108,18 @@ def _check_seeds(seeds) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def train_or_reuse(cfg: RunConfig, seeds, out_root, *, sweep: dict | None = None, force: bool = False,
-                   model: models.Model | None = None, data_path=None, save_every: int = DEFAULT_SAVE_EVERY,
-                   log=print) -> list[Path]:
+def train_or_reuse(
+    cfg: RunConfig,
+    seeds,
+    out_root,
+    *,
+    sweep: dict | None = None,
+    force: bool = False,
+    model: models.Model | None = None,
+    data_path=None,
+    save_every: int = DEFAULT_SAVE_EVERY,
+    log=print,
+) -> list[Path]:
     """Run directories ``out_root/[<sweep tag>/]seed_<s>`` for every (grid point, seed)."""
     seeds = _check_seeds(seeds)
     if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
@@ -109,15 +139,29 @@ def train_or_reuse(cfg: RunConfig, seeds, out_root, *, sweep: dict | None = None
     split = data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
     if model is None:
         model = cfg.model.build()
-    out = train_group(model, [g for g, _ in runs], [s for _, s in runs], split, state_path=_state_path(out_root, configs),
-                      save_every=save_every, log=log)
+    out = train_group(
+        model,
+        [g for g, _ in runs],
+        [s for _, s in runs],
+        split,
+        state_path=_state_path(out_root, configs),
+        save_every=save_every,
+        log=log,
+    )
     for i, (d, c) in enumerate(zip(dirs, configs)):
-        checkpoints.write_run(d, c, out["epochs"], jax.tree.map(lambda a: a[i], out["params"]),
-                              {k: v[i] for k, v in out["metrics"].items()})
+        checkpoints.write_run(
+            d,
+            c,
+            out["epochs"],
+            jax.tree.map(lambda a: a[i], out["params"]),
+            {k: v[i] for k, v in out["metrics"].items()},
+        )
     _state_path(out_root, configs).unlink(missing_ok=True)
     if cfg.train.batch_size == 0 or cfg.train.batch_size >= len(split.y_train):
-        log("note: full-batch training, one batch per epoch: the minibatch gradient std (and SNR) is undefined, "
-            "recorded as NaN in metrics grad_std_norm")
+        log(
+            "note: full-batch training, one batch per epoch: the minibatch gradient std (and SNR) is undefined, "
+            "recorded as NaN in metrics grad_std_norm"
+        )
     return dirs
 
 
@@ -126,8 +170,16 @@ def _state_path(out_root: Path, configs) -> Path:
     return out_root / f".train-{hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]}.npz"
 
 
-def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.Split, *, state_path: Path | None = None,
-                save_every: int = DEFAULT_SAVE_EVERY, log=print) -> dict:
+def train_group(
+    model,
+    cfgs: list[RunConfig],
+    seeds: list[int],
+    split: data_mod.Split,
+    *,
+    state_path: Path | None = None,
+    save_every: int = DEFAULT_SAVE_EVERY,
+    log=print,
+) -> dict:
     """Train R = len(cfgs) runs (same shapes; traced settings may differ) in one vmapped call per
     segment; returns host arrays with a leading R axis. Resumes from ``state_path`` when it exists."""
     tcfg = cfgs[0].train
@@ -150,8 +202,9 @@ def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.
         state = init(keys, hp)
     t0 = time.perf_counter()
     n = tcfg.n_epochs
-    with tqdm(total=n, initial=start, desc=f"training {len(cfgs)} run(s)", unit="epoch", leave=False,
-              disable=None) as bar:
+    with tqdm(
+        total=n, initial=start, desc=f"training {len(cfgs)} run(s)", unit="epoch", leave=False, disable=None
+    ) as bar:
         while start < n:
             length = min(save_every, n - start)
             state, m = seg(length)(state, keys, hp, start)
@@ -165,8 +218,13 @@ def train_group(model, cfgs: list[RunConfig], seeds: list[int], split: data_mod.
     merged = {k: np.concatenate([m[k] for m in metrics], axis=1)[:n_runs] for k in metrics[0]}
     host = lambda tree: jax.tree.map(lambda a: np.asarray(a)[:n_runs], tree)
     final = merge_variables(model, state.params, state.model_state)  # with batch norm: {"params", "batch_stats"}
-    return {"params": host(state.buf), "epochs": tr.kept, "metrics": merged, "final_params": host(final),
-            "seconds": seconds}
+    return {
+        "params": host(state.buf),
+        "epochs": tr.kept,
+        "metrics": merged,
+        "final_params": host(final),
+        "seconds": seconds,
+    }
 
 
 def _run_sharding():
@@ -196,7 +254,7 @@ def _resume(path: Path | None, shapes):
     try:
         with np.load(path, allow_pickle=False) as z:
             leaves = [z[f"leaf_{i:04d}"] for i in range(len(jax.tree.leaves(shapes)))]
-            metrics = {k[len("metric_"):]: z[k] for k in z.files if k.startswith("metric_")}
+            metrics = {k[len("metric_") :]: z[k] for k in z.files if k.startswith("metric_")}
             start = int(z["next_epoch"])
         for a, s in zip(leaves, jax.tree.leaves(shapes)):
             if a.shape != s.shape or a.dtype != s.dtype:

@@ -16,7 +16,8 @@ distinct inputs), so ``delta`` is a fraction of the largest possible mutual info
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,8 +76,12 @@ def _check_curve(name: str, x, shape: tuple[int, ...] | None = None) -> np.ndarr
 
 
 def _check_common(epochs_E, delta, h_x, h_y) -> tuple[np.ndarray, float, float, float]:
-    return (_check_epochs(epochs_E), _check_pos_float("delta", delta),
-            _check_pos_float("h_x", h_x), _check_pos_float("h_y", h_y))
+    return (
+        _check_epochs(epochs_E),
+        _check_pos_float("delta", delta),
+        _check_pos_float("h_x", h_x),
+        _check_pos_float("h_y", h_y),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,16 +119,16 @@ class _Cache:
         i_xt_BxL = _check_curve("evaluate_batch's i_xt", out[0])
         shape = (new_B.size, self.n_layers if self.n_layers is not None else i_xt_BxL.shape[1])
         if i_xt_BxL.shape != shape:  # rows: one per epoch asked for; columns: same L every call
-            raise ValueError(f"evaluate_batch's i_xt must have shape {shape} for {new_B.size} epochs, "
-                             f"got {i_xt_BxL.shape}")
+            raise ValueError(
+                f"evaluate_batch's i_xt must have shape {shape} for {new_B.size} epochs, got {i_xt_BxL.shape}"
+            )
         i_ty_BxL = _check_curve("evaluate_batch's i_ty", out[1], shape)
         self.n_layers = shape[1]
         for p, x, y in zip(new_B.tolist(), i_xt_BxL, i_ty_BxL):
             self.i_xt[p], self.i_ty[p] = x, y
 
     def values(self, positions) -> tuple[np.ndarray, np.ndarray]:
-        return (np.stack([self.i_xt[int(p)] for p in positions]),
-                np.stack([self.i_ty[int(p)] for p in positions]))
+        return (np.stack([self.i_xt[int(p)] for p in positions]), np.stack([self.i_ty[int(p)] for p in positions]))
 
     def result(self, positions) -> SkipResult:
         positions = np.asarray(positions, dtype=int)
@@ -135,8 +140,9 @@ class _Cache:
 # strategies
 
 
-def delta_skip_exact(evaluate_batch: EvaluateBatch, epochs_E, *, delta: float, h_x: float, h_y: float,
-                     initial: int | None = None) -> SkipResult:
+def delta_skip_exact(
+    evaluate_batch: EvaluateBatch, epochs_E, *, delta: float, h_x: float, h_y: float, initial: int | None = None
+) -> SkipResult:
     """Bisect until consecutive kept epochs are within ``delta`` or adjacent in ``epochs_E``.
 
     Round 1 evaluates ``initial`` (None -> 9) evenly spaced positions, endpoints included; each
@@ -181,8 +187,16 @@ def _speculate(cur: int, skip: int, last: int, n: int, double: bool) -> list[int
     return chain
 
 
-def delta_skip_approx(evaluate_batch: EvaluateBatch, epochs_E, *, delta: float, h_x: float, h_y: float,
-                      round_size: int = 8, predict: str = "last") -> SkipResult:
+def delta_skip_approx(
+    evaluate_batch: EvaluateBatch,
+    epochs_E,
+    *,
+    delta: float,
+    h_x: float,
+    h_y: float,
+    round_size: int = 8,
+    predict: str = "last",
+) -> SkipResult:
     """The thesis's doubling walk, batched by speculation; same epochs as the sequential walk.
 
     Sequentially: from position 0 with skip 1, step to min(cur + skip, last); double the skip when
@@ -247,8 +261,13 @@ def max_interp_error(result: SkipResult, epochs_E, full_i_xt, full_i_ty, *, h_x:
     full_i_xt = _check_curve("full_i_xt", full_i_xt, i_xt_ExL.shape)
     full_i_ty = _check_curve("full_i_ty", full_i_ty, i_ty_ExL.shape)
     err_x, err_y = float(np.max(np.abs(i_xt_ExL - full_i_xt))), float(np.max(np.abs(i_ty_ExL - full_i_ty)))
-    return {"i_xt_abs": err_x, "i_ty_abs": err_y, "i_xt_norm": err_x / h_x, "i_ty_norm": err_y / h_y,
-            "norm": max(err_x / h_x, err_y / h_y)}
+    return {
+        "i_xt_abs": err_x,
+        "i_ty_abs": err_y,
+        "i_xt_norm": err_x / h_x,
+        "i_ty_norm": err_y / h_y,
+        "norm": max(err_x / h_x, err_y / h_y),
+    }
 
 
 def interp_errors(result: SkipResult, epochs_E, full_i_xt, full_i_ty, *, h_x: float, h_y: float) -> dict:
@@ -258,5 +277,4 @@ def interp_errors(result: SkipResult, epochs_E, full_i_xt, full_i_ty, *, h_x: fl
     i_xt_ExL, i_ty_ExL = interpolate(result, epochs_E)
     mean_x = float(np.mean(np.abs(i_xt_ExL - np.asarray(full_i_xt, np.float64))))
     mean_y = float(np.mean(np.abs(i_ty_ExL - np.asarray(full_i_ty, np.float64))))
-    return {**worst, "i_xt_mean_abs": mean_x, "i_ty_mean_abs": mean_y,
-            "mean_norm": max(mean_x / h_x, mean_y / h_y)}
+    return {**worst, "i_xt_mean_abs": mean_x, "i_ty_mean_abs": mean_y, "mean_norm": max(mean_x / h_x, mean_y / h_y)}

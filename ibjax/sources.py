@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,14 +53,20 @@ class Source(NamedTuple):
         eps = self.epochs[pos]
         flat = {k: np.empty((len(eps),) + tuple(s), d) for k, (s, d) in self.shapes.items()}
         for start in range(0, len(eps), group):  # bounded batches of files in flight
-            for i, step in enumerate(self.read(eps[start:start + group])):
+            for i, step in enumerate(self.read(eps[start : start + group])):
                 for k, v in step.items():
                     flat[k][start + i] = v
         return checkpoints.unflatten(flat)
 
 
-def open_dir(path, *, format: str | None = None, params_key: str | None = None, pattern: str | None = None,
-             allow_partial: bool = False) -> Source:
+def open_dir(
+    path,
+    *,
+    format: str | None = None,
+    params_key: str | None = None,
+    pattern: str | None = None,
+    allow_partial: bool = False,
+) -> Source:
     """A checkpoint directory as a ``Source`` (see the module docstring); ``format`` None: detected."""
     path = Path(path)
     if not path.is_dir():
@@ -98,14 +105,22 @@ def detect(path: Path) -> str:
     if kind == "experiment":
         runs = find_runs(path)
         shown = " ".join(str(r) for r in runs[:4]) + (" ..." if len(runs) > 4 else "")
-        raise ValueError(f"path={str(path)!r} is an experiment's output directory, not a run directory; its "
-                         f"{len(runs)} run directories: {shown}")
+        raise ValueError(
+            f"path={str(path)!r} is an experiment's output directory, not a run directory; its "
+            f"{len(runs)} run directories: {shown}"
+        )
     if kind is None:
         names = sorted(os.listdir(path))
-        what = ("an experiment's output directory without run directories (they are not committed: rerun the "
-                "experiment to make them)" if "config.json" in names else f"holding {names[:5]}")
-        raise ValueError(f"path={str(path)!r} is not a run directory nor a checkpoint directory ({what}); expected an ibjax run directory "
-                         "(config.json, params/), orbax step directories (0/, 1/, ...), or *.msgpack / *.safetensors files")
+        what = (
+            "an experiment's output directory without run directories (they are not committed: rerun the "
+            "experiment to make them)"
+            if "config.json" in names
+            else f"holding {names[:5]}"
+        )
+        raise ValueError(
+            f"path={str(path)!r} is not a run directory nor a checkpoint directory ({what}); expected an ibjax run directory "
+            "(config.json, params/), orbax step directories (0/, 1/, ...), or *.msgpack / *.safetensors files"
+        )
     return kind
 
 
@@ -130,20 +145,22 @@ def select_params(names, params_key: str | None, where: str) -> str:
             tops = sorted({n.split("/")[0] for n in names})
             raise ValueError(f"params_key={params_key!r} names no subtree of {where}; its top-level keys: {tops}")
         return key
-    found = {"/".join(n.split("/")[:i + 1]) for n in names for i, p in enumerate(n.split("/")[:-1]) if p == "params"}
+    found = {"/".join(n.split("/")[: i + 1]) for n in names for i, p in enumerate(n.split("/")[:-1]) if p == "params"}
     if not found:
         return ""
     depth = min(f.count("/") for f in found)
     best = sorted(f for f in found if f.count("/") == depth)
     if len(best) > 1:
-        raise ValueError(f"{where} holds several params subtrees {best}; pass params_key= (CLI: --params-key) to choose")
+        raise ValueError(
+            f"{where} holds several params subtrees {best}; pass params_key= (CLI: --params-key) to choose"
+        )
     return best[0]
 
 
 def _strip(flat: dict, prefix: str) -> dict:
     if not prefix:
         return flat
-    return {k[len(prefix) + 1:]: v for k, v in flat.items() if k.startswith(prefix + "/")}
+    return {k[len(prefix) + 1 :]: v for k, v in flat.items() if k.startswith(prefix + "/")}
 
 
 def _files_id(fmt: str, files) -> str:
@@ -161,10 +178,14 @@ def _one_line(e: Exception) -> str:
 def _check_shapes(where: str, flat: dict, shapes: dict, first: str) -> dict:
     got = {k: (tuple(np.shape(v)), np.asarray(v).dtype) for k, v in flat.items()}
     if got != {k: (tuple(s), np.dtype(d)) for k, (s, d) in shapes.items()}:
-        diff = sorted(set(got) ^ set(shapes)) or [k for k in shapes if got[k] != (tuple(shapes[k][0]), np.dtype(shapes[k][1]))]
+        diff = sorted(set(got) ^ set(shapes)) or [
+            k for k in shapes if got[k] != (tuple(shapes[k][0]), np.dtype(shapes[k][1]))
+        ]
         k = diff[0]
-        raise ValueError(f"{where}: holds other params than {first} ({k}: {got.get(k, 'absent')} vs "
-                         f"{shapes.get(k, 'absent')}); the directory mixes runs, evaluate them separately")
+        raise ValueError(
+            f"{where}: holds other params than {first} ({k}: {got.get(k, 'absent')} vs "
+            f"{shapes.get(k, 'absent')}); the directory mixes runs, evaluate them separately"
+        )
     return flat
 
 
@@ -200,12 +221,16 @@ def _open_files(path: Path, fmt: str, params_key: str | None, pattern: str) -> S
             try:
                 e = int(m.group(1))
             except ValueError:
-                raise ValueError(f"pattern={pattern!r}: the group of {n!r} is {m.group(1)!r}, not an epoch number") from None
+                raise ValueError(
+                    f"pattern={pattern!r}: the group of {n!r} is {m.group(1)!r}, not an epoch number"
+                ) from None
             if e in files:
                 raise ValueError(f"{path}: {files[e].name} and {n} both hold epoch {e}; the directory mixes runs")
             files[e] = path / n
     if not files:
-        raise FileNotFoundError(f"{path}: no {fmt} file matches pattern={pattern!r} (found {sorted(os.listdir(path))[:5]})")
+        raise FileNotFoundError(
+            f"{path}: no {fmt} file matches pattern={pattern!r} (found {sorted(os.listdir(path))[:5]})"
+        )
     epochs = np.array(sorted(files), np.int64)
     reader = _read_msgpack if fmt == "msgpack" else _read_safetensors
     first = reader(files[int(epochs[0])], None)
@@ -214,8 +239,12 @@ def _open_files(path: Path, fmt: str, params_key: str | None, pattern: str) -> S
     shapes = {k: (np.shape(v), np.asarray(v).dtype) for k, v in first.items()}
 
     def read(eps):
-        return [_check_shapes(str(files[int(e)]), _strip(reader(files[int(e)], prefix), prefix), shapes,
-                              files[int(epochs[0])].name) for e in eps]
+        return [
+            _check_shapes(
+                str(files[int(e)]), _strip(reader(files[int(e)], prefix), prefix), shapes, files[int(epochs[0])].name
+            )
+            for e in eps
+        ]
 
     return Source(path, fmt, epochs, shapes, _files_id(fmt, [files[int(e)] for e in epochs]), read)
 

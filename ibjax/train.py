@@ -32,7 +32,8 @@ running averages, and the kept "params" are the whole variables ``{"params", "ba
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,7 @@ from ibjax.data import Split
 
 class Hyper(NamedTuple):
     """Traced training settings (float32 scalars; leading axes under vmap)."""
+
     learning_rate: jax.Array
     momentum: jax.Array
     weight_decay: jax.Array
@@ -57,6 +59,7 @@ class Hyper(NamedTuple):
 
 class Uses(NamedTuple):
     """Which optional terms are compiled in (static); a term compiled in with value 0 is exact."""
+
     noise: bool = False
     weight_decay: bool = False
     ortho: bool = False
@@ -88,17 +91,26 @@ def hyper(cfgs: RunConfig | Sequence[RunConfig]) -> Hyper:
     many = isinstance(cfgs, (list, tuple))
     cs = list(cfgs) if many else [cfgs]
     col = lambda f: np.asarray([f(c) for c in cs], np.float32)
-    h = Hyper(col(lambda c: c.train.learning_rate), col(lambda c: c.train.momentum),
-              col(lambda c: c.train.weight_decay), col(lambda c: c.train.ortho_penalty),
-              col(lambda c: c.train.noise_sigma), col(lambda c: c.data.train_subset),
-              col(lambda c: c.train.parseval_beta))
+    h = Hyper(
+        col(lambda c: c.train.learning_rate),
+        col(lambda c: c.train.momentum),
+        col(lambda c: c.train.weight_decay),
+        col(lambda c: c.train.ortho_penalty),
+        col(lambda c: c.train.noise_sigma),
+        col(lambda c: c.data.train_subset),
+        col(lambda c: c.train.parseval_beta),
+    )
     return h if many else Hyper(*(v[0] for v in h))
 
 
 def uses(cfgs: Sequence[RunConfig]) -> Uses:
-    return Uses(any(c.train.noise_sigma > 0 for c in cfgs), any(c.train.weight_decay > 0 for c in cfgs),
-                any(c.train.ortho_penalty > 0 for c in cfgs), any(c.data.train_subset < 1 for c in cfgs),
-                any(c.train.parseval_beta > 0 for c in cfgs))
+    return Uses(
+        any(c.train.noise_sigma > 0 for c in cfgs),
+        any(c.train.weight_decay > 0 for c in cfgs),
+        any(c.train.ortho_penalty > 0 for c in cfgs),
+        any(c.data.train_subset < 1 for c in cfgs),
+        any(c.train.parseval_beta > 0 for c in cfgs),
+    )
 
 
 def make_optimizer(name: str, hp: Hyper) -> optax.GradientTransformation:
@@ -146,6 +158,7 @@ def parseval_step(k_IxO, beta):
 
 def retract(params, beta):
     """Every leaf named "kernel" (conv kernels as fan_in x fan_out) after one Parseval retraction step."""
+
     def one(path, leaf):
         if getattr(path[-1], "key", getattr(path[-1], "name", None)) != "kernel":
             return leaf
@@ -219,8 +232,10 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         raise ValueError(f"train.batch_size must be <= the {n_train} training samples, got {bs}")
     steps = cfg.epoch_steps
     if steps > -(-n_train // bs):
-        raise ValueError(f"train.epoch_steps must be <= the {-(-n_train // bs)} batches of one pass over the "
-                         f"{n_train} training samples (batch {bs}), got {steps}")
+        raise ValueError(
+            f"train.epoch_steps must be <= the {-(-n_train // bs)} batches of one pass over the "
+            f"{n_train} training samples (batch {bs}), got {steps}"
+        )
     measure_E = np.arange(cfg.n_epochs) == cfg.n_epochs - 1  # with epoch_steps: full-split metrics here only
     same_split = data.x_test is data.x_train and data.y_test is data.y_train  # split "all": one pass serves both
     if u.noise and model.noisy_apply is None:
@@ -270,8 +285,9 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         return tr_loss, tr_acc, te_loss, te_acc
 
     def store(buf, params, slot):
-        return jax.lax.cond(slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params),
-                            lambda b: b, buf)
+        return jax.lax.cond(
+            slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params), lambda b: b, buf
+        )
 
     def epoch_step(state: TrainState, epoch, key, hp):
         params, opt_state, buf, ms = state
@@ -286,7 +302,8 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         keys = jax.random.split(k_noise, idx.shape[0])
         zeros = [jnp.zeros_like(k) for k in models.kernels(params)]
         (params, opt_state, ms, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
-            lambda c, b: batch_step(c, b, hp), (params, opt_state, ms, zeros, zeros), (idx, w, keys))
+            lambda c, b: batch_step(c, b, hp), (params, opt_state, ms, zeros, zeros), (idx, w, keys)
+        )
         if cfg.checkpoint_at == "after":
             buf = store(buf, full(params, ms), slot)
         nb = jnp.sum(live)
@@ -296,13 +313,18 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         if steps:  # the predicate is per epoch, never batched under vmap: a real branch, not a select
             nan = lambda p: (jnp.full((), jnp.nan, jnp.float32),) * 4
             tr_loss, tr_acc, te_loss, te_acc = jax.lax.cond(
-                jnp.asarray(measure_E)[epoch], lambda p: split_metrics(p, ms, n_act), nan, params)
+                jnp.asarray(measure_E)[epoch], lambda p: split_metrics(p, ms, n_act), nan, params
+            )
         else:
             tr_loss, tr_acc, te_loss, te_acc = split_metrics(params, ms, n_act)
         undefined = jnp.where(nb > 1, 1.0, jnp.nan)  # one batch per epoch: the minibatch std is undefined
         metrics = dict(
-            train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc,
-            train_loss_running=jnp.sum(ce_sum) / n_used, train_acc_running=jnp.sum(acc_sum) / n_used,
+            train_loss=tr_loss,
+            train_acc=tr_acc,
+            test_loss=te_loss,
+            test_acc=te_acc,
+            train_loss_running=jnp.sum(ce_sum) / n_used,
+            train_acc_running=jnp.sum(acc_sum) / n_used,
             grad_mean_norm=jnp.stack([jnp.linalg.norm(m) for m in g_mean]),
             grad_std_norm=jnp.stack([jnp.sqrt(jnp.sum(v)) for v in g_var]) * undefined,
             weight_norm=jnp.stack([jnp.linalg.norm(k) for k in models.kernels(params)]),
@@ -321,7 +343,11 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
 
     def train(key, hp: Hyper):
         state, metrics = segment(init(key, hp), key, hp, 0, length=cfg.n_epochs)
-        return {"params": state.buf, "epochs": jnp.asarray(kept), "metrics": metrics,
-                "final_params": full(state.params, state.model_state)}
+        return {
+            "params": state.buf,
+            "epochs": jnp.asarray(kept),
+            "metrics": metrics,
+            "final_params": full(state.params, state.model_state),
+        }
 
     return Trainer(init, segment, train, kept)

@@ -12,7 +12,8 @@ over views; ``window > 1`` pools the T's of that many consecutive kept epochs in
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,11 +61,14 @@ def _conv(shapes) -> list[int]:
 def _need_conv(name: str):
     def names(shapes):
         if not _conv(shapes):
-            raise ValueError(f"view {name!r} applies to convolutional layers (activations N x H x W x C); "
-                             f"this model's layers have shapes {[tuple(s) for s in shapes]} (an MLP?)")
+            raise ValueError(
+                f"view {name!r} applies to convolutional layers (activations N x H x W x C); "
+                f"this model's layers have shapes {[tuple(s) for s in shapes]} (an MLP?)"
+            )
         if name == "filters":
             return [f"layer {i + 1} filter {c + 1}" for i in _conv(shapes) for c in range(shapes[i][-1])]
         return [f"layer {i + 1} {w} pool" for i in _conv(shapes) for w in ("before", "after")]
+
     return names
 
 

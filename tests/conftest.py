@@ -64,6 +64,7 @@ _urlopen = __import__("urllib.request").request.urlopen
 def refused(tmp_path, capsys, monkeypatch):
     """``refused(module, argv)``: an experiment's main with bad settings must exit 2 with a one-line
     error before any training; returns that error line."""
+
     def run(module, argv):
         monkeypatch.setattr(module.pipeline, "train_or_reuse", lambda *a, **k: pytest.fail("trained"))
         with pytest.raises(SystemExit) as e:
@@ -71,4 +72,5 @@ def refused(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err
         assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
         return err
+
     return run

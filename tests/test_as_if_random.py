@@ -43,8 +43,9 @@ def test_quick_window_values_recomputed_with_numpy(quick):
     ds = pipeline.load_data(rc)
     apply = rc.model.build().apply
     k = len(win.epochs) - 1  # the last window: kept epochs k .. k + W - 1
-    codes = [np.floor(np.asarray(apply(jax.tree.map(lambda a: a[k + w], run.params), ds.x)[1][0]) / 0.07)
-             for w in range(W)]
+    codes = [
+        np.floor(np.asarray(apply(jax.tree.map(lambda a: a[k + w], run.params), ds.x)[1][0]) / 0.07) for w in range(W)
+    ]
     pooled, ids, y = np.concatenate(codes), np.tile(np.arange(len(ds.y)), W), np.tile(ds.y, W)
     h_x = _h(pooled)
     assert win.i_xt[0, k, 0] == pytest.approx(h_x - _cond_h(pooled, ids), abs=2e-3)

@@ -36,6 +36,7 @@ def _np_mi_bits(rows_NxD, y_N):
 
 # 1. Reference values of the original implementations (float32 inputs; 1e-6 bits).
 
+
 @pytest.mark.parametrize("n_bins", [8, 30])
 def test_idnns_linspace_reference(n_bins):
     values, t1, y = _load_refs()
@@ -60,6 +61,7 @@ def test_gauss_plugin_mi_reference():
 
 
 # 2. Exactness.
+
 
 @pytest.mark.parametrize("n_bins", [8, 30, 100])  # 100 takes the gather path, the others the unrolled one
 def test_codes_match_numpy_digitize(n_bins):
@@ -89,7 +91,7 @@ def test_uniform_over_8_symbols_is_3_bits():
 def test_wide_codes_need_several_words_and_stay_exact():
     # Codes spanning 2**24 (exact in float32) in 4 columns: ~97 bits, several sort passes.
     rng = np.random.default_rng(1)
-    base_Mx4 = rng.integers(-2**23, 2**23 - 1, size=(40, 4))
+    base_Mx4 = rng.integers(-(2**23), 2**23 - 1, size=(40, 4))
     rows_Nx4 = base_Mx4[rng.integers(0, 40, size=600)]
     rows_Nx4[:, 3] += rng.integers(0, 2, size=600)  # near-duplicates differing in the last column
     y_N = rng.integers(0, 3, size=600)
@@ -129,6 +131,7 @@ def test_info_plane_matches_numpy_on_random_activations():
 
 # 3. Batching: leading axes, vmap, traced bin_size.
 
+
 def _epoch_layer_batch():
     rng = np.random.default_rng(4)
     t_ExLxNxD = np.tanh(rng.normal(size=(4, 4, 256, 6)) * rng.uniform(0.5, 3, size=(4, 4, 1, 1)))
@@ -165,17 +168,21 @@ def test_jit_of_public_function():
 
 # 6. Input errors name the argument.
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(), "n_bins or bin_size"),
-    (dict(n_bins=8, bin_size=0.5), "n_bins or bin_size"),
-    (dict(n_bins=1), "n_bins"),
-    (dict(n_bins=2.5), "n_bins"),
-    (dict(bin_size=0.0), "bin_size"),
-    (dict(bin_size=-1.0), "bin_size"),
-    (dict(n_bins=8, value_range=(1, -1)), "value_range"),
-    (dict(n_bins=8, value_range=(0,)), "value_range"),
-    (dict(n_bins=8, base=1), "base"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(), "n_bins or bin_size"),
+        (dict(n_bins=8, bin_size=0.5), "n_bins or bin_size"),
+        (dict(n_bins=1), "n_bins"),
+        (dict(n_bins=2.5), "n_bins"),
+        (dict(bin_size=0.0), "bin_size"),
+        (dict(bin_size=-1.0), "bin_size"),
+        (dict(n_bins=8, value_range=(1, -1)), "value_range"),
+        (dict(n_bins=8, value_range=(0,)), "value_range"),
+        (dict(n_bins=8, base=1), "base"),
+    ],
+)
 def test_bad_settings(kwargs, match):
     t = np.zeros((10, 2), np.float32)
     with pytest.raises(ValueError, match=match):

@@ -62,20 +62,31 @@ def test_padding_is_ignored_and_fixed_range_clipping_warns():
     assert p.max() == 460 / 512
     np.testing.assert_allclose(clipped, -np.sum(p * np.log2(p)), atol=1e-5)
     assert float(clipped) < float(binning.entropy(relu, n_bins=30, range_mode="layer")) - 3.0
-    fn = jax.jit(partial(registry.get("binning").fn, n_bins=30, bin_size=None, value_range=(-1.0, 1.0),
-                         range_mode="fixed", spacing="uniform", edges=None))
+    fn = jax.jit(
+        partial(
+            registry.get("binning").fn,
+            n_bins=30,
+            bin_size=None,
+            value_range=(-1.0, 1.0),
+            range_mode="fixed",
+            spacing="uniform",
+            edges=None,
+        )
+    )
     assert bool(fn(jnp.asarray(relu), 3, None, None, jnp.asarray(Y))["warn_outside_range"])
 
 
 def test_bad_settings():
     ctx = registry.Context(512, 2)
-    bad = [({"range_mode": "bogus"}, "range_mode must be one of"),
-           ({"spacing": "quantile"}, "quantile"),
-           ({"range_mode": "global"}, "needs edges"),
-           ({"range_mode": "global", "edges": (1.0, 0.0)}, "non-decreasing"),
-           ({"range_mode": "global", "edges": (1.0, 1.0)}, "non-empty range"),
-           ({"bin_size": 0.1, "range_mode": "layer"}, "n_bins only"),
-           ({"value_range": (1.0, 1.0)}, "low < high")]
+    bad = [
+        ({"range_mode": "bogus"}, "range_mode must be one of"),
+        ({"spacing": "quantile"}, "quantile"),
+        ({"range_mode": "global"}, "needs edges"),
+        ({"range_mode": "global", "edges": (1.0, 0.0)}, "non-decreasing"),
+        ({"range_mode": "global", "edges": (1.0, 1.0)}, "non-empty range"),
+        ({"bin_size": 0.1, "range_mode": "layer"}, "n_bins only"),
+        ({"value_range": (1.0, 1.0)}, "low < high"),
+    ]
     for options, message in bad:
         with pytest.raises(ValueError, match=message):
             registry.resolve("binning", options, ctx)

@@ -16,8 +16,10 @@ CFG_B = {"train": {"n_epochs": 5, "schedule": "log"}, "model": {"activation": "r
 
 def fake_params(e=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"Dense_0": {"kernel": rng.normal(size=(e, 3, 2)).astype(np.float32), "bias": np.zeros((e, 2), np.float32)},
-            "Dense_1": {"kernel": rng.normal(size=(e, 2, 2)).astype(np.float32), "bias": np.ones((e, 2), np.float32)}}
+    return {
+        "Dense_0": {"kernel": rng.normal(size=(e, 3, 2)).astype(np.float32), "bias": np.zeros((e, 2), np.float32)},
+        "Dense_1": {"kernel": rng.normal(size=(e, 2, 2)).astype(np.float32), "bias": np.ones((e, 2), np.float32)},
+    }
 
 
 def fake_metrics(n=10, seed=0):
@@ -33,7 +35,7 @@ def assert_params_equal(got, want):
 def leftovers(root):
     """Temporary files and hidden swap directories anywhere under root."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for _dirpath, dirnames, filenames in os.walk(root):
         out += [n for n in filenames if n.endswith(".tmp")]
         out += [n for n in dirnames if ".tmp-" in n or ".old-" in n]
     return out
@@ -69,7 +71,12 @@ def test_written_files_have_ordinary_permissions(tmp_path):
     dir_mode, file_mode = ((tmp_path / n).stat().st_mode & 0o777 for n in ("ref_dir", "ref_file"))
     assert dir_mode & 0o700 == 0o700 and file_mode & 0o600 == 0o600
     assert {(run_dir / d).stat().st_mode & 0o777 for d in ("", "params")} == {dir_mode}
-    files = [run_dir / "config.json", run_dir / "metrics.npz", run_dir / "complete.json", checkpoints.epoch_path(run_dir, 1)]
+    files = [
+        run_dir / "config.json",
+        run_dir / "metrics.npz",
+        run_dir / "complete.json",
+        checkpoints.epoch_path(run_dir, 1),
+    ]
     assert {f.stat().st_mode & 0o777 for f in files} == {file_mode}
 
 
@@ -114,28 +121,68 @@ def _foreign_file(run_dir, other_dir, name):
 
 # fault -> (exception, message, is_complete afterwards); run written with epochs [0, 1, 5, 9]
 FAULTS = {
-    "truncated params": (lambda d, o: checkpoints.epoch_path(d, 5).write_bytes(checkpoints.epoch_path(d, 5).read_bytes()[:300]),
-                         ValueError, r"params/epoch_000005.npz: corrupt or truncated params file", True),
-    "deleted complete.json": (lambda d, o: (d / "complete.json").unlink(), ValueError,
-                              r"incomplete run directory .*run: no complete.json, training was interrupted or is still "
-                              r"writing; retrain it, or pass allow_partial=True to load the 4 epochs present", False),
-    "corrupt complete.json": (lambda d, o: (d / "complete.json").write_text("{\"epochs\": [0, 1"),
-                              ValueError, r"run/complete.json: corrupt complete.json", False),
-    "edited config.json": (lambda d, o: (d / "config.json").write_text((d / "config.json").read_text().replace("tanh", "relu")),
-                           ValueError, r"run/config.json: config.json was edited after the run was written", False),
-    "deleted params file": (lambda d, o: checkpoints.epoch_path(d, 5).unlink(), FileNotFoundError,
-                            r"run/params: 1 of 4 params files listed in complete.json are missing \(epoch_000005.npz; "
-                            r"epochs \[5\]\); retrain the run, or pass allow_partial=True to load the 3 epochs present", False),
-    "params file from another run": (lambda d, o: _foreign_file(d, o, "params/epoch_000005.npz"), ValueError,
-                                     r"params/epoch_000005.npz: params file written by a different run", True),
-    "extra params file": (lambda d, o: _foreign_file(d, o, "params/epoch_000007.npz"), ValueError,
-                          r"run/params: 1 params files not in complete.json's epoch list \(epoch_000007.npz\)", False),
-    "truncated metrics": (lambda d, o: (d / "metrics.npz").write_bytes((d / "metrics.npz").read_bytes()[:-40]),
-                          ValueError, r"run/metrics.npz: corrupt or truncated metrics file", True),
-    "metrics from another run": (lambda d, o: _foreign_file(d, o, "metrics.npz"), ValueError,
-                                 r"run/metrics.npz: metrics file written by a different run", True),
-    "deleted metrics": (lambda d, o: (d / "metrics.npz").unlink(), FileNotFoundError,
-                        r"run/metrics.npz: missing metrics file", False),
+    "truncated params": (
+        lambda d, o: checkpoints.epoch_path(d, 5).write_bytes(checkpoints.epoch_path(d, 5).read_bytes()[:300]),
+        ValueError,
+        r"params/epoch_000005.npz: corrupt or truncated params file",
+        True,
+    ),
+    "deleted complete.json": (
+        lambda d, o: (d / "complete.json").unlink(),
+        ValueError,
+        r"incomplete run directory .*run: no complete.json, training was interrupted or is still "
+        r"writing; retrain it, or pass allow_partial=True to load the 4 epochs present",
+        False,
+    ),
+    "corrupt complete.json": (
+        lambda d, o: (d / "complete.json").write_text('{"epochs": [0, 1'),
+        ValueError,
+        r"run/complete.json: corrupt complete.json",
+        False,
+    ),
+    "edited config.json": (
+        lambda d, o: (d / "config.json").write_text((d / "config.json").read_text().replace("tanh", "relu")),
+        ValueError,
+        r"run/config.json: config.json was edited after the run was written",
+        False,
+    ),
+    "deleted params file": (
+        lambda d, o: checkpoints.epoch_path(d, 5).unlink(),
+        FileNotFoundError,
+        r"run/params: 1 of 4 params files listed in complete.json are missing \(epoch_000005.npz; "
+        r"epochs \[5\]\); retrain the run, or pass allow_partial=True to load the 3 epochs present",
+        False,
+    ),
+    "params file from another run": (
+        lambda d, o: _foreign_file(d, o, "params/epoch_000005.npz"),
+        ValueError,
+        r"params/epoch_000005.npz: params file written by a different run",
+        True,
+    ),
+    "extra params file": (
+        lambda d, o: _foreign_file(d, o, "params/epoch_000007.npz"),
+        ValueError,
+        r"run/params: 1 params files not in complete.json's epoch list \(epoch_000007.npz\)",
+        False,
+    ),
+    "truncated metrics": (
+        lambda d, o: (d / "metrics.npz").write_bytes((d / "metrics.npz").read_bytes()[:-40]),
+        ValueError,
+        r"run/metrics.npz: corrupt or truncated metrics file",
+        True,
+    ),
+    "metrics from another run": (
+        lambda d, o: _foreign_file(d, o, "metrics.npz"),
+        ValueError,
+        r"run/metrics.npz: metrics file written by a different run",
+        True,
+    ),
+    "deleted metrics": (
+        lambda d, o: (d / "metrics.npz").unlink(),
+        FileNotFoundError,
+        r"run/metrics.npz: missing metrics file",
+        False,
+    ),
 }
 
 
@@ -155,8 +202,10 @@ def test_allow_partial_reports_what_is_missing(tmp_path):
     p, run_dir = fake_params(), tmp_path / "run"
     checkpoints.write_run(run_dir, CFG, [0, 1, 5, 9], p, fake_metrics())
     checkpoints.epoch_path(run_dir, 5).unlink()
-    with pytest.warns(checkpoints.IncompleteRunWarning,
-                      match=r"loaded 3 epochs; 1 of 4 params files listed in complete.json are missing \(epoch_000005.npz; epochs \[5\]\)"):
+    with pytest.warns(
+        checkpoints.IncompleteRunWarning,
+        match=r"loaded 3 epochs; 1 of 4 params files listed in complete.json are missing \(epoch_000005.npz; epochs \[5\]\)",
+    ):
         run = checkpoints.load_run(run_dir, allow_partial=True)
     np.testing.assert_array_equal(run.epochs, [0, 1, 9])
     assert run.missing == (5,)
@@ -206,14 +255,21 @@ def test_flipped_bytes_never_load_wrong_values(tmp_path):
     checkpoints.write_run(run_dir, CFG, [0, 1, 5, 9], p, fake_metrics())
     want = {k: v[2] for k, v in checkpoints.flatten(p).items()}
     raised, identical = _flip_outcomes(
-        checkpoints.epoch_path(run_dir, 5), lambda: checkpoints.flatten(checkpoints.load_run(run_dir, epochs=[5]).params),
-        {k: v[None] for k, v in want.items()}, 300, rng)
+        checkpoints.epoch_path(run_dir, 5),
+        lambda: checkpoints.flatten(checkpoints.load_run(run_dir, epochs=[5]).params),
+        {k: v[None] for k, v in want.items()},
+        300,
+        rng,
+    )
     assert raised + identical == 300
     assert raised >= 200 and identical >= 1, (raised, identical)  # both outcomes occur (zip metadata holds slack)
-    m_raised, m_identical = _flip_outcomes(run_dir / "metrics.npz", lambda: checkpoints.load_run(run_dir).metrics,
-                                           fake_metrics(), 100, rng)
+    m_raised, m_identical = _flip_outcomes(
+        run_dir / "metrics.npz", lambda: checkpoints.load_run(run_dir).metrics, fake_metrics(), 100, rng
+    )
     assert m_raised + m_identical == 100 and m_raised >= 60, (m_raised, m_identical)
-    print(f"params flips: {raised} raised, {identical} identical; metrics flips: {m_raised} raised, {m_identical} identical")
+    print(
+        f"params flips: {raised} raised, {identical} identical; metrics flips: {m_raised} raised, {m_identical} identical"
+    )
     assert checkpoints.is_complete(run_dir, CFG)
     assert_params_equal(checkpoints.load_run(run_dir).params, p)
 
@@ -332,7 +388,9 @@ def test_file_from_another_run_is_refused(tmp_path):
     cfg_b = checkpoints.write_run(tmp_path / "b", {**CFG, "seed": 1}, [0, 1], fake_params(2), {})
     src = checkpoints.epoch_path(tmp_path / "b", 1)
     checkpoints.epoch_path(tmp_path / "a", 1).write_bytes(src.read_bytes())
-    with pytest.raises(ValueError, match=f"epoch_000001.npz: params file written by a different run \\(run_id {cfg_b['run_id']}"):
+    with pytest.raises(
+        ValueError, match=f"epoch_000001.npz: params file written by a different run \\(run_id {cfg_b['run_id']}"
+    ):
         checkpoints.load_run(tmp_path / "a")
     checkpoints.epoch_path(tmp_path / "a", 0).rename(checkpoints.epoch_path(tmp_path / "a", 7))
     with pytest.raises(ValueError, match="does not hold epoch 7 \\(found 0\\)"):
@@ -348,7 +406,9 @@ def test_legacy_run_directory_is_not_reused(tmp_path):
     del complete["format"], complete["run_id"]
     (run_dir / "complete.json").write_text(json.dumps(complete))
     assert not checkpoints.is_complete(run_dir, CFG)
-    with pytest.raises(ValueError, match="complete.json: run written in run-directory format 1, this ibjax reads format 2; retrain"):
+    with pytest.raises(
+        ValueError, match="complete.json: run written in run-directory format 1, this ibjax reads format 2; retrain"
+    ):
         checkpoints.load_run(run_dir)
 
 

@@ -13,8 +13,10 @@ from ibjax.config import CNNConfig, ResNetConfig, RunConfig, TrainConfig
 from ibjax.estimators import binning
 from ibjax.train import batch_indices, hyper, make_train, merge_variables
 
-FIRST1000_MD5 = {"t10k-images-idx3-ubyte.gz": "c3379f275b566375ab4528689c1795c4",
-                 "t10k-labels-idx1-ubyte.gz": "1d88dbe1fbee9022616057ede4463181"}
+FIRST1000_MD5 = {
+    "t10k-images-idx3-ubyte.gz": "c3379f275b566375ab4528689c1795c4",
+    "t10k-labels-idx1-ubyte.gz": "1d88dbe1fbee9022616057ede4463181",
+}
 
 
 def _split():
@@ -30,7 +32,9 @@ def test_batch_norm_scan_equals_python_loop_and_checkpoints_reproduce(tmp_path):
     same activations."""
     sp = _split()
     model = models.cnn((6, 6, 1), filters=(2, 3), n_classes=2, activation="tanh", batch_norm=True)
-    cfg = TrainConfig(optimizer="sgd", learning_rate=0.1, batch_size=4, n_epochs=2, schedule="all", checkpoint_at="after")
+    cfg = TrainConfig(
+        optimizer="sgd", learning_rate=0.1, batch_size=4, n_epochs=2, schedule="all", checkpoint_at="after"
+    )
     hp = hyper(RunConfig(CNNConfig((6, 6, 1), (2, 3), 2, "tanh", batch_norm=True), train=cfg))
     tr = make_train(model, cfg, sp)
     key = jax.random.key(0)
@@ -40,8 +44,10 @@ def test_batch_norm_scan_equals_python_loop_and_checkpoints_reproduce(tmp_path):
     v = model.init(jax.random.split(key)[0])
     params, stats = v["params"], v["batch_stats"]
     x, y = jnp.asarray(sp.x_train), jnp.asarray(sp.y_train)
-    loss = lambda p, s, xb, yb, w: (optax.softmax_cross_entropy_with_integer_labels(
-        (r := model.train_apply(p, s, xb, w > 0))[0], yb).mean(), r[1])
+    loss = lambda p, s, xb, yb, w: (
+        optax.softmax_cross_entropy_with_integer_labels((r := model.train_apply(p, s, xb, w > 0))[0], yb).mean(),
+        r[1],
+    )
     step = jax.jit(jax.value_and_grad(loss, has_aux=True))
     first = None
     for epoch in range(2):  # structural: the reference loop the scan must equal
@@ -50,7 +56,9 @@ def test_batch_norm_scan_equals_python_loop_and_checkpoints_reproduce(tmp_path):
             (_, stats_new), g = step(params, stats, x[idx[b]], y[idx[b]], w[b])
             if first is None:
                 k, bias = params["Conv_0"]["kernel"], params["Conv_0"]["bias"]
-                z = jax.lax.conv_general_dilated(x[idx[b]], k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                z = jax.lax.conv_general_dilated(
+                    x[idx[b]], k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+                )
                 first = (stats_new, jnp.tanh(z + bias[None, None, None]).mean(axis=(0, 1, 2)))
             params = jax.tree.map(lambda p, gg: p - 0.1 * gg, params, g)
             stats = stats_new

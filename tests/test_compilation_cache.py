@@ -11,8 +11,9 @@ PROGRAM = "import ibjax, jax, jax.numpy as jnp; print(ibjax.enable_compilation_c
 
 def _run(env_extra):
     env = {k: v for k, v in os.environ.items() if k not in ("IBJAX_XLA_CACHE", "JAX_COMPILATION_CACHE_DIR")}
-    return subprocess.run([sys.executable, "-c", PROGRAM], env={**env, **env_extra}, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", PROGRAM], env={**env, **env_extra}, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_cache_dir_default_moved_and_off(monkeypatch, tmp_path):

@@ -42,13 +42,37 @@ def test_unknown_or_missing_fields_are_named():
 
 
 def test_reads_the_flat_config_of_ibjax_0_1():
-    old = {"train": {"widths": [12, 10, 7, 5, 4, 3, 2], "activation": "relu", "init": "saxe", "kind": "mlp",
-                     "filters": [8, 16, 32, 32], "input_shape": [], "optimizer": "adam", "learning_rate": 4e-4,
-                     "momentum": 0.9, "batch_size": 256, "n_epochs": 8000, "schedule": "log:400",
-                     "checkpoint_at": "before", "weight_decay": 0.0, "ortho_penalty": 0.0, "noise_sigma": 0.0},
-           "model": {"kind": "mlp", "widths": [12, 10, 7, 5, 4, 3, 2], "activation": "relu", "init": "saxe"},
-           "data": {"name": "var_u", "source": "/x/var_u.mat", "split": "random", "split_seed": 0, "train_frac": 0.8,
-                    "n": 4096, "n_classes": 2}, "seed": 0}
+    old = {
+        "train": {
+            "widths": [12, 10, 7, 5, 4, 3, 2],
+            "activation": "relu",
+            "init": "saxe",
+            "kind": "mlp",
+            "filters": [8, 16, 32, 32],
+            "input_shape": [],
+            "optimizer": "adam",
+            "learning_rate": 4e-4,
+            "momentum": 0.9,
+            "batch_size": 256,
+            "n_epochs": 8000,
+            "schedule": "log:400",
+            "checkpoint_at": "before",
+            "weight_decay": 0.0,
+            "ortho_penalty": 0.0,
+            "noise_sigma": 0.0,
+        },
+        "model": {"kind": "mlp", "widths": [12, 10, 7, 5, 4, 3, 2], "activation": "relu", "init": "saxe"},
+        "data": {
+            "name": "var_u",
+            "source": "/x/var_u.mat",
+            "split": "random",
+            "split_seed": 0,
+            "train_frac": 0.8,
+            "n": 4096,
+            "n_classes": 2,
+        },
+        "seed": 0,
+    }
     cfg = RunConfig.from_dict(old)
     assert cfg.model == MLPConfig(activation="relu", init="saxe") and cfg.train == TrainConfig()
     assert cfg.data == DataConfig(name="var_u")
@@ -57,7 +81,13 @@ def test_reads_the_flat_config_of_ibjax_0_1():
 def test_expand_sweep_checks_names_and_types():
     grid = expand_sweep(RunConfig(), {"train.learning_rate": [1e-3, 1e-2], "data.train_subset": [0.05, 0.45, 1.0]})
     assert [(g.train.learning_rate, g.data.train_subset) for g in grid] == [
-        (1e-3, 0.05), (1e-3, 0.45), (1e-3, 1.0), (1e-2, 0.05), (1e-2, 0.45), (1e-2, 1.0)]
+        (1e-3, 0.05),
+        (1e-3, 0.45),
+        (1e-3, 1.0),
+        (1e-2, 0.05),
+        (1e-2, 0.45),
+        (1e-2, 1.0),
+    ]
     with pytest.raises(ValueError, match="cannot be an array axis"):
         expand_sweep(RunConfig(), {"model.activation": ["relu"]})
     with pytest.raises(ValueError, match="must be a number"):

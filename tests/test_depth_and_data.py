@@ -82,13 +82,16 @@ def test_planes_and_figures(quick):
         plane = InfoPlane.load(out / f"depth_{depth}" / "infoplane_binning.npz")
         assert plane.shape[:2] == (1, 6) and plane.shape[3] == int(depth) + 1  # hidden layers + output
         for i, size in enumerate(("0.05", "0.45", "0.85")):
-            i_ty = plane.i_ty[2 * i:2 * i + 2, -1, -1]
+            i_ty = plane.i_ty[2 * i : 2 * i + 2, -1, -1]
             assert s["final_i_ty"][depth][size]["mean"] == pytest.approx(i_ty.mean(), abs=1e-4)
-            xt = plane.i_xt[2 * i:2 * i + 2, :, -2]
+            xt = plane.i_xt[2 * i : 2 * i + 2, :, -2]
             assert s["peak_ixt_drop"][depth][size]["mean"] == pytest.approx((xt.max(1) - xt[:, -1]).mean(), abs=1e-4)
     claims = s["claims"]
-    assert [c["source"] for c in claims] == ["Shwartz-Ziv & Tishby 2017, Fig. 5", "Shwartz-Ziv & Tishby 2017, Sec. 3.4",
-                                             "Shwartz-Ziv & Tishby 2017, Fig. 6"]
+    assert [c["source"] for c in claims] == [
+        "Shwartz-Ziv & Tishby 2017, Fig. 5",
+        "Shwartz-Ziv & Tishby 2017, Sec. 3.4",
+        "Shwartz-Ziv & Tishby 2017, Fig. 6",
+    ]
     assert all(c["agrees"] in (True, False, None) for c in claims)
 
 
@@ -112,17 +115,20 @@ def test_trend():
     assert dd.trend([1, 2], [c(None), c(3)], -1) is None
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "depths=0,1"], "depths: each must be an integer from 1 to 6"),
-    (["--set", "depths=7"], "depths: each must be an integer from 1 to 6"),
-    (["--set", "run.model.activation=gelu"], "activation must be one of"),
-    (["--set", "sizes=0,0.45"], "sizes: each training-set size must be a fraction of the data in (0, "),
-    (["--set", "sizes=0.05,0.9"], "i.e. a data.train_subset in (0, 1], got 0.9"),
-    (["--set", "run.data.train_frac=1.5"], "data.train_frac must be in (0, 1)"),
-    (["--set", "threshold_metric=accuracy"], "threshold_metric must be one of"),
-    (["--set", "threshold=-1"], "threshold must be a finite loss > 0"),
-    (["--set", "epochs=log:x"], "is not an integer"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "depths=0,1"], "depths: each must be an integer from 1 to 6"),
+        (["--set", "depths=7"], "depths: each must be an integer from 1 to 6"),
+        (["--set", "run.model.activation=gelu"], "activation must be one of"),
+        (["--set", "sizes=0,0.45"], "sizes: each training-set size must be a fraction of the data in (0, "),
+        (["--set", "sizes=0.05,0.9"], "i.e. a data.train_subset in (0, 1], got 0.9"),
+        (["--set", "run.data.train_frac=1.5"], "data.train_frac must be in (0, 1)"),
+        (["--set", "threshold_metric=accuracy"], "threshold_metric must be one of"),
+        (["--set", "threshold=-1"], "threshold must be a finite loss > 0"),
+        (["--set", "epochs=log:x"], "is not an integer"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+    ],
+)
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(dd, [*args])

@@ -22,8 +22,9 @@ from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.result import InfoPlane
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = RunConfig(MLPConfig((12, 6, 4, 2)), DataConfig(name="var_u"),
-                TrainConfig(n_epochs=20, schedule="every:5", learning_rate=0.01))
+CFG = RunConfig(
+    MLPConfig((12, 6, 4, 2)), DataConfig(name="var_u"), TrainConfig(n_epochs=20, schedule="every:5", learning_rate=0.01)
+)
 # 4 kept epochs; kde on 3 of them: an odd item count, padded to a whole shard per process
 EVALS = (("binning", {}, "all"), ("kde", {"noise_var": 1e-2}, "list:0,5,10"))
 TIMEOUT_S = 240
@@ -69,10 +70,25 @@ def test_two_processes_give_the_single_process_numbers(run_dir, tmp_path, data_d
     procs = []
     try:
         for pid in range(2):
-            procs.append(subprocess.Popen(
-                [sys.executable, str(script), str(port), str(pid), str(run_dir), str(tmp_path / f"out{pid}"),
-                 str(tmp_path / f"result{pid}.npz"), json.dumps(EVALS)],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(script),
+                        str(port),
+                        str(pid),
+                        str(run_dir),
+                        str(tmp_path / f"out{pid}"),
+                        str(tmp_path / f"result{pid}.npz"),
+                        json.dumps(EVALS),
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
         logs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
     finally:
         for p in procs:

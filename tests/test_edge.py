@@ -156,7 +156,8 @@ def test_key_average_spread_shrinks_as_one_over_sqrt_k():
     base_B = jax.random.split(jax.random.key(5), 20)
     mean_B, se_B = jax.jit(jax.vmap(lambda b: edge.mi_keys(t, y, key=b, n_keys=4)))(base_B)
     single_BxK = jax.jit(jax.vmap(jax.vmap(lambda k: edge.mi(t, y, key=k))))(
-        jax.vmap(lambda b: jax.random.split(b, 4))(base_B))
+        jax.vmap(lambda b: jax.random.split(b, 4))(base_B)
+    )
     np.testing.assert_allclose(mean_B, np.mean(single_BxK, axis=1), rtol=1e-5)
     sd_single = np.std(np.asarray(single_BxK)[:, 0], ddof=1)
     assert 1.5 < sd_single / np.std(np.asarray(mean_B), ddof=1) < 2.8
@@ -183,8 +184,16 @@ def edge420(data_dir):
 def _ours_over_keys(inputs, case, version, n=20):
     a, b, kw = case
     eps = kw.get("epsilon")
-    f = lambda k: edge.mi(inputs[a], inputs[b], U=kw["U"], L=kw["L_ensemble"], gamma=tuple(kw["gamma"]),
-                          epsilon=None if eps is None else tuple(eps), version=version, key=k)
+    f = lambda k: edge.mi(
+        inputs[a],
+        inputs[b],
+        U=kw["U"],
+        L=kw["L_ensemble"],
+        gamma=tuple(kw["gamma"]),
+        epsilon=None if eps is None else tuple(eps),
+        version=version,
+        key=k,
+    )
     return np.asarray(jax.jit(jax.vmap(f))(jax.random.split(jax.random.key(42), n)), np.float64)
 
 
@@ -214,8 +223,9 @@ def test_v420_constants_and_choices():
     """4.2.0: bandwidth gamma * 3 d' * epsilon (no 0.4), p-stable hashing in 1-D too; a bad version is named."""
     a = jnp.ones((50, 4))
     np.testing.assert_allclose(edge._bandwidth(a, 4, 0.5, 0.2, "4.2.0"), np.full(4, 0.2 * 3 * 4 * 0.5), rtol=1e-6)
-    np.testing.assert_allclose(edge._bandwidth(a, 4, 0.5, 0.2, "4.4.1"),
-                               np.full(4, 0.2 * 15 * 4 / (1 + math.log(4)) * 0.4 * 0.5), rtol=1e-6)
+    np.testing.assert_allclose(
+        edge._bandwidth(a, 4, 0.5, 0.2, "4.4.1"), np.full(4, 0.2 * 15 * 4 / (1 + math.log(4)) * 0.4 * 0.5), rtol=1e-6
+    )
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=500), rng.normal(size=500)
     auto = float(edge.mi(x, y, version="4.2.0", key=jax.random.key(3)))
@@ -227,9 +237,17 @@ def test_v420_constants_and_choices():
 
 def test_registry_variant_420_fills_in_the_study_settings():
     from ibjax import registry
+
     ctx = registry.Context(100, 10)
     s = registry.resolve("edge", {"variant": "4.2.0", "gamma_t_xt": 1.2}, ctx)
-    assert (s["U"], s["U_ty"], s["gamma_x"], s["gamma_y"], s["epsilon_ty"], s["gamma_t_xt"]) == (20.0, 10.0, 0.2, 1e-4, 0.2, 1.2)
+    assert (s["U"], s["U_ty"], s["gamma_x"], s["gamma_y"], s["epsilon_ty"], s["gamma_t_xt"]) == (
+        20.0,
+        10.0,
+        0.2,
+        1e-4,
+        0.2,
+        1.2,
+    )
     assert registry.resolve("edge", {"variant": "4.2.0", "U": 30.0}, ctx)["U"] == 30.0  # given: kept
     d = registry.resolve("edge", {"U": 15.0}, ctx)  # 4.4.1: as before, one U for both terms, k-NN bandwidths
     assert (d["U_ty"], d["gamma_x"], d["epsilon_ty"]) == (15.0, 1.0, None)

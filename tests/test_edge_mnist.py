@@ -7,16 +7,21 @@ from experiments import edge_mnist
 from ibjax import claims, data, runs
 from ibjax.result import InfoPlane
 
-FIRST1000_MD5 = {"t10k-images-idx3-ubyte.gz": "c3379f275b566375ab4528689c1795c4",
-                 "t10k-labels-idx1-ubyte.gz": "1d88dbe1fbee9022616057ede4463181"}
+FIRST1000_MD5 = {
+    "t10k-images-idx3-ubyte.gz": "c3379f275b566375ab4528689c1795c4",
+    "t10k-labels-idx1-ubyte.gz": "1d88dbe1fbee9022616057ede4463181",
+}
 
 
 @pytest.fixture(scope="module")
 def first1000(data_dir):
     """data 'mnist_test' read from tests/data/mnist/first1000 (the 1000-image subset, its own md5s)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(runs._LOADERS, "mnist_test",
-                   lambda path=None: data.mnist("test", path=data_dir / "mnist" / "first1000", md5=FIRST1000_MD5))
+        mp.setitem(
+            runs._LOADERS,
+            "mnist_test",
+            lambda path=None: data.mnist("test", path=data_dir / "mnist" / "first1000", md5=FIRST1000_MD5),
+        )
         yield
 
 
@@ -34,8 +39,14 @@ def test_quick_summary_planes_and_claims(quick):
     assert "trained and measured on the official 10k test images" in s["data_note"]
     ours = s["estimator_settings"]["ours"]
     e420, e441 = ours["edge420"], ours["edge441"]
-    assert (e420["variant"], e420["U"], e420["U_ty"], e420["gamma_x"], e420["gamma_y"], e420["epsilon_ty"]) == \
-        ("4.2.0", 20.0, 10.0, 0.2, 1e-4, 0.2)
+    assert (e420["variant"], e420["U"], e420["U_ty"], e420["gamma_x"], e420["gamma_y"], e420["epsilon_ty"]) == (
+        "4.2.0",
+        20.0,
+        10.0,
+        0.2,
+        1e-4,
+        0.2,
+    )
     assert e420["gamma_t_xt"] == [0.8] and e420["gamma_t_ty"] == [0.4] and e420["L"] == 10
     assert (e441["variant"], e441["U"], e441["U_ty"], e441["epsilon_ty"]) == ("4.4.1", 20.0, 20.0, None)
     assert "U=20" in s["estimator_settings"]["original"]["I(X;T)"]
@@ -77,7 +88,9 @@ def test_mi_samples_are_the_first_training_images(first1000):
 
 def test_layer_view_gives_one_layer():
     import jax
+
     from ibjax import models
+
     m = models.mlp((784, 8, 5, 10))
     p = m.init(jax.random.key(0))
     x = np.random.default_rng(0).random((7, 784)).astype(np.float32)
@@ -98,19 +111,22 @@ def test_every_layer_and_curve_corr_closed_forms():
     assert v.agrees is None and v.reason.startswith("layer 2: no power")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "data=cifar"], "data must be one of ('auto', 'mnist_train', 'mnist_test'), got 'cifar'"),
-    (["--set", "seeds=0"], "seeds must be an integer >= 1"),
-    (["--set", "mi_samples=5"], "mi_samples must be 0 (all MI samples) or an integer >= 20, got 5"),
-    (["--set", "contrast_U=0"], "edge_L / edge_keys / contrast_U: estimator option U must be a finite number > 0"),
-    (["--set", "contrast_seeds=3"], "contrast_seeds must be an integer in [1, seeds = 2], got 3"),
-    (["--set", "gamma_xt=0.8,1.0"], "gamma_xt must list one gamma > 0 per hidden layer (1 for run.model.widths"),
-    (["--set", "memory_gb=0"], "memory_gb must be a number > 0, got 0.0"),
-    (["--set", "edge_L=0"], "estimator option L must be an integer >= 1"),
-    (["--set", "contrast_activation=tanh"], "contrast_activation must differ"),
-    (["--set", "run.model.widths=12,10,2"], "run.model must be an MLP from 784 inputs to 10 classes"),
-    (["--set", "hsic_epochs=log:x"], "hsic_epochs: epochs 'log:x'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "data=cifar"], "data must be one of ('auto', 'mnist_train', 'mnist_test'), got 'cifar'"),
+        (["--set", "seeds=0"], "seeds must be an integer >= 1"),
+        (["--set", "mi_samples=5"], "mi_samples must be 0 (all MI samples) or an integer >= 20, got 5"),
+        (["--set", "contrast_U=0"], "edge_L / edge_keys / contrast_U: estimator option U must be a finite number > 0"),
+        (["--set", "contrast_seeds=3"], "contrast_seeds must be an integer in [1, seeds = 2], got 3"),
+        (["--set", "gamma_xt=0.8,1.0"], "gamma_xt must list one gamma > 0 per hidden layer (1 for run.model.widths"),
+        (["--set", "memory_gb=0"], "memory_gb must be a number > 0, got 0.0"),
+        (["--set", "edge_L=0"], "estimator option L must be an integer >= 1"),
+        (["--set", "contrast_activation=tanh"], "contrast_activation must differ"),
+        (["--set", "run.model.widths=12,10,2"], "run.model must be an MLP from 784 inputs to 10 classes"),
+        (["--set", "hsic_epochs=log:x"], "hsic_epochs: epochs 'log:x'"),
+    ],
+)
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(edge_mnist, [*args, "--quick"])
 
@@ -119,7 +135,9 @@ def test_deeper_layers_from_their_activations_equal_the_network_path(tmp_path):
     """Layers 2.. are evaluated from activations computed once (deeper_activations + given_view): the same
     EDGE 4.2.0 values as a call through the network's own view of that layer (same keys, same inputs)."""
     import jax
+
     from ibjax import models, pipeline
+
     m = models.mlp((784, 8, 5, 10))
     keys = jax.random.split(jax.random.key(0), 4)
     params = jax.tree.map(lambda a: a.reshape((2, 2) + a.shape[1:]), jax.vmap(m.init)(keys))  # 2 runs x 2 epochs
@@ -130,7 +148,9 @@ def test_deeper_layers_from_their_activations_equal_the_network_path(tmp_path):
     opts = {"variant": "4.2.0", "gamma_t_xt": 1.2, "gamma_t_ty": 0.6, "n_keys": 1}
     kw = dict(run_ids=["a", "b"], progress=False, log=lambda *_: None)
     through = pipeline.evaluate_arrays(m.apply, params, [0, 5], x, y, "edge", opts, view=edge_mnist.layer_view(1), **kw)
-    given = pipeline.evaluate_arrays(edge_mnist._given, t2, [0, 5], x, y, "edge", opts, view=edge_mnist.given_view(1), **kw)
+    given = pipeline.evaluate_arrays(
+        edge_mnist._given, t2, [0, 5], x, y, "edge", opts, view=edge_mnist.given_view(1), **kw
+    )
     assert given.layer_names == through.layer_names == ("layer 2",)
     np.testing.assert_allclose(given.i_xt, through.i_xt, rtol=1e-5)
     np.testing.assert_allclose(given.i_ty, through.i_ty, rtol=1e-5)

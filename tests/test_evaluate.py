@@ -16,14 +16,18 @@ from ibjax.result import InfoPlane
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = RunConfig(MLPConfig((12, 8, 5, 3, 2)), DataConfig(name="var_u"),
-                    TrainConfig(n_epochs=40, schedule="all", learning_rate=0.01))
+    cfg = RunConfig(
+        MLPConfig((12, 8, 5, 3, 2)),
+        DataConfig(name="var_u"),
+        TrainConfig(n_epochs=40, schedule="all", learning_rate=0.01),
+    )
     return pipeline.train_or_reuse(cfg, [0], tmp_path_factory.mktemp("runs"), log=lambda *_: None)[0]
 
 
 def test_binning_writes_results_and_figure(run_dir, tmp_path, capsys):
-    out = evaluate.main([str(run_dir), "--estimator", "binning", "--n-bins", "30", "--epochs", "every:10",
-                         "--out", str(tmp_path)])
+    out = evaluate.main(
+        [str(run_dir), "--estimator", "binning", "--n-bins", "30", "--epochs", "every:10", "--out", str(tmp_path)]
+    )
     assert out.epochs.tolist() == [0, 10, 20, 30] and out.shape == (1, 1, 4, 4)
     assert (tmp_path / "infoplane_binning.png").stat().st_size > 0
     loaded = InfoPlane.load(tmp_path / "infoplane_binning.npz")
@@ -56,34 +60,53 @@ def test_new_settings_are_recomputed_not_served_from_the_old_result(run_dir, tmp
     kde1 = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.1", "--out", str(tmp_path)])
     kde2 = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.01", "--out", str(tmp_path)])
     assert kde2.settings["noise_var"] == 0.01 and not np.array_equal(kde1.i_xt, kde2.i_xt)
-    sub = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.01", "--epochs", "every:20", "--out", str(tmp_path)])
+    sub = evaluate.main(
+        [str(run_dir), "--estimator", "kde", "--noise-var", "0.01", "--epochs", "every:20", "--out", str(tmp_path)]
+    )
     assert sub.epochs.tolist() == [0, 20]
 
 
 def test_sweep_gives_a_settings_axis(run_dir, tmp_path):
-    out = evaluate.main([str(run_dir), "--estimator", "kde", "--sweep", "noise_var=1e-3,1e-2,1e-1", "--out", str(tmp_path)])
+    out = evaluate.main(
+        [str(run_dir), "--estimator", "kde", "--sweep", "noise_var=1e-3,1e-2,1e-1", "--out", str(tmp_path)]
+    )
     assert out.shape[:2] == (3, 1) and out.sweep == {"noise_var": [1e-3, 1e-2, 1e-1]}
 
 
 def test_help_documents_every_option():
     text = subprocess.run([sys.executable, "-m", "ibjax.evaluate", "--help"], capture_output=True, text=True).stdout
-    for flag in list(evaluate.option_flags()) + ["--epochs", "--memory-gb", "--out", "--estimator", "--recompute",
-                                                 "--sweep", "--view", "--nan", "--allow-partial"]:
+    for flag in list(evaluate.option_flags()) + [
+        "--epochs",
+        "--memory-gb",
+        "--out",
+        "--estimator",
+        "--recompute",
+        "--sweep",
+        "--view",
+        "--nan",
+        "--allow-partial",
+    ]:
         assert flag in text
     assert "default" in text and "sweepable in one call" in text
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--estimator", "binning", "--k", "3"], "option --k belongs to estimator 'knn' or 'renyi', not 'binning'"),
-    (["--estimator", "binning", "--n-bins", "1"], "n_bins must be an integer >= 2"),
-    (["--estimator", "kde", "--noise-var", "-1"], "noise_var must be a finite number > 0"),
-    (["--estimator", "binning", "--epochs", "list:3,999"], "epochs [999] are not present in the run"),
-    (["--estimator", "binning", "--epochs", "fib:2"], "epochs must be"),
-    (["--estimator", "binning", "--memory-gb", "1e-9"], "too small for one epoch"),
-    (["--estimator", "kde", "--sweep", "noise_var=1e-3,big"], "--sweep 'noise_var=1e-3,big': values of noise_var must be of type float"),
-    (["--estimator", "kde", "--sweep", "bandwidth=1"], "estimator 'kde' has no option 'bandwidth'"),
-    (["--estimator", "binning", "--view", "filters"], "view 'filters' applies to convolutional layers"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--estimator", "binning", "--k", "3"], "option --k belongs to estimator 'knn' or 'renyi', not 'binning'"),
+        (["--estimator", "binning", "--n-bins", "1"], "n_bins must be an integer >= 2"),
+        (["--estimator", "kde", "--noise-var", "-1"], "noise_var must be a finite number > 0"),
+        (["--estimator", "binning", "--epochs", "list:3,999"], "epochs [999] are not present in the run"),
+        (["--estimator", "binning", "--epochs", "fib:2"], "epochs must be"),
+        (["--estimator", "binning", "--memory-gb", "1e-9"], "too small for one epoch"),
+        (
+            ["--estimator", "kde", "--sweep", "noise_var=1e-3,big"],
+            "--sweep 'noise_var=1e-3,big': values of noise_var must be of type float",
+        ),
+        (["--estimator", "kde", "--sweep", "bandwidth=1"], "estimator 'kde' has no option 'bandwidth'"),
+        (["--estimator", "binning", "--view", "filters"], "view 'filters' applies to convolutional layers"),
+    ],
+)
 def test_clear_errors(run_dir, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         evaluate.main([str(run_dir), "--out", str(tmp_path), *args])
@@ -100,6 +123,7 @@ def test_out_that_is_a_file_or_not_writable_fails_before_computing(run_dir, tmp_
     with pytest.raises(SystemExit):
         evaluate.main([str(run_dir), "--estimator", "binning", "--out", str(a_file)])
     assert "is a file, not a directory" in capsys.readouterr().err
+
     def refuse(**kw):  # an unwritable directory (root ignores mode bits, so simulate the OS's answer)
         raise PermissionError(13, "Permission denied")
 
@@ -157,8 +181,18 @@ def test_corrupt_cache_chunk_is_named_and_recomputed(run_dir, tmp_path, monkeypa
 @pytest.mark.parametrize("how", ["exact", "approx"])
 def test_delta_skip_on_a_real_run(run_dir, tmp_path, how):
     full = evaluate.main([str(run_dir), "--estimator", "binning", "--out", str(tmp_path / "full")])
-    out = evaluate.main([str(run_dir), "--estimator", "binning", "--epochs", f"delta:0.05:{how}",
-                         "--compare-full", "--out", str(tmp_path / how)])
+    out = evaluate.main(
+        [
+            str(run_dir),
+            "--estimator",
+            "binning",
+            "--epochs",
+            f"delta:0.05:{how}",
+            "--compare-full",
+            "--out",
+            str(tmp_path / how),
+        ]
+    )
     report = json.loads((tmp_path / how / "skipping_binning.json").read_text())
     assert report["n_total"] == 40 and report["n_evaluated"] < 40
     epochs = out.epochs

@@ -83,8 +83,9 @@ def test_repeated_inputs():
 def test_registry_entry_matches_library_and_refuses_float_runs():
     m = models.mlp((12, 6, 2), activation="tanh", quant_bits=4)
     params = jax.tree.map(lambda *a: jnp.stack(a)[None], *[m.init(jax.random.key(s)) for s in range(2)])  # 1 x 2 x ...
-    plane = pipeline.evaluate_arrays(m, params, [0, 1], X12, Y12, "exact", {"levels": 16}, progress=False,
-                                     log=lambda *_: None)
+    plane = pipeline.evaluate_arrays(
+        m, params, [0, 1], X12, Y12, "exact", {"levels": 16}, progress=False, log=lambda *_: None
+    )
     acts = m.apply(m.init(jax.random.key(1)), jnp.asarray(X12))[1]
     for l, a in enumerate(acts):
         want = exact.info_plane_values(np.asarray(a), Y12, levels=16)
@@ -92,8 +93,17 @@ def test_registry_entry_matches_library_and_refuses_float_runs():
         # itself is tested above in float64 to 1e-9
         np.testing.assert_allclose([plane.i_xt[0, 1, l], plane.i_ty[0, 1, l]], want, atol=1e-4)
     with pytest.raises(ValueError, match="quant_bits=0"):
-        pipeline.evaluate_arrays(m, params, [0, 1], X12, Y12, "exact", run_config={"model": {"quant_bits": 0}},
-                                 progress=False, log=lambda *_: None)
+        pipeline.evaluate_arrays(
+            m,
+            params,
+            [0, 1],
+            X12,
+            Y12,
+            "exact",
+            run_config={"model": {"quant_bits": 0}},
+            progress=False,
+            log=lambda *_: None,
+        )
     with pytest.raises(ValueError, match="needs option levels"):
         pipeline.evaluate_arrays(m, params, [0, 1], X12, Y12, "exact", progress=False, log=lambda *_: None)
     t = jnp.tanh(jnp.asarray(X12[:, :4]) @ jnp.linspace(-1, 1, 12).reshape(4, 3))  # continuous: refused

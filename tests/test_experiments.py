@@ -15,6 +15,8 @@ def test_tishby_quick_end_to_end(tmp_path, capsys):
     summary = tishby.main(["--quick", "--out", str(out), "--seeds", "2"])
     printed = capsys.readouterr().out
     assert "dataset: var_u" in printed and f"wrote {out}/summary.json" in printed
+    saved = json.loads((out / "summary.json").read_text())
+    assert [c["claim"] for c in summary["claims"]] == [c["claim"] for c in saved["claims"]] and saved["claims"]
     for name in ("infoplane.png", "loss.png", "mi_epoch.png", "summary.json", "config.json", "infoplane_binning.npz"):
         assert (out / name).stat().st_size > 0
     plane = InfoPlane.load(out / "infoplane_binning.npz")
@@ -28,7 +30,7 @@ def test_tishby_quick_end_to_end(tmp_path, capsys):
     assert saved["final_test_acc"][0] > 0.8 and saved["dataset"] == "var_u" and saved["versions"]["jax"]
     assert {"claim", "source", "measured", "agrees"} <= set(saved["claims"][0])
     drop = saved["claims"][0]["measured"]["layer 5 peak-to-final I(X;T) drop [bits]"]
-    want = (i_xt[:, :, 4].max(1) - i_xt[:, -1, 4])
+    want = i_xt[:, :, 4].max(1) - i_xt[:, -1, 4]
     assert drop["mean"] == pytest.approx(want.mean(), abs=1e-4) and drop["n_seeds"] == 2
     # rerun: the finished run directories and the result are reused, not recomputed
     tishby.main(["--quick", "--out", str(out), "--seeds", "2"])
@@ -48,14 +50,17 @@ def test_set_explicit_beats_quick_and_says_so(capsys):
     assert "note: --set run.train.n_epochs=50 overrides --quick's run.train.n_epochs=300" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "run.train.lr=1"], "--set run.train.lr: unknown setting"),
-    (["--set", "run.train.n_epochs=ten"], "--set run.train.n_epochs='ten': expected a value of type int"),
-    (["--set", "run.model.activation=gelu"], "activation must be one of"),
-    (["--set", "run.model.widths=12,2"], "widths must list the input, at least one hidden layer"),
-    (["--set", "run.data.train_subset=1.5"], "data.train_subset must be in (0, 1]"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "run.train.lr=1"], "--set run.train.lr: unknown setting"),
+        (["--set", "run.train.n_epochs=ten"], "--set run.train.n_epochs='ten': expected a value of type int"),
+        (["--set", "run.model.activation=gelu"], "activation must be one of"),
+        (["--set", "run.model.widths=12,2"], "widths must list the input, at least one hidden layer"),
+        (["--set", "run.data.train_subset=1.5"], "data.train_subset must be in (0, 1]"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+    ],
+)
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(tishby, [*args])
 

@@ -30,9 +30,11 @@ def test_quick_end_to_end(tmp_path):
     est, se = plane.i_xt[:, :, 0], plane.values["i_xt_se"][0][:, :, 0]
     # the exact curve recomputed from the saved weights: h(mixture of the 4 symbols) - h(Z)
     from ibjax import checkpoints
+
     runs = [checkpoints.load_run(out / "runs" / "neuron" / f"seed_{k}") for k in range(2)]
-    sym = np.stack([np.tanh(r.params["Dense_0"]["kernel"][:, 0, 0, None] * X4 + r.params["Dense_0"]["bias"])
-                    for r in runs])
+    sym = np.stack(
+        [np.tanh(r.params["Dense_0"]["kernel"][:, 0, 0, None] * X4 + r.params["Dense_0"]["bias"]) for r in runs]
+    )
     exact = np.asarray(jax.vmap(jax.vmap(lambda m: mixture.mutual_information(m, 0.1)))(sym))
     err = np.abs(est - exact)
     assert np.all((err < 0.05) | (err < 3 * se)) and np.all(se > 0) and np.all(se < 0.05)
@@ -50,10 +52,11 @@ def test_quick_end_to_end(tmp_path):
     for g, name in enumerate(order):
         for l, layer in enumerate(("layer 1", "layer 2")):
             v = change[name][layer]["peak-to-final drop [bits]"]
-            assert v["mean"] == pytest.approx(drop[2 * g: 2 * g + 2, l].mean(), abs=1e-4) and v["n_seeds"] == 2
-            assert v["se"] == pytest.approx(drop[2 * g: 2 * g + 2, l].std(ddof=1) / np.sqrt(2), abs=1e-4)
+            assert v["mean"] == pytest.approx(drop[2 * g : 2 * g + 2, l].mean(), abs=1e-4) and v["n_seeds"] == 2
+            assert v["se"] == pytest.approx(drop[2 * g : 2 * g + 2, l].std(ddof=1) / np.sqrt(2), abs=1e-4)
     from ibjax import checkpoints
     from ibjax.train import orthonormality_error
+
     run = checkpoints.load_run(out / "runs" / "noisy" / "parseval_beta=0.01" / "seed_1")
     k = run.params["Dense_0"]["kernel"][-1]  # 12 x 3, last kept epoch
     err = np.linalg.norm(k.T @ k - np.eye(3))
@@ -61,8 +64,10 @@ def test_quick_end_to_end(tmp_path):
     assert float(orthonormality_error(jax.tree.map(lambda a: a[-1], run.params))[0]) == pytest.approx(err, rel=1e-5)
     free = saved["final_orthonormality_error"]["none"]["kernel 1 (12x3)"]["mean"]
     assert saved["final_orthonormality_error"]["parseval 0.01"]["kernel 1 (12x3)"]["mean"] < 0.5 * free
-    assert run.config["train"]["parseval_beta"] == 0.01 and "parseval_beta" not in checkpoints.load_run(
-        out / "runs" / "penalty" / "seed_0").config["train"]
+    assert (
+        run.config["train"]["parseval_beta"] == 0.01
+        and "parseval_beta" not in checkpoints.load_run(out / "runs" / "penalty" / "seed_0").config["train"]
+    )
     claims = {c["claim"]: c for c in saved["claims"]}
     assert all(c["rule"] == "ibjax-verdict/1" and c["agrees"] in (True, False, None) for c in saved["claims"])
     assert all(c.get("reason") for c in saved["claims"] if c["agrees"] is None)
@@ -89,6 +94,7 @@ def test_padded_layers_match_exact_mixture():
 
 def test_hidden_only_measures_one_layer():
     from ibjax import models
+
     m = goldfeld.hidden_only(models.mlp((1, 1, 2)))
     p = m.init(jax.random.key(0))
     logits, acts = m.apply(p, jnp.asarray(X4[:, None]))
@@ -103,17 +109,21 @@ def test_neuron_margin_and_both_by_hand():
     # seed 0: tolerances 0.05, 0.05 against errors 0.02, 0 -> 0.03; seed 1: 0.15, 0.05 against 0, 0.10 -> -0.05
     np.testing.assert_allclose(goldfeld.neuron_margin(est, se, exact), [0.03, -0.05])
     from ibjax import claims
+
     yes, no = claims.positive([1.0, 1.1, 0.9]), claims.positive([-1.0, -1.1, -0.9])
     assert goldfeld.both(yes, yes).agrees is True and goldfeld.both(yes, no).agrees is False
     maybe = claims.positive([1.0, -1.0, 0.1])
     assert goldfeld.both(yes, maybe).agrees is None and goldfeld.both(yes, maybe).reason.startswith("no power")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "parseval_betas=0.01,0.1"], "parseval_betas must start with 0.0"),
-    (["--set", "parseval_betas=0,0.7"], "train.parseval_beta must be in [0, 0.5]"),
-    (["--set", "ortho_penalty=-1"], "ortho_penalty must be a number >= 0"),
-    (["--set", "epochs=list:7"], "epochs: epochs 'list:7'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "parseval_betas=0.01,0.1"], "parseval_betas must start with 0.0"),
+        (["--set", "parseval_betas=0,0.7"], "train.parseval_beta must be in [0, 0.5]"),
+        (["--set", "ortho_penalty=-1"], "ortho_penalty must be a number >= 0"),
+        (["--set", "epochs=list:7"], "epochs: epochs 'list:7'"),
+    ],
+)
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(goldfeld, [*args, "--quick"])

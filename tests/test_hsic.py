@@ -77,8 +77,14 @@ def test_ties_fall_back_to_mean_distance():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(sigma_x=0.0), "sigma_x"), (dict(sigma_y=-1.0), "sigma_y"), (dict(y=np.zeros(9)), "x and y"),
-     (dict(x=np.full(10, np.nan)), "x"), (dict(y=np.zeros((10, 2, 2))), "y"), (dict(block_size=0), "block_size")],
+    [
+        (dict(sigma_x=0.0), "sigma_x"),
+        (dict(sigma_y=-1.0), "sigma_y"),
+        (dict(y=np.zeros(9)), "x and y"),
+        (dict(x=np.full(10, np.nan)), "x"),
+        (dict(y=np.zeros((10, 2, 2))), "y"),
+        (dict(block_size=0), "block_size"),
+    ],
 )
 def test_bad_input_raises(kwargs, match):
     args = dict(x=np.zeros(10), y=np.zeros(10))

@@ -59,8 +59,9 @@ def _numpy_ib(log_enc, p_x, p_yx, beta, n_iter):
     for _ in range(n_iter):
         p_t = p_x @ enc
         p_y_t = (enc * p_x[:, None]).T @ p_yx / p_t[:, None]
-        kl = np.array([[np.sum(p_yx[x] * np.log(p_yx[x] / p_y_t[t])) for t in range(enc.shape[1])]
-                       for x in range(len(p_x))])
+        kl = np.array(
+            [[np.sum(p_yx[x] * np.log(p_yx[x] / p_y_t[t])) for t in range(enc.shape[1])] for x in range(len(p_x))]
+        )
         logits = np.log(p_t)[None] - beta * kl
         enc = np.exp(logits - logits.max(1, keepdims=True))
         enc /= enc.sum(1, keepdims=True)
@@ -80,8 +81,13 @@ def test_small_random_joint_matches_a_float64_reference():
     p_yx = rng.dirichlet(np.ones(3), size=6)
     log_enc = np.log(rng.dirichlet(np.ones(4), size=6))
     for beta in (2.0, 5.0, 20.0):
-        le = ib.iterate(jnp.asarray(log_enc, jnp.float32), jnp.asarray(p_x, jnp.float32), jnp.asarray(p_yx, jnp.float32),
-                        beta, n_iter=300)
+        le = ib.iterate(
+            jnp.asarray(log_enc, jnp.float32),
+            jnp.asarray(p_x, jnp.float32),
+            jnp.asarray(p_yx, jnp.float32),
+            beta,
+            n_iter=300,
+        )
         got = ib.informations(jnp.exp(le), jnp.asarray(p_x, jnp.float32), jnp.asarray(p_yx, jnp.float32))
         want = _numpy_ib(log_enc, p_x, p_yx, beta, 300)
         np.testing.assert_allclose(np.asarray(got, np.float64), want, atol=1e-5)
@@ -94,12 +100,21 @@ def test_consistency_gap_is_zero_at_the_ib_solution_and_large_for_a_random_encod
     betas = np.geomspace(1, 30, 24)
     c = ib.curve(p_x, p_yx, betas, n_clusters=8, n_iter=3000, merge=False)
     k = int(np.argmin(np.abs(betas - 8.0)))
-    gaps = np.asarray(ib.consistency_gap(c.encoder_BxXxT[k].astype(np.float32), p_x.astype(np.float32),
-                                         p_yx.astype(np.float32), betas.astype(np.float32)))
+    gaps = np.asarray(
+        ib.consistency_gap(
+            c.encoder_BxXxT[k].astype(np.float32),
+            p_x.astype(np.float32),
+            p_yx.astype(np.float32),
+            betas.astype(np.float32),
+        )
+    )
     assert gaps[k] < 1e-4 and gaps.argmin() == k  # the fixed point at its own beta
     rand = rng.dirichlet(np.ones(8), size=8)
-    g_rand = np.asarray(ib.consistency_gap(rand.astype(np.float32), p_x.astype(np.float32),
-                                           p_yx.astype(np.float32), betas.astype(np.float32)))
+    g_rand = np.asarray(
+        ib.consistency_gap(
+            rand.astype(np.float32), p_x.astype(np.float32), p_yx.astype(np.float32), betas.astype(np.float32)
+        )
+    )
     assert g_rand.min() > 0.05
 
 
@@ -116,12 +131,18 @@ def test_hard_encoder_plane_and_gap_match_the_dense_forms():
     assert all((ids[i] == ids[j]) == (tuple(codes[i]) == tuple(codes[j])) for i in range(n) for j in range(n))
     onehot = np.eye(n)[ids]
     f32 = lambda a: jnp.asarray(a, jnp.float32)
-    np.testing.assert_allclose(ib.hard_plane(jnp.asarray(ids), f32(p_x), f32(p_yx)),
-                               ib.informations(f32(onehot), f32(p_x), f32(p_yx)), atol=1e-6)
+    np.testing.assert_allclose(
+        ib.hard_plane(jnp.asarray(ids), f32(p_x), f32(p_yx)),
+        ib.informations(f32(onehot), f32(p_x), f32(p_yx)),
+        atol=1e-6,
+    )
     _, rows, level = ib.merge_rows(p_x, p_yx)
     betas = f32([0.5, 3.0, 30.0])
-    np.testing.assert_allclose(ib.hard_consistency_gap(jnp.asarray(ids), f32(p_x), f32(p_yx), jnp.asarray(level), f32(rows), betas),
-                               ib.consistency_gap(f32(onehot), f32(p_x), f32(p_yx), betas), atol=1e-5)
+    np.testing.assert_allclose(
+        ib.hard_consistency_gap(jnp.asarray(ids), f32(p_x), f32(p_yx), jnp.asarray(level), f32(rows), betas),
+        ib.consistency_gap(f32(onehot), f32(p_x), f32(p_yx), betas),
+        atol=1e-5,
+    )
 
 
 def test_upper_hull_is_concave_and_covers_the_points():

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from ibjax import adapters, infoplane, models, noisy, pipeline, registry, views
+from ibjax import adapters, infoplane, noisy, pipeline, registry
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.data import Split, var_u
 from ibjax.estimators import binning, edge, hsic, kde, knn, renyi
@@ -21,9 +21,14 @@ def small_run(data_dir):
     ds = var_u(data_dir / "var_u.mat")
     idx = np.random.default_rng(0).choice(4096, 192, replace=False)
     x, y = ds.x[idx], ds.y[idx]
-    cfg = RunConfig(MLPConfig((12, 5, 3, 2)), DataConfig(), TrainConfig(n_epochs=6, schedule="every:2", batch_size=64,
-                                                                         learning_rate=0.05))
-    out = make_train(cfg.model.build(), cfg.train, Split(x, y, x, y), u=uses([cfg])).train(jax.random.key(0), hyper(cfg))
+    cfg = RunConfig(
+        MLPConfig((12, 5, 3, 2)),
+        DataConfig(),
+        TrainConfig(n_epochs=6, schedule="every:2", batch_size=64, learning_rate=0.05),
+    )
+    out = make_train(cfg.model.build(), cfg.train, Split(x, y, x, y), u=uses([cfg])).train(
+        jax.random.key(0), hyper(cfg)
+    )
     m = cfg.model.build()
     return m, jax.tree.map(np.asarray, out["params"]), np.asarray(out["epochs"]), x, y
 
@@ -42,8 +47,10 @@ def direct(name, st, m, p, e, l, x, y, key):
         return knn.mi(x, t, k=st["k"]), knn.mi(t, big * np.eye(2)[y], k=st["k"])
     if name == "edge":
         k1, k2 = jax.random.split(k)
-        return (edge.mi_keys(x, t, key=k1, n_keys=st["n_keys"])[0],
-                edge.mi_keys(t, y.astype(np.float32), key=k2, n_keys=st["n_keys"])[0])
+        return (
+            edge.mi_keys(x, t, key=k1, n_keys=st["n_keys"])[0],
+            edge.mi_keys(t, y.astype(np.float32), key=k2, n_keys=st["n_keys"])[0],
+        )
     if name == "renyi":  # subset 0: all rows, no randomness
         return renyi.info_plane(t, x, y, alpha=st["alpha"], width=st["width"], gamma=st["gamma"], k=st["k"])
     if name == "hsic":
@@ -54,8 +61,19 @@ def direct(name, st, m, p, e, l, x, y, key):
 
 
 def engine(m, params, epochs, x, y, name, options=None, **kw):
-    return pipeline.evaluate_arrays(infoplane.ApplyFns(m.apply, m.noisy_apply), jax.tree.map(lambda a: a[None], params),
-                                    epochs, x, y, name, options, run_ids=["r0"], progress=False, log=lambda *_: None, **kw)
+    return pipeline.evaluate_arrays(
+        infoplane.ApplyFns(m.apply, m.noisy_apply),
+        jax.tree.map(lambda a: a[None], params),
+        epochs,
+        x,
+        y,
+        name,
+        options,
+        run_ids=["r0"],
+        progress=False,
+        log=lambda *_: None,
+        **kw,
+    )
 
 
 OPTIONS = {"smoothed": {"n_c": 4, "sigma": 0.1}, "edge": {"n_keys": 3}, "renyi": {"subset": 0}}
@@ -80,12 +98,18 @@ def test_engine_equals_per_epoch_per_layer_calls(small_run, name):
             # are reordered (values are O(0.1), not bits); Rényi 2e-4 bits, I = S(T) + S(Y) - S(T, Y)
             # of ~8-bit float32 entropies from a batched vs a single eigvalsh; every other estimator to 1e-6
             tol = {"hsic": 1e-4, "renyi": 2e-4}.get(name, 1e-6)
-            np.testing.assert_allclose([got.i_xt[0, i, l], got.i_ty[0, i, l]], np.asarray(want, np.float64),
-                                       atol=tol, rtol=tol, err_msg=f"{name} epoch {e} layer {l}")
+            np.testing.assert_allclose(
+                [got.i_xt[0, i, l], got.i_ty[0, i, l]],
+                np.asarray(want, np.float64),
+                atol=tol,
+                rtol=tol,
+                err_msg=f"{name} epoch {e} layer {l}",
+            )
             if name == "kde":
                 lower = kde.info_plane(np.asarray(m.apply(p, x)[1][l]), y, st["noise_var"], bound="lower")
-                np.testing.assert_allclose([got.values["i_xt_lower"][0, 0, i, l], got.values["i_ty_lower"][0, 0, i, l]],
-                                           lower, atol=tol)
+                np.testing.assert_allclose(
+                    [got.values["i_xt_lower"][0, 0, i, l], got.values["i_ty_lower"][0, 0, i, l]], lower, atol=tol
+                )
 
 
 def test_window_view_one_is_the_plain_plane_and_pools_epochs(small_run):
@@ -101,7 +125,9 @@ def test_window_view_one_is_the_plain_plane_and_pools_epochs(small_run):
     ids = np.tile(np.arange(len(y)), 3)
     codes = np.asarray(binning.codes_n_bins(t, n_bins=30))
     rows = [tuple(r) for r in codes]
-    h = lambda keys: -sum(c / len(keys) * np.log2(c / len(keys)) for c in np.unique(keys, return_counts=True, axis=0)[1])
+    h = lambda keys: (
+        -sum(c / len(keys) * np.log2(c / len(keys)) for c in np.unique(keys, return_counts=True, axis=0)[1])
+    )
     h_t = h(np.array([hash(r) for r in rows]))
     h_t_id = h(np.array([hash((r, i)) for r, i in zip(rows, ids)])) - np.log2(len(y))
     assert w3.i_xt[0, 0, 0] == pytest.approx(h_t - h_t_id, abs=1e-5)
@@ -118,12 +144,14 @@ def test_memory_budget_too_small(small_run):
 
 def test_four_forced_devices_shard_items_and_match_one_device(small_run, tmp_path):
     m, params, epochs, x, y = small_run
-    np.savez(tmp_path / "in.npz", x=x, y=y, epochs=epochs, **{f"p{i}": a for i, a in enumerate(jax.tree.leaves(params))})
+    np.savez(
+        tmp_path / "in.npz", x=x, y=y, epochs=epochs, **{f"p{i}": a for i, a in enumerate(jax.tree.leaves(params))}
+    )
     script = textwrap.dedent(f"""
         import jax, numpy as np
         from ibjax import infoplane, models, pipeline, views
         assert jax.device_count() == 4
-        z = np.load({str(tmp_path / 'in.npz')!r})
+        z = np.load({str(tmp_path / "in.npz")!r})
         m = models.mlp((12, 5, 3, 2))
         tdef = jax.tree.structure(m.init(jax.random.key(0)))
         params = jax.tree.unflatten(tdef, [z[f"p{{i}}"][None] for i in range(tdef.num_leaves)])
@@ -138,7 +166,7 @@ def test_four_forced_devices_shard_items_and_match_one_device(small_run, tmp_pat
             out, fin = infoplane.evaluate_chunk(p4, t4, e4, z["x"], z["y"], jax.random.key(0), {{}}, apply_fn=fns, name=name,
                                                 static=st, view=views.get("layers"), n_classes=2)
             assert len(out["i_xt"].sharding.device_set) == 4, out["i_xt"].sharding
-        np.savez({str(tmp_path / 'out.npz')!r}, **res)
+        np.savez({str(tmp_path / "out.npz")!r}, **res)
         """)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)

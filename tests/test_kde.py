@@ -43,15 +43,20 @@ def _np_info_plane_nats(t, y, var, bound):
 
 # 1. Reference values (original computed in float32; 1e-4 bits).
 
+
 def test_t1_var_0p1_reference():
     values, t1, y = _load_refs()
     ref = values["T1_var_0.1"]
     np.testing.assert_allclose(kde.entropy(t1, 0.1, base=np.e), ref["entropy_upper_nats"], atol=1e-4 * LN2)
-    np.testing.assert_allclose(kde.entropy(t1, 0.1, bound="lower", base=np.e), ref["entropy_lower_nats"],
-                               atol=1e-4 * LN2)
+    np.testing.assert_allclose(
+        kde.entropy(t1, 0.1, bound="lower", base=np.e), ref["entropy_lower_nats"], atol=1e-4 * LN2
+    )
     (xt_u, xt_l), (ty_u, ty_l) = kde.info_plane(t1, y, 0.1, bound="both")
-    np.testing.assert_allclose([xt_u, ty_u, xt_l, ty_l],
-                               [ref["i_xt_upper"], ref["i_ty_upper"], ref["i_xt_lower"], ref["i_ty_lower"]], atol=1e-4)
+    np.testing.assert_allclose(
+        [xt_u, ty_u, xt_l, ty_l],
+        [ref["i_xt_upper"], ref["i_ty_upper"], ref["i_xt_lower"], ref["i_ty_lower"]],
+        atol=1e-4,
+    )
     h_cond = kde.entropy(t1, 0.1, base=np.e) - kde.info_plane(t1, y, 0.1, base=np.e)[0]
     np.testing.assert_allclose(h_cond, ref["cond_entropy_nats"], atol=1e-4 * LN2)
 
@@ -64,6 +69,7 @@ def test_t1_var_0p001_reference():
 
 # Cross-check against the formula in numpy (float64), odd N, 3 classes, several block sizes.
 
+
 @pytest.mark.parametrize("bound", ["upper", "lower"])
 @pytest.mark.parametrize("block_size", [None, 16])
 def test_matches_numpy_formula(bound, block_size):
@@ -74,11 +80,15 @@ def test_matches_numpy_formula(bound, block_size):
     expected = np.array(_np_info_plane_nats(t.astype(np.float64), y, 0.05, bound)) / LN2
     got = kde.info_plane(t, y, 0.05, bound=bound, n_classes=3, block_size=block_size)
     np.testing.assert_allclose(got, expected, atol=1e-4)
-    np.testing.assert_allclose(kde.entropy(t, 0.05, bound=bound, base=np.e, block_size=block_size),
-                               _np_entropy_nats(t.astype(np.float64), 0.05, bound), atol=1e-4)
+    np.testing.assert_allclose(
+        kde.entropy(t, 0.05, bound=bound, base=np.e, block_size=block_size),
+        _np_entropy_nats(t.astype(np.float64), 0.05, bound),
+        atol=1e-4,
+    )
 
 
 # 2. The bounds bracket a Monte Carlo estimate of the same mixture entropy.
+
 
 def test_bounds_bracket_monte_carlo_mixture_entropy():
     rng = np.random.default_rng(1)
@@ -86,8 +96,11 @@ def test_bounds_bracket_monte_carlo_mixture_entropy():
     var = 0.1
     n_mc = 100_000
     z = centres[rng.integers(0, 40, n_mc)] + rng.normal(size=(n_mc, 2)) * np.sqrt(var)
-    log_p = logsumexp(-((z[:, None, :] - centres[None]) ** 2).sum(-1) / (2 * var), axis=1) \
-        - np.log(40) - np.log(2 * np.pi * var)
+    log_p = (
+        logsumexp(-((z[:, None, :] - centres[None]) ** 2).sum(-1) / (2 * var), axis=1)
+        - np.log(40)
+        - np.log(2 * np.pi * var)
+    )
     h_mc, se = -log_p.mean(), log_p.std() / np.sqrt(n_mc)
     upper = float(kde.entropy(centres.astype(np.float32), var, base=np.e))
     lower = float(kde.entropy(centres.astype(np.float32), var, bound="lower", base=np.e))
@@ -96,6 +109,7 @@ def test_bounds_bracket_monte_carlo_mixture_entropy():
 
 
 # 3. Batching.
+
 
 def test_leading_axes_and_vmap_equal_separate_calls():
     rng = np.random.default_rng(2)
@@ -133,6 +147,7 @@ def test_zero_padded_columns_with_dim():
 
 
 # 6. Input errors name the argument.
+
 
 def test_bad_inputs():
     t = np.zeros((10, 2), np.float32)

@@ -25,6 +25,7 @@ def _gauss_pair(n, dx, dy, seed, rho=0.6):
 
 # 1. Reference values (KSG-1, max-norm; 2e-3 bits).
 
+
 def test_ksg_reference_k3_k5_as_one_k_sweep():
     ref = json.loads((REF / "values.json").read_text())["knn_ksg"]
     g = np.load(REF / "gauss_rho0.5_n2000.npy").astype(np.float32)
@@ -34,6 +35,7 @@ def test_ksg_reference_k3_k5_as_one_k_sweep():
 
 
 # 2. Closed-form ground truth (tolerances: KSG bias + sampling error at N = 5000, stated per test).
+
 
 @pytest.mark.parametrize("metric", ["chebyshev", "euclidean"])
 @pytest.mark.parametrize("dims", [(1, 1), (2, 2)])
@@ -57,6 +59,7 @@ def test_kl_entropy_of_3d_gaussian_within_0p05_nats(metric):
 
 
 # 4. Repeated rows (treatment in the knn module docstring).
+
 
 def test_ksg_with_30pct_duplicated_rows_stays_bounded():
     # 600 of 2000 rows are copies of other rows. A copy is a neighbour at distance 0 in both
@@ -110,6 +113,7 @@ def test_pairwise_many_dims_matches_numpy(metric):
 
 # 3. Batching.
 
+
 def test_leading_axes_and_vmap_equal_separate_calls():
     rng = np.random.default_rng(14)
     x = rng.normal(size=(4, 4, 200, 2)).astype(np.float32)
@@ -135,6 +139,7 @@ def test_shared_x_broadcasts_against_batched_y():
 
 
 # 6. Input errors name the argument.
+
 
 def test_bad_inputs():
     x = np.zeros((10, 2), np.float32)
@@ -162,6 +167,7 @@ def test_bad_inputs():
 
 
 # 7. Subsampling error bars (Holmes & Nemenman 2019).
+
 
 def test_error_bars_cover_the_truth_at_about_the_nominal_rate():
     """100 Gaussian pairs (rho = 0.6, N = 200, truth 0.322 bits), one vmapped call: the estimate +- 2

@@ -34,8 +34,9 @@ def test_closed_form_matches_monte_carlo_and_ksg():
     assert total == pytest.approx(rel + irr, abs=1e-6)  # chain rule
     (mc_t, se_t), (mc_r, se_r), (x, t) = _mc(a, 1, 0.5)
     assert abs(total - mc_t) < 4 * se_t and abs(rel - mc_r) < 4 * se_r
-    i_ksg, se = knn.mi_with_error(jnp.asarray(x[:3000], jnp.float32), jnp.asarray(t[:3000], jnp.float32),
-                                  jax.random.key(0), k=3)
+    i_ksg, se = knn.mi_with_error(
+        jnp.asarray(x[:3000], jnp.float32), jnp.asarray(t[:3000], jnp.float32), jax.random.key(0), k=3
+    )
     assert abs(float(i_ksg) - total) < max(4 * float(se), 0.05)  # KSG on 5 joint dims: small bias allowed
 
 
@@ -54,8 +55,9 @@ def test_information_by_hand_and_generalisation_error():
 
 
 def test_one_gradient_step_by_hand():
-    su = linear.Setup(linear.Teacher(n_rel=2, n_irr=1, n_out=1), hidden=(2,), max_samples=4, learning_rate=0.1,
-                      kept_steps=(0, 1))
+    su = linear.Setup(
+        linear.Teacher(n_rel=2, n_irr=1, n_out=1), hidden=(2,), max_samples=4, learning_rate=0.1, kept_steps=(0, 1)
+    )
     out = linear.make_train(su)(jax.random.key(3), 4, 0.5)
     k_teacher, k_data, k_init, _ = jax.random.split(jax.random.key(3), 4)
     w0 = linear.teacher_weights(k_teacher, su.teacher)

@@ -41,10 +41,15 @@ def test_separated_components_add_log2_k(d, k):
     assert float(mixture.mutual_information(means, 0.1)) == pytest.approx(math.log2(k), abs=1e-5)
 
 
-@pytest.mark.parametrize("means, sigma, w", [
-    ([0.0, 1.0], 0.3, None), ([0.0, 0.5], 1.0, [0.2, 0.8]), ([-0.96, -0.76, 0.76, 0.96], 0.1, None),
-    ([0.0, 0.05, 0.1, 3.0], 0.01, None),
-])
+@pytest.mark.parametrize(
+    "means, sigma, w",
+    [
+        ([0.0, 1.0], 0.3, None),
+        ([0.0, 0.5], 1.0, [0.2, 0.8]),
+        ([-0.96, -0.76, 0.76, 0.96], 0.1, None),
+        ([0.0, 0.05, 0.1, 3.0], 0.01, None),
+    ],
+)
 def test_matches_fine_quadrature_1d(means, sigma, w):
     h = mixture.entropy(np.asarray(means), sigma, None if w is None else np.asarray(w))
     assert float(h) == pytest.approx(_fine_bits(means, sigma, w), abs=1e-4)
@@ -71,12 +76,21 @@ def test_jit_vmap_over_epochs_and_nats():
         assert float(h_E[e]) == pytest.approx(_fine_bits(np.asarray(means_ExK[e]), 0.1) * math.log(2), abs=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(means=np.zeros((2, 2, 2))), "means"), (dict(means=np.array([0.0, np.nan])), "means"),
-    (dict(sigma=0.0), "sigma"), (dict(sigma=-1.0), "sigma"), (dict(weights=np.ones(3)), "weights"),
-    (dict(weights=np.array([1.0, -0.5])), "weights"), (dict(base=1), "base"), (dict(n_nodes=0), "n_nodes"),
-    (dict(means=np.zeros((2, 5)), n_nodes=10), "n_nodes"), (dict(means=np.zeros((0, 1))), "means"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(means=np.zeros((2, 2, 2))), "means"),
+        (dict(means=np.array([0.0, np.nan])), "means"),
+        (dict(sigma=0.0), "sigma"),
+        (dict(sigma=-1.0), "sigma"),
+        (dict(weights=np.ones(3)), "weights"),
+        (dict(weights=np.array([1.0, -0.5])), "weights"),
+        (dict(base=1), "base"),
+        (dict(n_nodes=0), "n_nodes"),
+        (dict(means=np.zeros((2, 5)), n_nodes=10), "n_nodes"),
+        (dict(means=np.zeros((0, 1))), "means"),
+    ],
+)
 def test_bad_input_raises(kwargs, match):
     args = dict(means=np.array([0.0, 1.0]), sigma=0.1)
     args.update(kwargs)

@@ -83,8 +83,9 @@ def test_two_layers_deeper_conditional_term_matches_quadrature():
     w1, b1, w2, b2, sigma = 1.0, 0.0, 2.0, 0.0, 0.2
     x = jnp.asarray(np.repeat(X4, 256))
     y = np.repeat(Y4, 256)
-    plane = noisy.info_plane(_two_layer_sampler(x, w1, b1, w2, b2, sigma), y, sigma, jax.random.key(1),
-                             n_c=256, n_mc=8, n_mc_cond=1)
+    plane = noisy.info_plane(
+        _two_layer_sampler(x, w1, b1, w2, b2, sigma), y, sigma, jax.random.key(1), n_c=256, n_mc=8, n_mc_cond=1
+    )
     i_xt2, i_ty2 = exact_two_layer(w1, b1, w2, b2, sigma)
     i_xt1, i_ty1 = exact_single(w1, b1, sigma)
     se_xt, se_ty = np.asarray(plane.i_xt_se), np.asarray(plane.i_ty_se)
@@ -122,9 +123,17 @@ def test_first_layer_estimated_when_not_flagged_exact():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(sigma=0.0), "sigma"), (dict(n_c=0), "n_c"), (dict(n_mc=0), "n_mc"), (dict(n_mc_cond=0), "n_mc_cond"),
-     (dict(y=np.zeros(3, np.int32)), "y"), (dict(y=np.array([0.5, 1, 0, 1])), "y"), (dict(base=-2), "base"),
-     (dict(sample_s=None), "sample_s"), (dict(block_size=0), "block_size")],
+    [
+        (dict(sigma=0.0), "sigma"),
+        (dict(n_c=0), "n_c"),
+        (dict(n_mc=0), "n_mc"),
+        (dict(n_mc_cond=0), "n_mc_cond"),
+        (dict(y=np.zeros(3, np.int32)), "y"),
+        (dict(y=np.array([0.5, 1, 0, 1])), "y"),
+        (dict(base=-2), "base"),
+        (dict(sample_s=None), "sample_s"),
+        (dict(block_size=0), "block_size"),
+    ],
 )
 def test_bad_input_raises(kwargs, match):
     x = jnp.asarray(X4)

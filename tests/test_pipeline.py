@@ -11,8 +11,11 @@ from ibjax.registry import Estimator, Option
 from ibjax.result import InfoPlane
 
 QUIET = dict(progress=False, log=lambda *_: None)
-CFG = RunConfig(MLPConfig((12, 8, 5, 2)), DataConfig(name="var_u"),
-                TrainConfig(n_epochs=30, schedule="every:10", learning_rate=0.01))
+CFG = RunConfig(
+    MLPConfig((12, 8, 5, 2)),
+    DataConfig(name="var_u"),
+    TrainConfig(n_epochs=30, schedule="every:10", learning_rate=0.01),
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +44,9 @@ def test_result_file_is_reused_only_for_the_same_settings(three_seeds, tmp_path)
     other = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 10}, out=tmp_path, progress=False, log=log)
     assert "recomputing" in said[-1] and "n_bins 30 -> 10" in said[-1]
     assert not np.allclose(other.i_xt, first.i_xt)
-    fewer = pipeline.evaluate_runs(three_seeds[:1], "binning", {"n_bins": 10}, epochs="list:0,20", out=tmp_path,
-                                   progress=False, log=log)
+    fewer = pipeline.evaluate_runs(
+        three_seeds[:1], "binning", {"n_bins": 10}, epochs="list:0,20", out=tmp_path, progress=False, log=log
+    )
     assert "epochs (3 -> 2)" in said[-1] and fewer.epochs.tolist() == [0, 20]
     loaded = InfoPlane.load(pipeline.result_path(tmp_path, "binning"))
     np.testing.assert_array_equal(loaded.i_xt, fewer.i_xt)
@@ -78,8 +82,17 @@ def toy_fn(t, d, key, x, y, *, scale):
 
 @pytest.fixture
 def toy():
-    registry.register(Estimator("toy", toy_fn, {"scale": Option(1.0, "a factor", float, registry.positive, traced=True)},
-                                ("i_xt", "i_ty"), lambda s, n, widths: 4 * n, help="test-only toy", units="toy"))
+    registry.register(
+        Estimator(
+            "toy",
+            toy_fn,
+            {"scale": Option(1.0, "a factor", float, registry.positive, traced=True)},
+            ("i_xt", "i_ty"),
+            lambda s, n, widths: 4 * n,
+            help="test-only toy",
+            units="toy",
+        )
+    )
     yield
     registry.unregister("toy")
 
@@ -93,8 +106,9 @@ def test_registered_toy_estimator_runs_through_pipeline_and_cli(toy, three_seeds
         acts = model.apply(jax.tree.map(lambda a: a[i], run.params), ds.x)[1]
         np.testing.assert_allclose(plane.i_xt[0, i], [2 * np.mean(np.abs(np.asarray(a))) for a in acts], rtol=1e-5)
     np.testing.assert_allclose(plane.i_ty, np.mean(ds.y == 1), rtol=1e-6)
-    out = evaluate.main([str(three_seeds[0]), "--estimator", "toy", "--scale", "3", "--sweep", "scale=1,3",
-                         "--out", str(tmp_path)])
+    out = evaluate.main(
+        [str(three_seeds[0]), "--estimator", "toy", "--scale", "3", "--sweep", "scale=1,3", "--out", str(tmp_path)]
+    )
     assert out.shape == (2, 1, 3, 3) and out.units == "toy"
     np.testing.assert_allclose(out.values["i_xt"][1], 1.5 * plane.i_xt, rtol=1e-5)
     assert "wrote" in capsys.readouterr().out
@@ -107,8 +121,9 @@ def test_smoothed_defaults_to_the_runs_training_noise(tmp_path):
     assert plane.settings["sigma"] == 0.2 and plane.measured["network"] == "noisy"
     explicit = pipeline.evaluate_runs(dirs, "smoothed", {"n_c": 2, "sigma": 0.2}, **QUIET)
     np.testing.assert_array_equal(plane.i_xt, explicit.i_xt)
-    det = pipeline.train_or_reuse(CFG.replace(**{"train.n_epochs": 2, "train.schedule": "all"}), [0], tmp_path / "det",
-                                  log=lambda *_: None)
+    det = pipeline.train_or_reuse(
+        CFG.replace(**{"train.n_epochs": 2, "train.schedule": "all"}), [0], tmp_path / "det", log=lambda *_: None
+    )
     with pytest.raises(ValueError, match="trained without noise.*pass --sigma"):
         pipeline.evaluate_runs(det, "smoothed", **QUIET)
 
@@ -161,8 +176,10 @@ def test_label_ids_are_remapped_so_cost_follows_the_number_of_classes(three_seed
 
 def test_negative_mutual_information_is_an_error(toy, three_seeds):
     negative = lambda t, d, key, x, y, *, scale: {"i_xt": -scale + 0 * t[0, 0], "i_ty": 0 * t[0, 0]}
-    registry.register(Estimator("toy", negative, {"scale": Option(1.0, "", float)}, ("i_xt", "i_ty"),
-                                lambda s, n, w: 4 * n), replace=True)
+    registry.register(
+        Estimator("toy", negative, {"scale": Option(1.0, "", float)}, ("i_xt", "i_ty"), lambda s, n, w: 4 * n),
+        replace=True,
+    )
     with pytest.raises(ValueError, match="toy returned i_xt = -1 < 0 .*cannot be negative"):
         pipeline.evaluate_runs(three_seeds[:1], "toy", **QUIET)
 
@@ -192,8 +209,8 @@ def test_views_that_do_not_apply_are_named(three_seeds):
 
 def test_per_filter_and_pooled_views_of_a_cnn(tmp_path):
     """A CNN on 8 x 8 crops of 12-bit-like images: per-filter T's are each channel, pooled T's halve H and W."""
+    from ibjax import models
     from ibjax.config import CNNConfig
-    from ibjax import infoplane, models
 
     m = models.cnn((8, 8, 1), filters=(2, 3), n_classes=2)
     p = m.init(jax.random.key(0))
@@ -201,10 +218,16 @@ def test_per_filter_and_pooled_views_of_a_cnn(tmp_path):
     y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(np.int32)
     params = jax.tree.map(lambda a: a[None, None], p)
     per_filter = pipeline.evaluate_arrays(m.apply, params, [0], x, y, "binning", view="filters", **QUIET)
-    assert per_filter.layer_names == ("layer 1 filter 1", "layer 1 filter 2", "layer 2 filter 1", "layer 2 filter 2",
-                                      "layer 2 filter 3")
+    assert per_filter.layer_names == (
+        "layer 1 filter 1",
+        "layer 1 filter 2",
+        "layer 2 filter 1",
+        "layer 2 filter 2",
+        "layer 2 filter 3",
+    )
     acts = m.apply(p, x)[1]
     from ibjax.estimators import binning
+
     want = binning.info_plane(np.asarray(acts[1][..., 2]).reshape(64, -1), y, n_bins=30)
     np.testing.assert_allclose([per_filter.i_xt[0, 0, 4], per_filter.i_ty[0, 0, 4]], want, atol=1e-6)
     pooled = pipeline.evaluate_arrays(m.apply, params, [0], x, y, "binning", view="pooled", **QUIET)
@@ -217,6 +240,7 @@ def test_per_filter_and_pooled_views_of_a_cnn(tmp_path):
 def test_bring_your_own_flax_model(tmp_path):
     """README's example: a user's flax module trains with the same scan and evaluates with every estimator."""
     import flax.linen as nn
+
     from ibjax import data, models
     from ibjax.train import hyper, make_train, uses
 

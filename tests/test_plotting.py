@@ -25,9 +25,15 @@ def make_plane(S=3, E=5, L=3, G=1, epochs=None, se=False, seed=0):
     values = {"i_xt": xt, "i_ty": 1.0 - np.exp(-xt / 3)}
     if se:
         values |= {"i_xt_se": 0.05 + 0.01 * rng.random((G, S, E, L)), "i_ty_se": 0.01 * rng.random((G, S, E, L))}
-    return InfoPlane(epochs=np.arange(E) if epochs is None else np.asarray(epochs), values=values,
-                     estimator="binning", settings={}, sweep={"n_bins": [10, 30]} if G == 2 else {},
-                     layer_names=tuple(f"layer {l + 1}" for l in range(L)), measured={"units": "bits"})
+    return InfoPlane(
+        epochs=np.arange(E) if epochs is None else np.asarray(epochs),
+        values=values,
+        estimator="binning",
+        settings={},
+        sweep={"n_bins": [10, 30]} if G == 2 else {},
+        layer_names=tuple(f"layer {l + 1}" for l in range(L)),
+        measured={"units": "bits"},
+    )
 
 
 def bands(ax):
@@ -40,8 +46,9 @@ def assert_band_between(band, x_E, lo_E, hi_E):
     v = band.get_paths()[0].vertices
     for x, y in v:
         i = np.flatnonzero(np.isclose(x_E, x))
-        assert i.size == 1 and (np.isclose(y, lo_E[i[0]], rtol=0, atol=1e-12)
-                                or np.isclose(y, hi_E[i[0]], rtol=0, atol=1e-12)), (x, y)
+        assert i.size == 1 and (
+            np.isclose(y, lo_E[i[0]], rtol=0, atol=1e-12) or np.isclose(y, hi_E[i[0]], rtol=0, atol=1e-12)
+        ), (x, y)
     for x, lo, hi in zip(x_E, lo_E, hi_E):
         ys = v[np.isclose(v[:, 0], x), 1]
         assert np.isclose(ys, lo, atol=1e-12).any() and np.isclose(ys, hi, atol=1e-12).any()
@@ -68,13 +75,16 @@ def test_import_keeps_backend_and_never_loads_pyplot(tmp_path):
 WIDE, TALL = "wide", "tall"
 
 
-@pytest.mark.parametrize("build, shape", [
-    (lambda: plotting.info_plane(make_plane()), WIDE),
-    (lambda: plotting.mi_vs_epoch(make_plane()), WIDE),
-    (lambda: plotting.loss_curves({"train_loss": np.full((2, 4), 0.5), "test_acc": np.linspace(0, 1, 4)}), WIDE),
-    (lambda: plotting.panel_grid({("a", "x"): make_plane(), ("b", "x"): make_plane(S=1)}), TALL),
-    (lambda: plotting.panel_grid({("a", "x"): make_plane(), ("a", "y"): make_plane()}, kind="mi_ty"), WIDE),
-])
+@pytest.mark.parametrize(
+    "build, shape",
+    [
+        (lambda: plotting.info_plane(make_plane()), WIDE),
+        (lambda: plotting.mi_vs_epoch(make_plane()), WIDE),
+        (lambda: plotting.loss_curves({"train_loss": np.full((2, 4), 0.5), "test_acc": np.linspace(0, 1, 4)}), WIDE),
+        (lambda: plotting.panel_grid({("a", "x"): make_plane(), ("b", "x"): make_plane(S=1)}), TALL),
+        (lambda: plotting.panel_grid({("a", "x"): make_plane(), ("a", "y"): make_plane()}, kind="mi_ty"), WIDE),
+    ],
+)
 def test_save_writes_a_decodable_png_and_no_temp_files(tmp_path, build, shape):
     fig = build()
     assert isinstance(fig, Figure)
@@ -175,8 +185,12 @@ def test_loss_curves_mean_line_and_min_max_band_over_seeds():
 
 
 def test_panel_grid_2x2_labels_cells_and_shares_one_colour_scale():
-    planes = {("tanh", "binning"): make_plane(E=5), ("tanh", "kde"): make_plane(E=40, S=1),
-              ("relu", "binning"): make_plane(E=10), ("relu", "kde"): make_plane(E=20, S=2)}
+    planes = {
+        ("tanh", "binning"): make_plane(E=5),
+        ("tanh", "kde"): make_plane(E=40, S=1),
+        ("relu", "binning"): make_plane(E=10),
+        ("relu", "kde"): make_plane(E=20, S=2),
+    }
     fig = plotting.panel_grid(planes, row_labels={"tanh": "tanh net"}, title="act x est")
     grid, cax = fig.axes[:4], fig.axes[4:]
     assert len(fig.axes) == 5 and len(cax) == 1 and cax[0].get_ylabel() == "epoch"

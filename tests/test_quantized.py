@@ -20,11 +20,13 @@ def test_quantized_quick_exact_plane_bounds_every_binning(tmp_path):
         assert np.all(est.i_xt <= exact.i_xt + 1e-4), label
         assert np.all(est.i_ty <= exact.i_ty + 1e-4), label
     errors = summary["errors"]["relu 4-bit"]
-    got = np.abs(InfoPlane.load(out / "planes" / "relu_4bit" / "bin30_neuron" / "infoplane_binning.npz").i_xt
-                 - exact.i_xt).mean(axis=(0, 1))
+    got = np.abs(
+        InfoPlane.load(out / "planes" / "relu_4bit" / "bin30_neuron" / "infoplane_binning.npz").i_xt - exact.i_xt
+    ).mean(axis=(0, 1))
     np.testing.assert_allclose(errors["bin30 neuron"]["mae_i_xt"], got, atol=1e-4)
     saved = json.loads((out / "summary.json").read_text())
-    assert {c["claim"][:20] for c in saved["claims"]} and all({"claim", "source", "measured", "agrees"} <= set(c)
-                                                                for c in saved["claims"])
+    assert {c["claim"][:20] for c in saved["claims"]} and all(
+        {"claim", "source", "measured", "agrees"} <= set(c) for c in saved["claims"]
+    )
     assert (out / "planes.png").stat().st_size > 0 and (out / "agreement.png").stat().st_size > 0
     assert "| bin30 fixed |" in (out / "error_table.md").read_text()

@@ -40,16 +40,21 @@ def layer():
 # bits is a difference of ~4-bit entropies, so its absolute error is that of the entropies: 1e-4
 # bits (measured 4e-5). alpha < 1 magnifies the solver's rounding of small eigenvalues (thresholded
 # at 4 eps lambda_max): 2e-3 bits (measured up to 1.3e-3).
-@pytest.mark.parametrize("alpha, rtol, atol", [(1.01, 1e-5, 1e-4), (2.0, 1e-5, 1e-4), (1.0, 1e-5, 1e-4),
-                                               (0.5, 0.0, 2e-3)])
+@pytest.mark.parametrize(
+    "alpha, rtol, atol", [(1.01, 1e-5, 1e-4), (2.0, 1e-5, 1e-4), (1.0, 1e-5, 1e-4), (0.5, 0.0, 2e-3)]
+)
 def test_matches_numpy(layer, alpha, rtol, atol):
     x, t, y = (np.asarray(a, np.float64) for a in layer)
     a_x, a_t = _np_gram(x, 0.9), _np_gram(t, 0.5)
     joint = a_x * a_t / np.trace(a_x * a_t)
     s_x, s_t = _np_entropy(a_x, alpha), _np_entropy(a_t, alpha)
     expected = s_x + s_t - _np_entropy(joint, alpha)
-    assert float(renyi.entropy(t, alpha=alpha, sigma=0.5)) == pytest.approx(s_t, rel=rtol, abs=atol if rtol == 0 else None)
-    assert float(renyi.mi(x, t, alpha=alpha, sigma_x=0.9, sigma_y=0.5)) == pytest.approx(expected, rel=rtol, abs=atol if rtol == 0 else None)
+    assert float(renyi.entropy(t, alpha=alpha, sigma=0.5)) == pytest.approx(
+        s_t, rel=rtol, abs=atol if rtol == 0 else None
+    )
+    assert float(renyi.mi(x, t, alpha=alpha, sigma_x=0.9, sigma_y=0.5)) == pytest.approx(
+        expected, rel=rtol, abs=atol if rtol == 0 else None
+    )
     # Silverman's rule for d = 4 by hand, and the labels' delta kernel
     sigma = (4 / 6) ** (1 / 8) * N ** (-1 / 8) * math.sqrt(t.var(0).sum())
     a_y = (y[:, None] == y[None, :]) / len(y)
@@ -66,7 +71,8 @@ def test_labels_closed_form_and_i_yy_equals_s_y():
     p = np.array([0.5, 0.25, 0.25])
     for alpha in (1.01, 2.0):
         assert float(renyi.label_entropy(y, alpha=alpha)) == pytest.approx(
-            np.log2(np.sum(p**alpha)) / (1 - alpha), rel=1e-5)
+            np.log2(np.sum(p**alpha)) / (1 - alpha), rel=1e-5
+        )
     a_y = renyi.label_gram(jnp.asarray(y))
     np.testing.assert_allclose(renyi.hadamard(a_y, a_y), a_y, rtol=1e-6)
     assert float(renyi.matrix_entropy(a_y, 1.0)) == pytest.approx(1.5, rel=1e-5)
@@ -133,20 +139,32 @@ def test_registry_entry_sweeps_alpha_in_one_call_and_shuffled_labels_floor():
     y = (x[:, 0] > 0).astype(np.int32)
     w_SxExDxH = rng.normal(size=(1, 2, 5, 3)).astype(np.float32)
     apply = lambda p, xx: (None, (jnp.tanh(xx @ p["w"]),))
-    plane = pipeline.evaluate_arrays(apply, {"w": w_SxExDxH}, [0, 1], x, y, "renyi", {"subset": 0},
-                                     sweep={"alpha": [1.01, 2.0]}, progress=False, log=lambda *_: None)
+    plane = pipeline.evaluate_arrays(
+        apply,
+        {"w": w_SxExDxH},
+        [0, 1],
+        x,
+        y,
+        "renyi",
+        {"subset": 0},
+        sweep={"alpha": [1.01, 2.0]},
+        progress=False,
+        log=lambda *_: None,
+    )
     for g, alpha in enumerate((1.01, 2.0)):
         for e in range(2):
             t = np.tanh(x @ w_SxExDxH[0, e])
             want = renyi.info_plane(t, x, y, alpha=alpha)
-            np.testing.assert_allclose([plane.values["i_xt"][g, 0, e, 0], plane.values["i_ty"][g, 0, e, 0]], want,
-                                       atol=5e-5)
+            np.testing.assert_allclose(
+                [plane.values["i_xt"][g, 0, e, 0], plane.values["i_ty"][g, 0, e, 0]], want, atol=5e-5
+            )
     assert np.all(plane.values["i_xt_se"] == 0)
     # shuffled labels: the I(T;Y) floor matches direct calls; at N = 128 it is a third of the real
     # I(T;Y) (measured 0.145 vs 0.453 bits), the bias this baseline exists to show
     t = np.tanh(x @ w_SxExDxH[0, 1])
-    mean, se = baseline.registry_floor("renyi", jnp.asarray(t), jnp.asarray(x), y, jax.random.key(0), n_perm=4,
-                                       options={"subset": 0})
+    mean, se = baseline.registry_floor(
+        "renyi", jnp.asarray(t), jnp.asarray(x), y, jax.random.key(0), n_perm=4, options={"subset": 0}
+    )
     perm_key, _ = jax.random.split(jax.random.key(0))
     y_P = np.asarray(baseline.permuted_labels(jnp.asarray(y), perm_key, 4))
     direct = np.array([renyi.info_plane(t, x, yp)[1] for yp in y_P])
@@ -155,17 +173,20 @@ def test_registry_entry_sweeps_alpha_in_one_call_and_shuffled_labels_floor():
     assert 0.05 < float(mean) < 0.5 * float(plane.values["i_ty"][0, 0, 1, 0])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda t: renyi.entropy(t, alpha=0.0), "alpha"),
-    (lambda t: renyi.entropy(t, width="median"), "width"),
-    (lambda t: renyi.entropy(t, k=N), "k"),
-    (lambda t: renyi.entropy(t, sigma=-1.0), "sigma"),
-    (lambda t: renyi.entropy(t[:, 0]), "t"),
-    (lambda t: renyi.mi(t, t[:10]), "x and y"),
-    (lambda t: renyi.info_plane(t, t, np.full(N, 0.5)), "y"),
-    (lambda t: renyi.info_plane_subsets(t, t, np.zeros(N, int), jax.random.key(0), subset=N + 1), "subset"),
-    (lambda t: renyi.entropy(np.full((5, 2), np.nan)), "t"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda t: renyi.entropy(t, alpha=0.0), "alpha"),
+        (lambda t: renyi.entropy(t, width="median"), "width"),
+        (lambda t: renyi.entropy(t, k=N), "k"),
+        (lambda t: renyi.entropy(t, sigma=-1.0), "sigma"),
+        (lambda t: renyi.entropy(t[:, 0]), "t"),
+        (lambda t: renyi.mi(t, t[:10]), "x and y"),
+        (lambda t: renyi.info_plane(t, t, np.full(N, 0.5)), "y"),
+        (lambda t: renyi.info_plane_subsets(t, t, np.zeros(N, int), jax.random.key(0), subset=N + 1), "subset"),
+        (lambda t: renyi.entropy(np.full((5, 2), np.nan)), "t"),
+    ],
+)
 def test_bad_input_raises(layer, call, match):
     with pytest.raises(ValueError, match=match):
         call(layer[1])

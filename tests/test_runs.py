@@ -13,7 +13,9 @@ import pytest
 from ibjax import checkpoints, pipeline, runs
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
-CFG = RunConfig(MLPConfig((12, 6, 4, 2)), DataConfig(name="var_u"), TrainConfig(n_epochs=24, schedule="every:6", learning_rate=0.01))
+CFG = RunConfig(
+    MLPConfig((12, 6, 4, 2)), DataConfig(name="var_u"), TrainConfig(n_epochs=24, schedule="every:6", learning_rate=0.01)
+)
 QUIET = lambda *_: None
 
 
@@ -61,7 +63,11 @@ def test_seed_trained_alone_and_beside_others_are_different_runs(tmp_path):
 def test_sweep_grid_gets_one_directory_per_setting_and_seed(tmp_path):
     dirs = runs.train_or_reuse(CFG, [0, 1], tmp_path, sweep={"train.learning_rate": [0.01, 0.03]}, log=QUIET)
     assert [str(d.relative_to(tmp_path)) for d in dirs] == [
-        "learning_rate=0.01/seed_0", "learning_rate=0.01/seed_1", "learning_rate=0.03/seed_0", "learning_rate=0.03/seed_1"]
+        "learning_rate=0.01/seed_0",
+        "learning_rate=0.01/seed_1",
+        "learning_rate=0.03/seed_0",
+        "learning_rate=0.03/seed_1",
+    ]
     lrs = [checkpoints.read_config(d)["train"]["learning_rate"] for d in dirs]
     assert lrs == [0.01, 0.01, 0.03, 0.03]
     with pytest.raises(ValueError, match="sweep setting 'train.batch_size' cannot be an array axis"):
@@ -106,8 +112,13 @@ SCRIPT = textwrap.dedent("""
 
 def _run(root, what="none", after=0):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    return subprocess.run([sys.executable, "-c", SCRIPT, str(root), what, str(after)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(root), what, str(after)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +141,7 @@ def test_kill_9_then_rerun_finishes_bit_identical(uninterrupted, tmp_path, what,
         a = checkpoints.load_run(uninterrupted / "runs" / f"seed_{seed}")
         b = checkpoints.load_run(tmp_path / "runs" / f"seed_{seed}")
         assert a.config["run_id"] == b.config["run_id"]
-        for (pa, la), (pb, lb) in zip(_leaves(a.params), _leaves(b.params)):
+        for (pa, la), (_pb, lb) in zip(_leaves(a.params), _leaves(b.params)):
             np.testing.assert_array_equal(la, lb, err_msg=pa)
         for k in a.metrics:
             np.testing.assert_array_equal(a.metrics[k], b.metrics[k], err_msg=k)
@@ -138,8 +149,11 @@ def test_kill_9_then_rerun_finishes_bit_identical(uninterrupted, tmp_path, what,
     got = pipeline.InfoPlane.load(tmp_path / "eval" / "infoplane_kde.npz")
     for k in want.values:
         np.testing.assert_array_equal(got.values[k], want.values[k])
-    left = [f for f in _files(tmp_path) if f.endswith(".tmp") or ".tmp-" in f or ".old-" in f or "/.train-" in f
-            or f.startswith("runs/.train-")]
+    left = [
+        f
+        for f in _files(tmp_path)
+        if f.endswith(".tmp") or ".tmp-" in f or ".old-" in f or "/.train-" in f or f.startswith("runs/.train-")
+    ]
     assert not left, left
 
 

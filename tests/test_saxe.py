@@ -47,8 +47,10 @@ def test_summary_has_claims_and_drops_table(quick):
 
 def test_drops_equal_recomputed_from_saved_planes(quick):
     out, s = quick
-    tables = {**{(a, k): t for a, by in s["drops"].items() for k, t in by.items()},
-              **{(f"{a}_gd", k): t for a, by in s["drops_full_batch"].items() for k, t in by.items()}}
+    tables = {
+        **{(a, k): t for a, by in s["drops"].items() for k, t in by.items()},
+        **{(f"{a}_gd", k): t for a, by in s["drops_full_batch"].items() for k, t in by.items()},
+    }
     assert len(tables) == 11
     for (net, est), table in tables.items():
         i_xt = _plane(out, s["planes"][net][est])[:, :, :-1]  # hidden layers
@@ -92,8 +94,14 @@ def test_idnns_binning_folds_relu_values(quick):
     out, s = quick
     for act in ("tanh", "relu"):
         folded = InfoPlane.load(out / s["planes"][act]["idnns_binning"]["file"])
-        wide = pipeline.evaluate_runs(s["run_dirs"][act], "binning", {"n_bins": 30 + 116, "value_range": (-1.0, 9.0)},
-                                      epochs="all", progress=False, log=lambda *a: None)
+        wide = pipeline.evaluate_runs(
+            s["run_dirs"][act],
+            "binning",
+            {"n_bins": 30 + 116, "value_range": (-1.0, 9.0)},
+            epochs="all",
+            progress=False,
+            log=lambda *a: None,
+        )
         assert np.array_equal(wide.epochs, folded.epochs)
         assert np.all(folded.i_xt <= wide.i_xt + 1e-5), act
         if act == "tanh":
@@ -104,20 +112,26 @@ def test_idnns_binning_folds_relu_values(quick):
             assert (wide.i_xt - folded.i_xt).max() > 0.5
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "run.model.activation=gelu"], "activation must be one of"),
-    (["--set", "run.model.widths=12,2"], "widths must list the input, at least one hidden layer"),
-    (["--set", "run.data.train_subset=1.5"], "data.train_subset must be in (0, 1]"),
-    (["--set", "bin_size=0"], "bin_size / bin_sweep: estimator option bin_size must be a finite number > 0"),
-    (["--set", "bin_sweep=0.01,-0.1"], "estimator option bin_size must be a finite number > 0, got -0.1"),
-    (["--set", "noise_var=-1e-3"], "noise_var / noise_sweep: estimator option noise_var must be a finite number > 0"),
-    (["--set", "idnns_bins=1"], "estimator option n_bins must be an integer >= 2"),
-    (["--set", "contrast_activation=gelu"], "contrast_activation: activation must be one of"),
-    (["--set", "contrast_activation=tanh"], "contrast_activation must differ"),
-    (["--set", "kde_epochs=log:x"], "kde_epochs: epochs 'log:x'"),
-    (["--set", "run.train.batch_size=0"], "run.train.batch_size must be > 0"),
-    (["--set", "seeds=0"], "seeds must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "run.model.activation=gelu"], "activation must be one of"),
+        (["--set", "run.model.widths=12,2"], "widths must list the input, at least one hidden layer"),
+        (["--set", "run.data.train_subset=1.5"], "data.train_subset must be in (0, 1]"),
+        (["--set", "bin_size=0"], "bin_size / bin_sweep: estimator option bin_size must be a finite number > 0"),
+        (["--set", "bin_sweep=0.01,-0.1"], "estimator option bin_size must be a finite number > 0, got -0.1"),
+        (
+            ["--set", "noise_var=-1e-3"],
+            "noise_var / noise_sweep: estimator option noise_var must be a finite number > 0",
+        ),
+        (["--set", "idnns_bins=1"], "estimator option n_bins must be an integer >= 2"),
+        (["--set", "contrast_activation=gelu"], "contrast_activation: activation must be one of"),
+        (["--set", "contrast_activation=tanh"], "contrast_activation must differ"),
+        (["--set", "kde_epochs=log:x"], "kde_epochs: epochs 'log:x'"),
+        (["--set", "run.train.batch_size=0"], "run.train.batch_size must be > 0"),
+        (["--set", "seeds=0"], "seeds must be an integer >= 1"),
+    ],
+)
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(saxe, [*args, "--quick"])
 

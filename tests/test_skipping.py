@@ -23,7 +23,9 @@ def step(e_B, at=537):
     """A 3-bit jump in I(X;T) of layer 0 between epochs at-1 and at; flat otherwise."""
     e_Bx1 = np.asarray(e_B, dtype=np.float64)[:, None]
     jump_Bx1 = np.where(e_Bx1 >= at, 3.0, 0.0)
-    return np.concatenate([jump_Bx1 + 5, np.full_like(e_Bx1, 2.0), np.full_like(e_Bx1, 1.0)], 1), np.full((len(e_Bx1), 3), 0.5)
+    return np.concatenate([jump_Bx1 + 5, np.full_like(e_Bx1, 2.0), np.full_like(e_Bx1, 1.0)], 1), np.full(
+        (len(e_Bx1), 3), 0.5
+    )
 
 
 def constant(e_B):
@@ -39,7 +41,9 @@ def linear(e_B):
 def wiggly(e_B):
     """Oscillating, so the approximate walk both doubles and keeps its skip many times."""
     e_Bx1 = np.asarray(e_B, dtype=np.float64)[:, None]
-    return 6 + 3 * np.sin(e_Bx1 / np.array([40.0, 90.0, 150.0])), 0.5 + 0.4 * np.sin(e_Bx1 / np.array([60.0, 70.0, 80.0]))
+    return 6 + 3 * np.sin(e_Bx1 / np.array([40.0, 90.0, 150.0])), 0.5 + 0.4 * np.sin(
+        e_Bx1 / np.array([60.0, 70.0, 80.0])
+    )
 
 
 class Counting:
@@ -146,8 +150,7 @@ def sequential_walk(curve, epochs_E, delta):
 @pytest.mark.parametrize("predict", ["last", "double"])
 def test_approx_matches_sequential(curve, epochs_E, delta, round_size, predict):
     ev = Counting(curve)
-    r = skipping.delta_skip_approx(ev, epochs_E, delta=delta, h_x=H_X, h_y=H_Y, round_size=round_size,
-                                   predict=predict)
+    r = skipping.delta_skip_approx(ev, epochs_E, delta=delta, h_x=H_X, h_y=H_Y, round_size=round_size, predict=predict)
     np.testing.assert_array_equal(r.epochs, sequential_walk(curve, epochs_E, delta))
     assert np.all(np.diff(r.epochs) > 0) and r.epochs[0] == epochs_E[0] and r.epochs[-1] == epochs_E[-1]
     x, y = curve(r.epochs)
@@ -164,8 +167,10 @@ def test_approx_matches_sequential(curve, epochs_E, delta, round_size, predict):
 @pytest.mark.parametrize("curve", [smooth, wiggly])
 def test_approx_batches_and_speculates(curve):
     steps = len(sequential_walk(curve, CONTIGUOUS, 0.005)) - 1
-    last, double = (skipping.delta_skip_approx(curve, CONTIGUOUS, delta=0.005, h_x=H_X, h_y=H_Y, predict=p)
-                    for p in ("last", "double"))
+    last, double = (
+        skipping.delta_skip_approx(curve, CONTIGUOUS, delta=0.005, h_x=H_X, h_y=H_Y, predict=p)
+        for p in ("last", "double")
+    )
     # smooth: 233 steps, 39 rounds predicting the last decision, 198 always predicting doubling
     assert last.n_rounds < steps / 4 and last.n_rounds < double.n_rounds / 3
     assert last.n_evaluated > len(last.epochs)  # some speculation was discarded, and is reported
@@ -220,10 +225,20 @@ GOOD = dict(delta=0.1, h_x=H_X, h_y=H_Y)
 
 
 @pytest.mark.parametrize("strategy", [skipping.delta_skip_exact, skipping.delta_skip_approx])
-@pytest.mark.parametrize("name,value", [
-    ("delta", 0), ("delta", -0.1), ("delta", float("nan")), ("delta", float("inf")), ("delta", "0.1"),
-    ("delta", True), ("h_x", 0.0), ("h_x", float("nan")), ("h_y", -1.0),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("delta", 0),
+        ("delta", -0.1),
+        ("delta", float("nan")),
+        ("delta", float("inf")),
+        ("delta", "0.1"),
+        ("delta", True),
+        ("h_x", 0.0),
+        ("h_x", float("nan")),
+        ("h_y", -1.0),
+    ],
+)
 def test_bad_settings(strategy, name, value):
     with pytest.raises(ValueError, match=name):
         strategy(smooth, CONTIGUOUS, **{**GOOD, name: value})
@@ -262,16 +277,19 @@ def _layers_change(e_B):
 
 
 @pytest.mark.parametrize("strategy", [skipping.delta_skip_exact, skipping.delta_skip_approx])
-@pytest.mark.parametrize("bad,match", [
-    (_nan_late, "i_xt.*NaN"),
-    (lambda e: (smooth(e)[0], np.full((len(e), 3), np.inf)), "i_ty.*NaN/inf"),
-    (lambda e: (smooth(e)[0][:-1], smooth(e)[1][:-1]), "i_xt.*shape"),
-    (lambda e: (smooth(e)[0][:, 0], smooth(e)[1][:, 0]), "i_xt.*2-D"),
-    (lambda e: (smooth(e)[0], smooth(e)[1][:, :2]), "i_ty.*shape"),
-    (lambda e: smooth(e)[0], "pair"),
-    (_layers_change, "i_xt.*shape"),
-    ("not callable", "evaluate_batch"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (_nan_late, "i_xt.*NaN"),
+        (lambda e: (smooth(e)[0], np.full((len(e), 3), np.inf)), "i_ty.*NaN/inf"),
+        (lambda e: (smooth(e)[0][:-1], smooth(e)[1][:-1]), "i_xt.*shape"),
+        (lambda e: (smooth(e)[0][:, 0], smooth(e)[1][:, 0]), "i_xt.*2-D"),
+        (lambda e: (smooth(e)[0], smooth(e)[1][:, :2]), "i_ty.*shape"),
+        (lambda e: smooth(e)[0], "pair"),
+        (_layers_change, "i_xt.*shape"),
+        ("not callable", "evaluate_batch"),
+    ],
+)
 def test_bad_evaluate_batch(strategy, bad, match):
     _calls["n"] = 0
     with pytest.raises(ValueError, match=match) as info:

@@ -20,14 +20,22 @@ def test_quick_table_against_the_saved_full_plane(quick):
     full = InfoPlane.load(out / "infoplane_binning.npz")
     epochs, h_x, h_y = full.epochs, s["h_x_bits"], s["h_y_bits"]
     assert h_x == 12.0 and 0.9 < h_y <= 1.0  # 4096 distinct inputs; var_u's labels are close to balanced
-    assert len(epochs) == s["n_kept_epochs"] and full.shape == (1, 1, len(epochs), 3)  # 12-6-4-2: 2 hidden layers + output
+    assert len(epochs) == s["n_kept_epochs"] and full.shape == (
+        1,
+        1,
+        len(epochs),
+        3,
+    )  # 12-6-4-2: 2 hidden layers + output
     rows = {(r["strategy"], r["param"]): r for r in s["table"]}
     assert set(rows) == {("every", 4), ("approx", 0.02), ("approx", 0.1), ("exact", 0.02), ("exact", 0.1)}
-    for (kind, param), r in rows.items():
+    for r in rows.values():
         assert "epochs_kept" not in r  # the summary's table leaves the epoch lists out
         assert r["values_match_full"] and r["n_total"] == len(epochs) and r["n_kept"] <= r["n_evaluated"]
     every = rows[("every", 4)]
-    assert every["n_evaluated"] == len(np.union1d(np.arange(0, len(epochs), 4), [len(epochs) - 1])) and every["n_rounds"] == 1
+    assert (
+        every["n_evaluated"] == len(np.union1d(np.arange(0, len(epochs), 4), [len(epochs) - 1]))
+        and every["n_rounds"] == 1
+    )
     for d in (0.02, 0.1):  # exact: consecutive kept epochs within delta unless adjacent; fewer than all evaluated
         assert rows[("exact", d)]["max_skipped_gap_norm"] <= d + 1e-9
         assert rows[("exact", d)]["n_evaluated"] < len(epochs)
@@ -42,11 +50,13 @@ def test_quick_errors_recomputed_from_interpolation(quick):
     for r in s["table"]:
         ep = full.epochs
         # the kept epochs are those a strategy reaches; rebuild them from the evaluate_batch replay
-        res = {"every": lambda b: skipping.every_nth(b, ep, n=int(r["param"])),
-               "exact": lambda b: skipping.delta_skip_exact(b, ep, delta=r["param"], h_x=12.0, h_y=s["h_y_bits"]),
-               "approx": lambda b: skipping.delta_skip_approx(b, ep, delta=r["param"], h_x=12.0, h_y=s["h_y_bits"],
-                                                              round_size=8)}[r["strategy"]](
-            lambda e: (i_xt[np.searchsorted(ep, e)], i_ty[np.searchsorted(ep, e)]))
+        res = {
+            "every": lambda b: skipping.every_nth(b, ep, n=int(r["param"])),
+            "exact": lambda b: skipping.delta_skip_exact(b, ep, delta=r["param"], h_x=12.0, h_y=s["h_y_bits"]),
+            "approx": lambda b: skipping.delta_skip_approx(
+                b, ep, delta=r["param"], h_x=12.0, h_y=s["h_y_bits"], round_size=8
+            ),
+        }[r["strategy"]](lambda e: (i_xt[np.searchsorted(ep, e)], i_ty[np.searchsorted(ep, e)]))
         assert res.n_evaluated == r["n_evaluated"] and res.n_rounds == r["n_rounds"]
         x = np.stack([np.interp(ep, res.epochs, res.i_xt[:, l]) for l in range(3)], 1)
         y = np.stack([np.interp(ep, res.epochs, res.i_ty[:, l]) for l in range(3)], 1)

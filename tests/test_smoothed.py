@@ -98,8 +98,11 @@ def test_well_separated_centres_give_log_n_plus_noise_entropy():
 def test_large_n_is_blocked():
     """N = 10,000: the compiled program's scratch memory is a few row blocks, not N x N."""
     s = jax.ShapeDtypeStruct((10_000, 10), jnp.float32)
-    compiled = jax.jit(lambda s, k: smoothed.entropy_nats(s, 0.5, k, n_mc=1, block_size=256, n_var=256)).lower(
-        s, jax.random.key(0)).compile()
+    compiled = (
+        jax.jit(lambda s, k: smoothed.entropy_nats(s, 0.5, k, n_mc=1, block_size=256, n_var=256))
+        .lower(s, jax.random.key(0))
+        .compile()
+    )
     mem = compiled.memory_analysis()
     if mem is None:
         pytest.skip("backend gives no memory analysis")

@@ -28,7 +28,7 @@ def _naive_transition(snr_E, window):
     sm = []
     for k in range(e):
         half = min(max(math.floor(window * (k + 1)), snr.MIN_HALF), k, e - 1 - k)
-        sm.append(float(np.median(snr_E[k - half:k + half + 1])))
+        sm.append(float(np.median(snr_E[k - half : k + half + 1])))
     early = int(math.sqrt(e))
     k_peak = max(range(early), key=lambda k: sm[k])
     if not sm[k_peak] > 1:
@@ -41,8 +41,14 @@ def _naive_transition(snr_E, window):
 
 def test_quick_run_writes_files_and_claims(quick):
     out, summary = quick
-    for name in ("snr.png", "snr.npz", "summary.json", "config.json", "tanh/infoplane_binning.npz",
-                 "relu/infoplane_binning.npz"):
+    for name in (
+        "snr.png",
+        "snr.npz",
+        "summary.json",
+        "config.json",
+        "tanh/infoplane_binning.npz",
+        "relu/infoplane_binning.npz",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert summary["dataset"] == "var_u" and summary["snr_undefined"] is False
     assert [c["source"].split(",")[0] for c in summary["claims"]] == [snr.SZT, snr.SZT, snr.SAXE]
@@ -112,8 +118,22 @@ def test_smoothing_keeps_monotone_curves_and_removes_spikes():
 
 def test_full_batch_is_undefined_not_zero(tmp_path):
     out = tmp_path / "fb"
-    summary = snr.main(["--set", "run.train.batch_size=0", "--set", "activations=tanh", "--set", "run.train.n_epochs=30",
-                        "--set", "run.train.schedule=log:4", "--seeds", "1", "--out", str(out)])
+    summary = snr.main(
+        [
+            "--set",
+            "run.train.batch_size=0",
+            "--set",
+            "activations=tanh",
+            "--set",
+            "run.train.n_epochs=30",
+            "--set",
+            "run.train.schedule=log:4",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert summary["snr_undefined"] is True
     assert all(c["agrees"] is None and "undefined" in c["note"] for c in summary["claims"])
     assert "undefined" in summary["transition_epochs"]["tanh"]["note"]
@@ -122,19 +142,22 @@ def test_full_batch_is_undefined_not_zero(tmp_path):
     assert (out / "snr.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "activations=gelu"], "activations must be distinct names from"),
-    (["--set", "activations=tanh,tanh"], "activations must be distinct names from"),
-    (["--set", "activations="], "activations must be distinct names from"),
-    (["--set", "run.model.activation=relu"], "run.model.activation is not used"),
-    (["--set", "window=0"], "window must be a number in (0, 1)"),
-    (["--set", "window=1.5"], "window must be a number in (0, 1)"),
-    (["--set", "options=n_bins=1"], "n_bins must be an integer >= 2"),
-    (["--set", "options_unbounded=size=1"], "is not NAME=VALUE"),
-    (["--set", "epochs=some"], "epochs must be"),
-    (["--set", "seeds=0"], "seeds must be an integer >= 1"),
-    (["--set", "run.train.batch_size=-1"], "batch_size must be an integer >= 0"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "activations=gelu"], "activations must be distinct names from"),
+        (["--set", "activations=tanh,tanh"], "activations must be distinct names from"),
+        (["--set", "activations="], "activations must be distinct names from"),
+        (["--set", "run.model.activation=relu"], "run.model.activation is not used"),
+        (["--set", "window=0"], "window must be a number in (0, 1)"),
+        (["--set", "window=1.5"], "window must be a number in (0, 1)"),
+        (["--set", "options=n_bins=1"], "n_bins must be an integer >= 2"),
+        (["--set", "options_unbounded=size=1"], "is not NAME=VALUE"),
+        (["--set", "epochs=some"], "epochs must be"),
+        (["--set", "seeds=0"], "seeds must be an integer >= 1"),
+        (["--set", "run.train.batch_size=-1"], "batch_size must be an integer >= 0"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+    ],
+)
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(snr, [*args])

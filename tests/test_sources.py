@@ -37,6 +37,7 @@ def trained(tmp_path_factory):
     def step(p, o, x, y):
         def loss(p):
             return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x)[0], y).mean()
+
         g = jax.grad(loss)(p)
         u, o = opt.update(g, o, p)
         return optax.apply_updates(p, u), o
@@ -48,12 +49,17 @@ def trained(tmp_path_factory):
             (root / "msgpack").mkdir(exist_ok=True)
             (root / "msgpack" / f"ckpt_{epoch}.msgpack").write_bytes(serialization.to_bytes(state))
             (root / "st").mkdir(exist_ok=True)
-            save_file({f"params.{k.replace('/', '.')}": np.asarray(v) for k, v in checkpoints.flatten(state["params"]).items()},
-                      str(root / "st" / f"epoch{epoch:03d}.safetensors"))
+            save_file(
+                {
+                    f"params.{k.replace('/', '.')}": np.asarray(v)
+                    for k, v in checkpoints.flatten(state["params"]).items()
+                },
+                str(root / "st" / f"epoch{epoch:03d}.safetensors"),
+            )
             kept.append(jax.tree.map(np.asarray, state["params"]))
             p, o = state["params"], state["opt_state"]
             for i in range(0, len(ds.y), 1024):
-                p, o = step(p, o, ds.x[i:i + 1024], ds.y[i:i + 1024])
+                p, o = step(p, o, ds.x[i : i + 1024], ds.y[i : i + 1024])
             state = {"params": p, "opt_state": o, "step": epoch + 1}
         mngr.wait_until_finished()
     stacked = jax.tree.map(lambda *a: np.stack(a), *kept)
@@ -75,8 +81,9 @@ def test_each_format_loads_the_params_and_evaluates_to_the_run_directory_plane(t
     ds = trained["ds"]
     for est, opts in (("binning", {"n_bins": 30}),) + ((("kde", {"noise_var": 0.1}),) if fmt == "orbax" else ()):
         ref = pipeline.evaluate_runs([trained["root"] / "run"], est, opts, **quiet)
-        plane = external.evaluate_dir(trained["root"] / FORMAT_DIRS[fmt], trained["model"], ds.x, ds.y, est, opts,
-                                      out=tmp_path / est, **quiet)
+        plane = external.evaluate_dir(
+            trained["root"] / FORMAT_DIRS[fmt], trained["model"], ds.x, ds.y, est, opts, out=tmp_path / est, **quiet
+        )
         for k in ref.values:  # the same params through the same engine: equal values
             np.testing.assert_array_equal(plane.values[k], ref.values[k], err_msg=f"{fmt} {est} {k}")
         assert plane.epochs.tolist() == ref.epochs.tolist() and plane.measured["checkpoints"] == fmt
@@ -87,8 +94,17 @@ def test_chunked_loading_gives_the_same_plane(trained, tmp_path):
     whole = external.evaluate_dir(d, trained["model"], ds.x, ds.y, "binning", **quiet)
     per_epoch = sources.open_dir(d).nbytes_per_epoch
     lines = []
-    chunked = external.evaluate_dir(d, trained["model"], ds.x, ds.y, "binning", params_gb=2.5 * per_epoch / 2**30,
-                                    out=tmp_path, progress=False, log=lines.append)
+    chunked = external.evaluate_dir(
+        d,
+        trained["model"],
+        ds.x,
+        ds.y,
+        "binning",
+        params_gb=2.5 * per_epoch / 2**30,
+        out=tmp_path,
+        progress=False,
+        log=lines.append,
+    )
     assert any("loaded in 3 chunks" in line for line in lines)
     np.testing.assert_array_equal(chunked.values["i_xt"], whole.values["i_xt"])
     assert len(list((tmp_path / ".chunks").iterdir())) == 3 and (tmp_path / "infoplane_binning.npz").is_file()
@@ -106,26 +122,37 @@ def test_truncated_missing_uncommitted_and_mixed_steps_are_named(trained, tmp_pa
     shutil.copytree(trained["root"] / "orbax", d)
     for f in (d / "2" / "default" / "d").iterdir():
         f.write_bytes(f.read_bytes()[:40])
-    msg = _one_line_error(ValueError, r"orbax/2: corrupt, truncated or partly missing orbax step 2",
-                          lambda: sources.open_dir(d).load())
+    msg = _one_line_error(
+        ValueError, r"orbax/2: corrupt, truncated or partly missing orbax step 2", lambda: sources.open_dir(d).load()
+    )
     assert "re-save it" in msg
     shutil.rmtree(d / "2")
     shutil.rmtree(d / "3" / "default")
-    _one_line_error(FileNotFoundError, r"orbax/3: orbax step 3 has no item 'default'", lambda: sources.open_dir(d).load())
+    _one_line_error(
+        FileNotFoundError, r"orbax/3: orbax step 3 has no item 'default'", lambda: sources.open_dir(d).load()
+    )
     shutil.rmtree(d / "3")
     (d / "7.orbax-checkpoint-tmp").mkdir()
-    _one_line_error(FileNotFoundError, r"orbax steps \[7\] were never committed .*allow_partial=True .* the 3 committed steps",
-                    lambda: sources.open_dir(d))
+    _one_line_error(
+        FileNotFoundError,
+        r"orbax steps \[7\] were never committed .*allow_partial=True .* the 3 committed steps",
+        lambda: sources.open_dir(d),
+    )
     src = sources.open_dir(d, allow_partial=True)
     assert src.epochs.tolist() == [0, 1, 4] and src.missing == (7,)
     m = tmp_path / "msgpack"
     shutil.copytree(trained["root"] / "msgpack", m)
     other = serialization.to_bytes({"params": models.mlp((12, 5, 2)).init(jax.random.key(1))})
     (m / "ckpt_3.msgpack").write_bytes(other)
-    _one_line_error(ValueError, r"ckpt_3.msgpack: holds other params than ckpt_0.msgpack .*mixes runs",
-                    lambda: sources.open_dir(m).load())
+    _one_line_error(
+        ValueError,
+        r"ckpt_3.msgpack: holds other params than ckpt_0.msgpack .*mixes runs",
+        lambda: sources.open_dir(m).load(),
+    )
     (m / "ckpt_3.msgpack").write_bytes((trained["root"] / "msgpack" / "ckpt_3.msgpack").read_bytes()[:100])
-    _one_line_error(ValueError, r"ckpt_3.msgpack: corrupt or truncated msgpack file", lambda: sources.open_dir(m).load())
+    _one_line_error(
+        ValueError, r"ckpt_3.msgpack: corrupt or truncated msgpack file", lambda: sources.open_dir(m).load()
+    )
     _one_line_error(ValueError, r"pattern='x' must have exactly one group", lambda: sources.open_dir(m, pattern="x"))
     _one_line_error(ValueError, r"params_key='nope' names no subtree", lambda: sources.open_dir(m, params_key="nope"))
 
@@ -140,8 +167,12 @@ def test_experiment_directory_is_named_and_evaluated(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "experiment's output directory without run directories" in err and len(err.strip().splitlines()) == 1
     shutil.copytree(trained["root"] / "run", exp / "runs" / "seed_0")
-    _one_line_error(ValueError, r"is an experiment's output directory, not a run directory; its 1 run directories: "
-                    r".*runs/seed_0", lambda: sources.open_dir(exp))
+    _one_line_error(
+        ValueError,
+        r"is an experiment's output directory, not a run directory; its 1 run directories: "
+        r".*runs/seed_0",
+        lambda: sources.open_dir(exp),
+    )
     plane = evaluate.main([str(exp), "--estimator", "binning", "--out", str(tmp_path / "ev")])
     ref = pipeline.evaluate_runs([exp / "runs" / "seed_0"], "binning", **quiet)
     np.testing.assert_array_equal(plane.values["i_xt"], ref.values["i_xt"])
@@ -194,9 +225,11 @@ def test_captured_intermediates_equal_returned_activations(trained):
     ref_model = models.from_flax(WithActs(), (12,))
     p = _epochs_of(ref_model.init(jax.random.key(3)))
     ref = pipeline.evaluate_arrays(ref_model, p, np.arange(3), ds.x, ds.y, "binning", **quiet)
-    for m in (models.from_flax(LogitsOnly(), (12,), layers=r"Layer_\d+"),
-              models.from_flax(LogitsOnly(), (12,), layers=["Layer_0", "Layer_1"]),
-              models.from_flax(Sown(), (12,), sow="acts")):
+    for m in (
+        models.from_flax(LogitsOnly(), (12,), layers=r"Layer_\d+"),
+        models.from_flax(LogitsOnly(), (12,), layers=["Layer_0", "Layer_1"]),
+        models.from_flax(Sown(), (12,), sow="acts"),
+    ):
         got = pipeline.evaluate_arrays(m, p, np.arange(3), ds.x, ds.y, "binning", **quiet)
         np.testing.assert_array_equal(got.values["i_xt"], ref.values["i_xt"])
         np.testing.assert_array_equal(got.values["i_ty"], ref.values["i_ty"])
@@ -260,6 +293,7 @@ def test_saved_activations_equal_the_params_path(trained, tmp_path):
     np.testing.assert_array_equal(via_npz.values["i_xt"], plane.values["i_xt"])
     assert via_npz.layer_names == ("h1", "h2", "out")
     import h5py
+
     with h5py.File(tmp_path / "acts.h5", "w") as f:
         for i, a in enumerate(acts):
             f[f"layer_{i}"] = a
@@ -268,20 +302,40 @@ def test_saved_activations_equal_the_params_path(trained, tmp_path):
         np.save(tmp_path / f"l{i}.npy", a)
     np.save(tmp_path / "y.npy", ds.y)
     via_h5 = evaluate.main([str(tmp_path / "acts.h5"), "--estimator", "binning", "--out", str(tmp_path / "b")])
-    via_npy = evaluate.main([*(str(tmp_path / f"l{i}.npy") for i in range(3)), "--labels", str(tmp_path / "y.npy"),
-                             "--estimator", "binning", "--out", str(tmp_path / "c")])
+    via_npy = evaluate.main(
+        [
+            *(str(tmp_path / f"l{i}.npy") for i in range(3)),
+            "--labels",
+            str(tmp_path / "y.npy"),
+            "--estimator",
+            "binning",
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     for other in (via_h5, via_npy):
         np.testing.assert_array_equal(other.values["i_xt"], plane.values["i_xt"])
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda a, y: ([a[0][:3], a[1], a[2]], y), r"acts_per_layer\['layer 2'\] has 5 epochs x 4096 samples, 'layer 1' has 3 x 4096; every layer needs the same"),
-    (lambda a, y: ([a[0], a[1][:, :100], a[2]], y), r"acts_per_layer\['layer 2'\] has 5 epochs x 100 samples"),
-    (lambda a, y: ([a[0], np.where(np.arange(5)[:, None, None] == 2, np.nan, a[1]), a[2]], y),
-     r"acts_per_layer\['layer 2'\] holds NaN/inf at epoch position\(s\) \[2\]; pass nan_policy='mark'"),
-    (lambda a, y: (a, y[:-1]), r"y must hold one label per sample: shape \(4096,\) for 4096 samples, got \(4095,\)"),
-    (lambda a, y: ([a[0][0]], y), r"must hold one E x N x \.\.\. array per layer"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            lambda a, y: ([a[0][:3], a[1], a[2]], y),
+            r"acts_per_layer\['layer 2'\] has 5 epochs x 4096 samples, 'layer 1' has 3 x 4096; every layer needs the same",
+        ),
+        (lambda a, y: ([a[0], a[1][:, :100], a[2]], y), r"acts_per_layer\['layer 2'\] has 5 epochs x 100 samples"),
+        (
+            lambda a, y: ([a[0], np.where(np.arange(5)[:, None, None] == 2, np.nan, a[1]), a[2]], y),
+            r"acts_per_layer\['layer 2'\] holds NaN/inf at epoch position\(s\) \[2\]; pass nan_policy='mark'",
+        ),
+        (
+            lambda a, y: (a, y[:-1]),
+            r"y must hold one label per sample: shape \(4096,\) for 4096 samples, got \(4095,\)",
+        ),
+        (lambda a, y: ([a[0][0]], y), r"must hold one E x N x \.\.\. array per layer"),
+    ],
+)
 def test_bad_activations_are_refused(trained, change, message):
     acts, y = change(_acts(trained), trained["ds"].y)
     with pytest.raises(ValueError, match=message):
@@ -297,8 +351,18 @@ def test_dataframe_xarray_and_tensorboard(trained, tmp_path):
     plane = pipeline.evaluate_runs([trained["root"] / "run"], "kde", sweep={"noise_var": [0.01, 0.1]}, **quiet)
     g, s, e, n_t = plane.shape
     df = plane.to_dataframe()
-    assert len(df) == g * s * e * n_t and {"setting", "noise_var", "seed", "run_id", "epoch", "layer", "i_xt",
-                                           "i_ty", "i_xt_lower", "i_ty_lower"} <= set(df.columns)
+    assert len(df) == g * s * e * n_t and {
+        "setting",
+        "noise_var",
+        "seed",
+        "run_id",
+        "epoch",
+        "layer",
+        "i_xt",
+        "i_ty",
+        "i_xt_lower",
+        "i_ty_lower",
+    } <= set(df.columns)
     for k, v in plane.values.items():
         np.testing.assert_array_equal(df[k].to_numpy().reshape(v.shape), v)
     row = df[(df.setting == 1) & (df.epoch == 3) & (df.layer == "layer 2")].iloc[0]
@@ -309,10 +373,12 @@ def test_dataframe_xarray_and_tensorboard(trained, tmp_path):
     assert xs["noise_var"].values.tolist() == [0.01, 0.1]
     csv = export.table(plane, tmp_path / "plane.csv")
     import pandas as pd
+
     np.testing.assert_allclose(pd.read_csv(csv)["i_xt"].to_numpy(), df["i_xt"].to_numpy(), rtol=1e-6)
     one = pipeline.evaluate_runs([trained["root"] / "run"], "binning", **quiet)
     (path,) = export.tensorboard(one, tmp_path / "tb", metrics=checkpoints.load_metrics(trained["root"] / "run"))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     acc = EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()
     tags = acc.Tags()["scalars"]
@@ -324,7 +390,7 @@ def test_dataframe_xarray_and_tensorboard(trained, tmp_path):
     assert [x.step for x in acc.Scalars("train/train_loss")] == list(range(EPOCHS))
 
 
-FACTORY = '''
+FACTORY = """
 import flax.linen as nn, jax.numpy as jnp
 from ibjax import models
 
@@ -336,15 +402,28 @@ class Layer(nn.Module):
     @nn.compact
     def __call__(self, x):
         return jnp.tanh(nn.Dense(self.features)(x))
-'''
+"""
 
 
 def test_cli_evaluates_a_checkpoint_directory_with_a_model_factory(trained, tmp_path, monkeypatch, capsys):
     (tmp_path / "my_nets.py").write_text(FACTORY)
     monkeypatch.syspath_prepend(str(tmp_path))
     ref = pipeline.evaluate_runs([trained["root"] / "run"], "binning", **quiet)
-    plane = evaluate.main([str(trained["root"] / "orbax"), "--model", "my_nets:make_model", "--data", "var_u",
-                           "--estimator", "binning", "--out", str(tmp_path / "o"), "--table", str(tmp_path / "o" / "t.csv")])
+    plane = evaluate.main(
+        [
+            str(trained["root"] / "orbax"),
+            "--model",
+            "my_nets:make_model",
+            "--data",
+            "var_u",
+            "--estimator",
+            "binning",
+            "--out",
+            str(tmp_path / "o"),
+            "--table",
+            str(tmp_path / "o" / "t.csv"),
+        ]
+    )
     np.testing.assert_array_equal(plane.values["i_xt"], ref.values["i_xt"])
     assert (tmp_path / "o" / "t.csv").is_file() and "orbax" not in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -355,6 +434,7 @@ def test_cli_evaluates_a_checkpoint_directory_with_a_model_factory(trained, tmp_
 
 def test_readme_orbax_example_runs_as_written(tmp_path, monkeypatch):
     from pathlib import Path
+
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = text.split("## Evaluate your own training", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]

@@ -56,7 +56,9 @@ def test_grid_of_4_learning_rates_x_3_seeds_in_one_call_equals_12_trainings(spli
     finals = []
     for i, (g, s) in enumerate(runs):
         one = single(jax.random.key(s), hyper(g))
-        jax.tree.map(lambda b, o: np.testing.assert_allclose(b[i], o, rtol=1e-5, atol=2e-6), batched["params"], one["params"])
+        jax.tree.map(
+            lambda b, o: np.testing.assert_allclose(b[i], o, rtol=1e-5, atol=2e-6), batched["params"], one["params"]
+        )
         finals.append(float(one["metrics"]["train_loss"][-1]))
     assert len(set(np.round(finals, 6))) == 12  # every (rate, seed) trained its own network
 
@@ -70,7 +72,9 @@ def test_training_subset_mask_equals_training_on_the_subset(split):
         masked = jax.jit(trainer(cfg, split).train)(jax.random.key(1), hyper(cfg))
         plain_cfg = cfg.replace(**{"data.train_subset": 1.0})
         plain = jax.jit(trainer(plain_cfg, sub).train)(jax.random.key(1), hyper(plain_cfg))
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), masked["params"], plain["params"])
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), masked["params"], plain["params"]
+        )
         np.testing.assert_allclose(masked["metrics"]["train_loss"], plain["metrics"]["train_loss"], rtol=1e-5)
 
 
@@ -92,8 +96,12 @@ def test_checkpoint_before_vs_after(split):
     after = trainer(small(checkpoint_at="after"), split).train(key, hyper(small()))
     init = models.mlp((12, 6, 4, 2)).init(jax.random.split(key)[0])
     np.testing.assert_array_equal(before["params"]["Dense_0"]["kernel"][0], init["Dense_0"]["kernel"])
-    np.testing.assert_allclose(before["params"]["Dense_0"]["kernel"][1:], after["params"]["Dense_0"]["kernel"][:-1], rtol=1e-6)
-    np.testing.assert_allclose(after["params"]["Dense_0"]["kernel"][-1], after["final_params"]["Dense_0"]["kernel"], rtol=1e-6)
+    np.testing.assert_allclose(
+        before["params"]["Dense_0"]["kernel"][1:], after["params"]["Dense_0"]["kernel"][:-1], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        after["params"]["Dense_0"]["kernel"][-1], after["final_params"]["Dense_0"]["kernel"], rtol=1e-6
+    )
 
 
 def test_metrics_and_schedule(split):
@@ -105,14 +113,18 @@ def test_metrics_and_schedule(split):
     assert m["train_loss"].shape == (10,) and m["grad_mean_norm"].shape == (10, 3) and m["weight_norm"].shape == (10, 3)
     assert float(m["train_loss"][-1]) < float(m["train_loss"][0])
     assert np.all(m["grad_std_norm"] > 0) and np.all((m["test_acc"] >= 0) & (m["test_acc"] <= 1))
-    np.testing.assert_allclose(m["weight_norm"][-1, 0], np.linalg.norm(out["final_params"]["Dense_0"]["kernel"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        m["weight_norm"][-1, 0], np.linalg.norm(out["final_params"]["Dense_0"]["kernel"]), rtol=1e-6
+    )
 
 
 def test_saxe_recipe_reproduces_published_loss(split, reference):
     """Keras running-mean training loss of the Saxe recipe within a factor 2 of the published log."""
     ref = reference["training_log_saxe_tanh"]
     cfg = RunConfig(MLPConfig(init="saxe"), DataConfig(), TrainConfig(n_epochs=1000, schedule="every:1000"))
-    loss = np.asarray(jax.jit(trainer(cfg, split).train)(jax.random.key(0), hyper(cfg))["metrics"]["train_loss_running"])
+    loss = np.asarray(
+        jax.jit(trainer(cfg, split).train)(jax.random.key(0), hyper(cfg))["metrics"]["train_loss_running"]
+    )
     for e in (50, 500, 1000):
         assert 0.5 < loss[e - 1] / ref[f"epoch_{e}"] < 2.0, (e, loss[e - 1], ref[f"epoch_{e}"])
 
@@ -137,7 +149,9 @@ def test_zero_valued_terms_compiled_in_change_nothing(split):
     """A grid mixing sigma 0 and > 0 compiles the noise in for every member: sigma 0 stays exact."""
     cfg = small(n_epochs=3)
     plain = trainer(cfg, split).train(jax.random.key(0), hyper(cfg))
-    with_terms = make_train(cfg.model.build(), cfg.train, split, u=Uses(True, True, True, False)).train(jax.random.key(0), hyper(cfg))
+    with_terms = make_train(cfg.model.build(), cfg.train, split, u=Uses(True, True, True, False)).train(
+        jax.random.key(0), hyper(cfg)
+    )
     jax.tree.map(np.testing.assert_array_equal, plain["params"], with_terms["params"])
 
 
@@ -167,7 +181,9 @@ def test_parseval_step_by_hand():
     k = jnp.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
     np.testing.assert_allclose(parseval_step(k, 0.1), [[1.0, 0.0], [0.0, 1.4], [0.0, 0.0]], rtol=1e-6)
     wide = jax.random.normal(jax.random.key(0), (3, 5))  # fan_out > fan_in: the other product order
-    np.testing.assert_allclose(parseval_step(wide, 0.05), 1.05 * wide - 0.05 * wide @ wide.T @ wide, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        parseval_step(wide, 0.05), 1.05 * wide - 0.05 * wide @ wide.T @ wide, rtol=1e-5, atol=1e-6
+    )
     tree = retract({"Dense_0": {"kernel": k, "bias": jnp.ones(2)}}, 0.1)
     np.testing.assert_array_equal(tree["Dense_0"]["bias"], 1.0)  # biases untouched
     np.testing.assert_allclose(orthonormality_error({"Dense_0": {"kernel": k}}), [3.0])  # ||diag(0, 3)||_F
@@ -211,6 +227,7 @@ def test_parseval_drives_columns_orthonormal_and_sweeps_in_one_call(split):
 
 def test_new_train_fields_keep_old_run_ids():
     from ibjax import checkpoints
+
     old = RunConfig().to_dict()
     assert "parseval_beta" not in old["train"] and "epoch_steps" not in old["train"]
     assert RunConfig.from_dict(old) == RunConfig()
@@ -231,6 +248,7 @@ def test_epoch_steps(split):
     np.testing.assert_array_equal(np.isfinite(loss), [0, 0, 0, 0, 0, 0, 1])
     # epoch 0's running loss: the init network on the first batch of epoch 0's permutation, by hand
     from ibjax.train import batch_indices
+
     k_perm = jax.random.split(jax.random.fold_in(jax.random.split(jax.random.key(1))[1], 0))[0]
     idx = np.asarray(batch_indices(k_perm, len(split.y_train), 512)[0][0])
     m = cfg.model.build()
@@ -241,11 +259,14 @@ def test_epoch_steps(split):
         trainer(small(epoch_steps=8), split)
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("parseval_beta", 0.6, r"train.parseval_beta must be in \[0, 0.5\].*got 0.6"),
-    ("parseval_beta", -0.1, "train.parseval_beta must be a finite number >= 0, got -0.1"),
-    ("epoch_steps", -1, "train.epoch_steps must be an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("parseval_beta", 0.6, r"train.parseval_beta must be in \[0, 0.5\].*got 0.6"),
+        ("parseval_beta", -0.1, "train.parseval_beta must be a finite number >= 0, got -0.1"),
+        ("epoch_steps", -1, "train.epoch_steps must be an integer >= 0"),
+    ],
+)
 def test_bad_parseval_and_epoch_steps(field, value, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**{field: value})

@@ -52,8 +52,10 @@ def write_orbax(run_dir: Path, out: Path) -> float:
         for i, e in enumerate(run.epochs):
             p = jax.tree.map(lambda a: a[i], run.params)
             zeros = jax.tree.map(np.zeros_like, p)
-            mngr.save(int(e), args=ocp.args.StandardSave({"params": p, "opt_state": {"mu": zeros, "nu": zeros},
-                                                          "step": int(e)}))
+            mngr.save(
+                int(e),
+                args=ocp.args.StandardSave({"params": p, "opt_state": {"mu": zeros, "nu": zeros}, "step": int(e)}),
+            )
         mngr.wait_until_finished()
     return time.perf_counter() - t0
 
@@ -86,24 +88,45 @@ def run(a, tmp: Path) -> dict:
     n_epochs = len(checkpoints.kept_epochs(run_dir))
     data_name = checkpoints.read_config(run_dir)["data"]["name"]  # szt_12bit resolves to what was found
     write_seconds = write_orbax(run_dir, tmp / "orbax")
-    env = dict(os.environ, IBJAX_BENCH_WIDTHS=",".join(map(str, cfg.model.widths)),
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]))
-    result = {"quick": a.quick, "n_epochs": n_epochs, "data": data_name, "widths": list(cfg.model.widths), "orbax_write_seconds": write_seconds,
-              "load_average": os.getloadavg(), "cpu_count": os.cpu_count(), "repeats": a.repeats}
+    env = dict(
+        os.environ,
+        IBJAX_BENCH_WIDTHS=",".join(map(str, cfg.model.widths)),
+        PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+    )
+    result = {
+        "quick": a.quick,
+        "n_epochs": n_epochs,
+        "data": data_name,
+        "widths": list(cfg.model.widths),
+        "orbax_write_seconds": write_seconds,
+        "load_average": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "repeats": a.repeats,
+    }
     for name, opts in ESTIMATORS.items():
         rows = {}
-        for kind, path, extra in (("run_dir", run_dir, []), ("orbax", tmp / "orbax",
-                                  ["--model", "experiments.benchmarks.checkpoints:make_model", "--data", data_name])):
+        for kind, path, extra in (
+            ("run_dir", run_dir, []),
+            ("orbax", tmp / "orbax", ["--model", "experiments.benchmarks.checkpoints:make_model", "--data", data_name]),
+        ):
             out = tmp / f"{kind}_{name}"
             args = [str(path), "--estimator", name, *opts, *extra, "--out", str(out), "--recompute"]
             rows[kind] = min(timed(args, env) for _ in range(a.repeats))
             rows[f"{kind}_plane"] = InfoPlane.load(out / f"infoplane_{name}.npz")
-        equal = all(np.array_equal(rows["run_dir_plane"].values[k], rows["orbax_plane"].values[k])
-                    for k in rows["run_dir_plane"].values)
-        result[name] = {"run_dir_seconds": rows["run_dir"], "orbax_seconds": rows["orbax"],
-                        "ratio": rows["orbax"] / rows["run_dir"], "equal_values": equal}
-        print(f"{name}: run directory {rows['run_dir']:.2f} s, orbax {rows['orbax']:.2f} s "
-              f"({rows['orbax'] / rows['run_dir']:.2f}x), equal values: {equal}")
+        equal = all(
+            np.array_equal(rows["run_dir_plane"].values[k], rows["orbax_plane"].values[k])
+            for k in rows["run_dir_plane"].values
+        )
+        result[name] = {
+            "run_dir_seconds": rows["run_dir"],
+            "orbax_seconds": rows["orbax"],
+            "ratio": rows["orbax"] / rows["run_dir"],
+            "equal_values": equal,
+        }
+        print(
+            f"{name}: run directory {rows['run_dir']:.2f} s, orbax {rows['orbax']:.2f} s "
+            f"({rows['orbax'] / rows['run_dir']:.2f}x), equal values: {equal}"
+        )
     result["load_average_after"] = os.getloadavg()
     path = Path(a.out) / ("checkpoints_quick.json" if a.quick else "checkpoints.json")
     io.atomic_write_json(path, result)

@@ -30,9 +30,9 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -69,9 +69,11 @@ CASES: list[Case] = []
 
 def register(name: str, what: str, target_ms: float | None = None, *, knn_sizes: bool = False):
     """Decorator: add a benchmark case built by ``setup(sizes, batch) -> (fn, args)``."""
+
     def deco(setup):
         CASES.append(Case(name, what, setup, target_ms, knn_sizes))
         return setup
+
     return deco
 
 
@@ -157,7 +159,10 @@ def _smoothed(s: Sizes, batch):
 @register("hsic_normalized", "normalised HSIC(X, T), median-heuristic bandwidths")
 def _hsic(s: Sizes, batch):
     _, t = layers(s.n, s.d, batch)
-    return _per_item(lambda x, t: hsic.hsic(x, t, normalized=True), batch, (None, 0)), (jnp.asarray(inputs_12bit(s.n)), t)
+    return _per_item(lambda x, t: hsic.hsic(x, t, normalized=True), batch, (None, 0)), (
+        jnp.asarray(inputs_12bit(s.n)),
+        t,
+    )
 
 
 def time_call(fn, args, items: int, repeats: int) -> dict:
@@ -171,9 +176,14 @@ def time_call(fn, args, items: int, repeats: int) -> dict:
         jax.block_until_ready(fn(*args))
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return dict(first_call_seconds=compile_s, best_seconds=min(wall), median_seconds=float(np.median(wall)),
-                ms_per_item=1e3 * min(wall) / items,
-                ms_per_item_median=1e3 * float(np.median(wall)) / items, cpu_ms_per_item=1e3 * min(cpu) / items)
+    return dict(
+        first_call_seconds=compile_s,
+        best_seconds=min(wall),
+        median_seconds=float(np.median(wall)),
+        ms_per_item=1e3 * min(wall) / items,
+        ms_per_item_median=1e3 * float(np.median(wall)) / items,
+        cpu_ms_per_item=1e3 * min(cpu) / items,
+    )
 
 
 def run_case(case: Case, sizes: Sizes, repeats: int) -> list[dict]:
@@ -184,8 +194,9 @@ def run_case(case: Case, sizes: Sizes, repeats: int) -> list[dict]:
         r = time_call(fn, args, batch or 1, repeats)
         target = case.target_ms if batch else None  # targets are for the amortised (batched) time
         met = None if target is None else r["ms_per_item"] <= target
-        rows.append(dict(name=case.name, what=case.what, mode=mode, n=n, d=d, batch=batch or 1,
-                         target_ms=target, met=met, **r))
+        rows.append(
+            dict(name=case.name, what=case.what, mode=mode, n=n, d=d, batch=batch or 1, target_ms=target, met=met, **r)
+        )
     return rows
 
 
@@ -214,26 +225,45 @@ def ksg_memory(n: int = 60_000, d: int = 20) -> dict:
     The child reports its own VmHWM: the parent's RUSAGE_CHILDREN would also count the RSS the child
     had between fork and exec, i.e. this (large) benchmark process."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(d)], check=True,
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(n), str(d)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     value, seconds, peak_kb = (float(v) for v in out.stdout.split())
     peak_mb = peak_kb / 1024
-    return dict(n=n, d=d, peak_rss_mb=peak_mb, target_mb=4096, met=peak_mb < 4096, mi_bits=value,
-                compute_seconds=seconds, process_seconds=time.perf_counter() - t0)
+    return dict(
+        n=n,
+        d=d,
+        peak_rss_mb=peak_mb,
+        target_mb=4096,
+        met=peak_mb < 4096,
+        mi_bits=value,
+        compute_seconds=seconds,
+        process_seconds=time.perf_counter() - t0,
+    )
 
 
 def print_table(rows, memory):
-    print(f"{'estimator':<22} {'mode':<8} {'N':>5} {'d':>3} {'batch':>5} {'ms/item':>9} {'median':>9} "
-          f"{'cpu ms':>8} {'target':>7} {'met':>4} {'compile s':>9}")
+    print(
+        f"{'estimator':<22} {'mode':<8} {'N':>5} {'d':>3} {'batch':>5} {'ms/item':>9} {'median':>9} "
+        f"{'cpu ms':>8} {'target':>7} {'met':>4} {'compile s':>9}"
+    )
     for r in rows:
         tgt = "-" if r["target_ms"] is None else f"{r['target_ms']:g}"
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
-        print(f"{r['name']:<22} {r['mode']:<8} {r['n']:>5} {r['d']:>3} {r['batch']:>5} {r['ms_per_item']:>9.3f} "
-              f"{r['ms_per_item_median']:>9.3f} {r['cpu_ms_per_item']:>8.3f} {tgt:>7} {met:>4} "
-              f"{r['first_call_seconds']:>9.2f}")
+        print(
+            f"{r['name']:<22} {r['mode']:<8} {r['n']:>5} {r['d']:>3} {r['batch']:>5} {r['ms_per_item']:>9.3f} "
+            f"{r['ms_per_item_median']:>9.3f} {r['cpu_ms_per_item']:>8.3f} {tgt:>7} {met:>4} "
+            f"{r['first_call_seconds']:>9.2f}"
+        )
     if memory:
-        print(f"KSG N={memory['n']} d={memory['d']}: peak RSS {memory['peak_rss_mb']:.0f} MB "
-              f"(target < {memory['target_mb']} MB), {memory['compute_seconds']:.1f} s")
+        print(
+            f"KSG N={memory['n']} d={memory['d']}: peak RSS {memory['peak_rss_mb']:.0f} MB "
+            f"(target < {memory['target_mb']} MB), {memory['compute_seconds']:.1f} s"
+        )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
@@ -249,9 +279,17 @@ def main(argv=None) -> dict:
     rows = [r for c in CASES if a.only is None or c.name in a.only for r in run_case(c, sizes, a.repeats)]
     memory = None if (a.quick or a.no_memory) else ksg_memory()
     print_table(rows, memory)
-    result = dict(estimators=rows, ksg_memory=memory, sizes=vars(sizes), backend=jax.default_backend(),
-                  cpu_count=os.cpu_count(), load_average=list(os.getloadavg()), machine=platform.machine(),
-                  jax_version=jax.__version__, quick=a.quick)
+    result = dict(
+        estimators=rows,
+        ksg_memory=memory,
+        sizes=vars(sizes),
+        backend=jax.default_backend(),
+        cpu_count=os.cpu_count(),
+        load_average=list(os.getloadavg()),
+        machine=platform.machine(),
+        jax_version=jax.__version__,
+        quick=a.quick,
+    )
     io.atomic_write_json(Path(a.out) / ("estimators_quick.json" if a.quick else "estimators.json"), result)
     return result
 

@@ -28,8 +28,11 @@ from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import binning, kde
 
 # the --quick run: a 12-6-4-2 net, 30 epochs, every epoch kept
-QUICK_RUN = RunConfig(model=MLPConfig(widths=(12, 6, 4, 2)), data=DataConfig(name="szt_12bit"),
-                      train=TrainConfig(n_epochs=30, schedule="all"))
+QUICK_RUN = RunConfig(
+    model=MLPConfig(widths=(12, 6, 4, 2)),
+    data=DataConfig(name="szt_12bit"),
+    train=TrainConfig(n_epochs=30, schedule="all"),
+)
 
 
 def quick_run(root: Path) -> Path:
@@ -50,8 +53,10 @@ def loop_baseline(run_dir: Path, name: str, n_sample: int) -> dict:
     ds = runs.load_data(cfg)
     m = cfg.model.build()
     pick = np.linspace(0, len(run.epochs) - 1, n_sample).astype(int)
-    fn = {"binning": lambda t: binning.info_plane(t, ds.y, n_bins=30),
-          "kde": lambda t: (kde.info_plane(t, ds.y, 0.1, bound="upper"), kde.info_plane(t, ds.y, 0.1, bound="lower"))}[name]
+    fn = {
+        "binning": lambda t: binning.info_plane(t, ds.y, n_bins=30),
+        "kde": lambda t: (kde.info_plane(t, ds.y, 0.1, bound="upper"), kde.info_plane(t, ds.y, 0.1, bound="lower")),
+    }[name]
     apply = jax.jit(m.apply)
     p0 = jax.tree.map(lambda a: a[0], run.params)
     acts = apply(p0, ds.x)[1]
@@ -90,16 +95,35 @@ def run(a, tmp: Path) -> dict:
         n_layers = plane.i_xt.shape[-1]  # S x E x L
         base = loop_baseline(run_dir, name, 3 if a.quick else 20)
         loop_total = base["seconds_per_epoch_layer"] * n_epochs * n_layers
-        result[name] = dict(end_to_end_seconds=secs, n_layers=n_layers, per_epoch_layer_ms=1e3 * secs / (n_epochs * n_layers),
-                            loop_seconds_extrapolated=loop_total, loop_per_epoch_layer_ms=1e3 * base["seconds_per_epoch_layer"],
-                            speedup=loop_total / secs)
-        print(f"{name}: {secs:.1f} s end to end for {n_epochs} x {n_layers}; per-epoch loop ~{loop_total:.1f} s "
-              f"-> {loop_total / secs:.1f}x")
+        result[name] = dict(
+            end_to_end_seconds=secs,
+            n_layers=n_layers,
+            per_epoch_layer_ms=1e3 * secs / (n_epochs * n_layers),
+            loop_seconds_extrapolated=loop_total,
+            loop_per_epoch_layer_ms=1e3 * base["seconds_per_epoch_layer"],
+            speedup=loop_total / secs,
+        )
+        print(
+            f"{name}: {secs:.1f} s end to end for {n_epochs} x {n_layers}; per-epoch loop ~{loop_total:.1f} s "
+            f"-> {loop_total / secs:.1f}x"
+        )
     for how in ("exact", "approx"):
-        evaluate.main([str(run_dir), "--estimator", "binning", "--epochs", f"delta:{a.delta}:{how}", "--compare-full",
-                       "--out", str(tmp / how)])
+        evaluate.main(
+            [
+                str(run_dir),
+                "--estimator",
+                "binning",
+                "--epochs",
+                f"delta:{a.delta}:{how}",
+                "--compare-full",
+                "--out",
+                str(tmp / how),
+            ]
+        )
         rep = json.loads((tmp / how / "skipping_binning.json").read_text())
-        result[f"delta_skip_{how}"] = {k: rep[k] for k in ("delta", "n_evaluated", "n_total", "n_rounds", "max_interp_error")}
+        result[f"delta_skip_{how}"] = {
+            k: rep[k] for k in ("delta", "n_evaluated", "n_total", "n_rounds", "max_interp_error")
+        }
     io.atomic_write_json(Path(a.out) / ("evaluate_quick.json" if a.quick else "evaluate.json"), result)
     return result
 

@@ -40,15 +40,23 @@ def _reference():
         def build(p):
             return KDTree(p, metric="chebyshev")
 
-        return ("npeet_algorithm_sklearn_kdtree", build, lambda t, p, k: t.query(p, k=k + 1)[0][:, k],
-                lambda t, p, r: t.query_radius(p, r, count_only=True))
+        return (
+            "npeet_algorithm_sklearn_kdtree",
+            build,
+            lambda t, p, k: t.query(p, k=k + 1)[0][:, k],
+            lambda t, p, r: t.query_radius(p, r, count_only=True),
+        )
     except ImportError:
         pass
     try:
         from scipy.spatial import cKDTree
 
-        return ("ksg_scipy_ckdtree", cKDTree, lambda t, p, k: t.query(p, k=k + 1, p=np.inf)[0][:, k],
-                lambda t, p, r: np.array([len(v) for v in t.query_ball_point(p, r, p=np.inf)]))
+        return (
+            "ksg_scipy_ckdtree",
+            cKDTree,
+            lambda t, p, k: t.query(p, k=k + 1, p=np.inf)[0][:, k],
+            lambda t, p, r: np.array([len(v) for v in t.query_ball_point(p, r, p=np.inf)]),
+        )
     except ImportError:
         return None
 
@@ -85,8 +93,14 @@ def row(n: int, d: int, repeats: int, ref) -> dict:
     if ref is None:
         return {**r, "reference": None}
     val, ref_sec = _best(lambda: reference_mi(x, y, ref), max(1, repeats if n <= 10_000 else 1))
-    return {**r, "reference": ref[0], "reference_seconds": ref_sec, "reference_bits": val,
-            "speedup": ref_sec / sec, "abs_diff_bits": abs(val - float(ours))}
+    return {
+        **r,
+        "reference": ref[0],
+        "reference_seconds": ref_sec,
+        "reference_bits": val,
+        "speedup": ref_sec / sec,
+        "abs_diff_bits": abs(val - float(ours)),
+    }
 
 
 def main(argv=None) -> dict:
@@ -104,18 +118,33 @@ def main(argv=None) -> dict:
         print(f"KSG N={n} d=5 ...", flush=True)
         rows.append(row(n, 5, a.repeats, ref))
         r = rows[-1]
-        print(f"  ibjax {r['ibjax_seconds']:.3f} s ({r['ibjax_bits']:.4f} bits)"
-              + ("" if ref is None else f"; {r['reference']} {r['reference_seconds']:.3f} s "
-                 f"({r['reference_bits']:.4f} bits); speedup {r['speedup']:.2f}x"), flush=True)
+        print(
+            f"  ibjax {r['ibjax_seconds']:.3f} s ({r['ibjax_bits']:.4f} bits)"
+            + (
+                ""
+                if ref is None
+                else f"; {r['reference']} {r['reference_seconds']:.3f} s "
+                f"({r['reference_bits']:.4f} bits); speedup {r['speedup']:.2f}x"
+            ),
+            flush=True,
+        )
     x, y = gaussian_pairs(sizes[0], 5, None)
     f = jax.jit(lambda x, y, k: knn.mi_with_error(x, y, k))
     jax.block_until_ready(f(x, y, jax.random.key(0)))
     (i, se), sec = _best(lambda: f(x, y, jax.random.key(0)), a.repeats)
     bars = dict(n=sizes[0], d=5, seconds=sec, bits=float(i), stderr_bits=float(se), splits=[2, 4], n_perm=4)
     print(f"mi_with_error N={sizes[0]}: {float(i):.4f} +- {float(se):.4f} bits in {sec:.3f} s")
-    result = dict(ksg=rows, error_bars=bars, backend=jax.default_backend(), cpu_count=os.cpu_count(),
-                  load_average=list(os.getloadavg()), machine=platform.machine(), jax_version=jax.__version__,
-                  quick=a.quick, npeet_installable=False)
+    result = dict(
+        ksg=rows,
+        error_bars=bars,
+        backend=jax.default_backend(),
+        cpu_count=os.cpu_count(),
+        load_average=list(os.getloadavg()),
+        machine=platform.machine(),
+        jax_version=jax.__version__,
+        quick=a.quick,
+        npeet_installable=False,
+    )
     io.atomic_write_json(Path(a.out) / ("knn_quick.json" if a.quick else "knn.json"), result)
     return result
 

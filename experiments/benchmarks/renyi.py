@@ -43,19 +43,32 @@ def case(name: str, n: int, batch: int | None, repeats: int, subset: int = 0, n_
     y, t = layers(n, 10, batch)
     x = jnp.asarray(inputs_12bit(n))
     if subset:
-        one = lambda t: renyi.info_plane_subsets_bits(t, x, y, jax.random.key(0), 1.01, 1.0, 10, width="silverman",
-                                                       k=10, subset=subset, n_subsets=n_subsets)
+        one = lambda t: renyi.info_plane_subsets_bits(
+            t, x, y, jax.random.key(0), 1.01, 1.0, 10, width="silverman", k=10, subset=subset, n_subsets=n_subsets
+        )
     else:
         one = lambda t: renyi.info_plane_bits(t, x, y, 1.01, 1.0, 10, width="silverman", k=10)
     fn = jax.jit(jax.vmap(one) if batch else one)
     out, first, best = _time(fn, (t,), repeats)
     items = batch or 1
     vals = [float(jnp.ravel(v)[0]) for v in out]
-    r = dict(name=name, n=n, d=10, batch=items, subset=subset or None, n_subsets=n_subsets if subset else None,
-             seconds_per_item=best / items, first_call_seconds=first, i_xt=vals[0],
-             i_ty=vals[1] if not subset else vals[2])
-    print(f"{name:<24} N={n:<5} batch={items:<2} {r['seconds_per_item']:.3f} s/item  "
-          f"I(X;T)={r['i_xt']:.3f} I(T;Y)={r['i_ty']:.3f} bits", flush=True)
+    r = dict(
+        name=name,
+        n=n,
+        d=10,
+        batch=items,
+        subset=subset or None,
+        n_subsets=n_subsets if subset else None,
+        seconds_per_item=best / items,
+        first_call_seconds=first,
+        i_xt=vals[0],
+        i_ty=vals[1] if not subset else vals[2],
+    )
+    print(
+        f"{name:<24} N={n:<5} batch={items:<2} {r['seconds_per_item']:.3f} s/item  "
+        f"I(X;T)={r['i_xt']:.3f} I(T;Y)={r['i_ty']:.3f} bits",
+        flush=True,
+    )
     return r
 
 
@@ -68,12 +81,21 @@ def main(argv=None) -> dict:
     if a.quick:
         rows = [case("exact_batched", 256, 4, 1), case("subsets", 256, None, 1, subset=128)]
     else:
-        rows = [case("exact_batched", 1024, 4, a.repeats), case("exact_single", 1024, None, a.repeats),
-                case("subsets_4x512", 4096, None, a.repeats, subset=512),
-                case("exact_single", 4096, None, 1)]
-    result = dict(renyi=rows, backend=jax.default_backend(), cpu_count=os.cpu_count(),
-                  load_average=list(os.getloadavg()), machine=platform.machine(), jax_version=jax.__version__,
-                  quick=a.quick)
+        rows = [
+            case("exact_batched", 1024, 4, a.repeats),
+            case("exact_single", 1024, None, a.repeats),
+            case("subsets_4x512", 4096, None, a.repeats, subset=512),
+            case("exact_single", 4096, None, 1),
+        ]
+    result = dict(
+        renyi=rows,
+        backend=jax.default_backend(),
+        cpu_count=os.cpu_count(),
+        load_average=list(os.getloadavg()),
+        machine=platform.machine(),
+        jax_version=jax.__version__,
+        quick=a.quick,
+    )
     io.atomic_write_json(Path(a.out) / ("renyi_quick.json" if a.quick else "renyi.json"), result)
     return result
 

@@ -57,13 +57,23 @@ def kde_sweep(run_dir: Path, noise_vars, epochs: str = "all") -> dict:
     t0 = time.perf_counter()
     separate = [pipeline.evaluate_runs([run_dir], "kde", {"noise_var": v}, **common) for v in noise_vars]
     sep_s = time.perf_counter() - t0
-    diff = {k: float(np.max(np.abs(one.values[k] - np.concatenate([p.values[k] for p in separate]))))
-            for k in one.values}
+    diff = {
+        k: float(np.max(np.abs(one.values[k] - np.concatenate([p.values[k] for p in separate])))) for k in one.values
+    }
     g, s, e, l = one.shape
-    return dict(run_dir=str(run_dir), noise_vars=list(noise_vars), shape=[g, s, e, l], order="one call first",
-                one_call_seconds=one_s, separate_calls_seconds=sep_s, speedup=sep_s / one_s,
-                one_call_ms_per_value=1e3 * one_s / (g * s * e * l), separate_ms_per_value=1e3 * sep_s / (g * s * e * l),
-                max_abs_diff=max(diff.values()), max_abs_diff_by_output=diff)
+    return dict(
+        run_dir=str(run_dir),
+        noise_vars=list(noise_vars),
+        shape=[g, s, e, l],
+        order="one call first",
+        one_call_seconds=one_s,
+        separate_calls_seconds=sep_s,
+        speedup=sep_s / one_s,
+        one_call_ms_per_value=1e3 * one_s / (g * s * e * l),
+        separate_ms_per_value=1e3 * sep_s / (g * s * e * l),
+        max_abs_diff=max(diff.values()),
+        max_abs_diff_by_output=diff,
+    )
 
 
 def _block(tree):
@@ -101,49 +111,82 @@ def training_grid(base: RunConfig, learning_rates, n_seeds: int, n_epochs: int) 
     seq_first, seq_s = sum(secs), again + sum(secs[1:])
 
     stacked = jax.tree.map(lambda *a: np.stack(a), *outs)
-    diff = {what: float(max(np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(out_grid[what]),
-                                                                    jax.tree.leaves(stacked[what]))))
-            for what in ("params", "final_params")}
+    diff = {
+        what: float(
+            max(np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(out_grid[what]), jax.tree.leaves(stacked[what])))
+        )
+        for what in ("params", "final_params")
+    }
     seed_epochs = n_runs * n_epochs
-    return dict(widths=list(base.model.widths), learning_rates=list(learning_rates), n_seeds=n_seeds, n_runs=n_runs,
-                epochs=n_epochs, kept_epochs=len(tr.kept), order="grid first",
-                grid=dict(first_call_seconds=grid_first, seconds=grid_s,
-                          seed_epochs_per_second=seed_epochs / grid_s,
-                          seed_epochs_per_second_with_compile=seed_epochs / grid_first),
-                sequential=dict(seconds_with_compile=seq_first, seconds=seq_s, first_call_seconds=secs[0],
-                                seed_epochs_per_second=seed_epochs / seq_s,
-                                seed_epochs_per_second_with_compile=seed_epochs / seq_first),
-                speedup=seq_s / grid_s, speedup_with_compile=seq_first / grid_first,
-                max_abs_param_diff=max(diff.values()), max_abs_param_diff_by_kind=diff)
+    return dict(
+        widths=list(base.model.widths),
+        learning_rates=list(learning_rates),
+        n_seeds=n_seeds,
+        n_runs=n_runs,
+        epochs=n_epochs,
+        kept_epochs=len(tr.kept),
+        order="grid first",
+        grid=dict(
+            first_call_seconds=grid_first,
+            seconds=grid_s,
+            seed_epochs_per_second=seed_epochs / grid_s,
+            seed_epochs_per_second_with_compile=seed_epochs / grid_first,
+        ),
+        sequential=dict(
+            seconds_with_compile=seq_first,
+            seconds=seq_s,
+            first_call_seconds=secs[0],
+            seed_epochs_per_second=seed_epochs / seq_s,
+            seed_epochs_per_second_with_compile=seed_epochs / seq_first,
+        ),
+        speedup=seq_s / grid_s,
+        speedup_with_compile=seq_first / grid_first,
+        max_abs_param_diff=max(diff.values()),
+        max_abs_param_diff_by_kind=diff,
+    )
 
 
 def print_table(kde: dict, grid: dict) -> None:
     g, s, e, l = kde["shape"]
     print(f"KDE, {g} noise variances x {s} run x {e} epochs x {l} layers (compile included)")
     print(f"  {'one call':<22} {kde['one_call_seconds']:>8.2f} s")
-    print(f"  {'separate calls':<22} {kde['separate_calls_seconds']:>8.2f} s   {kde['speedup']:.1f}x"
-          f"   max |diff| {kde['max_abs_diff']:.2e}")
-    print(f"training, {len(grid['learning_rates'])} learning rates x {grid['n_seeds']} seeds x {grid['epochs']} epochs, "
-          f"widths {'-'.join(map(str, grid['widths']))}")
+    print(
+        f"  {'separate calls':<22} {kde['separate_calls_seconds']:>8.2f} s   {kde['speedup']:.1f}x"
+        f"   max |diff| {kde['max_abs_diff']:.2e}"
+    )
+    print(
+        f"training, {len(grid['learning_rates'])} learning rates x {grid['n_seeds']} seeds x {grid['epochs']} epochs, "
+        f"widths {'-'.join(map(str, grid['widths']))}"
+    )
     print(f"  {'':<22} {'s+compile':>10} {'s':>9} {'seed-ep/s':>10}")
     for name in ("grid", "sequential"):
         r = grid[name]
         with_c = r["first_call_seconds"] if name == "grid" else r["seconds_with_compile"]
-        print(f"  {name + (' (1 call)' if name == 'grid' else ' (32 calls)'):<22} {with_c:>10.2f} {r['seconds']:>9.2f} "
-              f"{r['seed_epochs_per_second']:>10.1f}")
-    print(f"  speedup {grid['speedup']:.1f}x ({grid['speedup_with_compile']:.1f}x with compile); "
-          f"max |param diff| {grid['max_abs_param_diff']:.2e}")
+        print(
+            f"  {name + (' (1 call)' if name == 'grid' else ' (32 calls)'):<22} {with_c:>10.2f} {r['seconds']:>9.2f} "
+            f"{r['seed_epochs_per_second']:>10.1f}"
+        )
+    print(
+        f"  speedup {grid['speedup']:.1f}x ({grid['speedup_with_compile']:.1f}x with compile); "
+        f"max |param diff| {grid['max_abs_param_diff']:.2e}"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", default="results/tishby/runs/seed_0", help="run directory for the KDE sweep "
-                   "(default: the tishby run)")
+    p.add_argument(
+        "--run-dir",
+        default="results/tishby/runs/seed_0",
+        help="run directory for the KDE sweep (default: the tishby run)",
+    )
     p.add_argument("--quick", action="store_true", help="a tiny freshly trained run, a 12-6-4-2 grid, 20 epochs (CI)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the grid (default 1000; quick 20)")
-    p.add_argument("--eval-epochs", default=None, help="kept epochs the KDE sweep evaluates, as in ibjax.evaluate "
-                   "--epochs (default all; quick log:3)")
+    p.add_argument(
+        "--eval-epochs",
+        default=None,
+        help="kept epochs the KDE sweep evaluates, as in ibjax.evaluate --epochs (default all; quick log:3)",
+    )
     p.add_argument("--out", default="results/benchmarks", help="output directory (default results/benchmarks)")
     a = p.parse_args(argv)
     n_epochs = a.epochs or (20 if a.quick else 1000)
@@ -159,9 +202,16 @@ def main(argv=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     grid = training_grid(QUICK if a.quick else TISHBY, LEARNING_RATES, N_SEEDS, n_epochs)
     print_table(kde, grid)
-    result = dict(kde_sweep=kde, training_grid=grid, backend=jax.default_backend(), cpu_count=os.cpu_count(),
-                  load_average=list(os.getloadavg()), machine=platform.machine(), jax_version=jax.__version__,
-                  quick=a.quick)
+    result = dict(
+        kde_sweep=kde,
+        training_grid=grid,
+        backend=jax.default_backend(),
+        cpu_count=os.cpu_count(),
+        load_average=list(os.getloadavg()),
+        machine=platform.machine(),
+        jax_version=jax.__version__,
+        quick=a.quick,
+    )
     io.atomic_write_json(Path(a.out) / ("sweeps_quick.json" if a.quick else "sweeps.json"), result)
     return result
 

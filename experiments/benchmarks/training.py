@@ -48,18 +48,27 @@ def time_training(split, seeds: int, n_epochs: int, cfg: RunConfig = TISHBY) -> 
     t0 = time.perf_counter()
     jax.block_until_ready(train(keys, hp))
     run_s = time.perf_counter() - t0
-    return dict(seeds=seeds, epochs=n_epochs, devices=jax.device_count(), seconds=run_s, first_call_seconds=compile_s,
-                epochs_per_second=n_epochs / run_s, seed_epochs_per_second=seeds * n_epochs / run_s)
+    return dict(
+        seeds=seeds,
+        epochs=n_epochs,
+        devices=jax.device_count(),
+        seconds=run_s,
+        first_call_seconds=compile_s,
+        epochs_per_second=n_epochs / run_s,
+        seed_epochs_per_second=seeds * n_epochs / run_s,
+    )
 
 
 def time_checkpoints(n_kept: int, cfg: RunConfig = TISHBY) -> dict:
     """Write and load a run directory of ``n_kept`` epochs of ``cfg``'s network (initial params repeated)."""
-    params = jax.tree.map(lambda a: np.repeat(np.asarray(a)[None], n_kept, axis=0),
-                          cfg.model.build().init(jax.random.key(0)))
+    params = jax.tree.map(
+        lambda a: np.repeat(np.asarray(a)[None], n_kept, axis=0), cfg.model.build().init(jax.random.key(0))
+    )
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        checkpoints.write_run(d, runs.run_config(cfg, 0, 1, cfg.train.n_epochs), np.arange(n_kept), params,
-                              {"x": np.zeros(3)})
+        checkpoints.write_run(
+            d, runs.run_config(cfg, 0, 1, cfg.train.n_epochs), np.arange(n_kept), params, {"x": np.zeros(3)}
+        )
         write_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         run = checkpoints.load_run(d)
@@ -80,11 +89,21 @@ def main(argv=None) -> dict:
     epochs, seed_counts, kept = (20, (1, 2), 10) if a.quick else (a.epochs, (1, 50), 274)
     rows = [time_training(split, s, epochs, cfg) for s in seed_counts]
     ck = time_checkpoints(kept, cfg)
-    result = dict(training=rows, checkpoints=ck, widths=list(cfg.model.widths), backend=jax.default_backend(), cpu_count=os.cpu_count(),
-                  machine=platform.machine(), jax_version=jax.__version__, quick=a.quick)
+    result = dict(
+        training=rows,
+        checkpoints=ck,
+        widths=list(cfg.model.widths),
+        backend=jax.default_backend(),
+        cpu_count=os.cpu_count(),
+        machine=platform.machine(),
+        jax_version=jax.__version__,
+        quick=a.quick,
+    )
     print(f"{'seeds':>6} {'epochs':>7} {'s':>8} {'epochs/s':>10} {'seed-epochs/s':>14}")
     for r in rows:
-        print(f"{r['seeds']:>6} {r['epochs']:>7} {r['seconds']:>8.2f} {r['epochs_per_second']:>10.1f} {r['seed_epochs_per_second']:>14.1f}")
+        print(
+            f"{r['seeds']:>6} {r['epochs']:>7} {r['seconds']:>8.2f} {r['epochs_per_second']:>10.1f} {r['seed_epochs_per_second']:>14.1f}"
+        )
     print(f"checkpoints: write {ck['n_epochs']} epochs {ck['write_seconds']:.2f} s, load {ck['load_seconds']:.2f} s")
     io.atomic_write_json(Path(a.out) / ("training_quick.json" if a.quick else "training.json"), result)
     return result

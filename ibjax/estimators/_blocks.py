@@ -27,11 +27,7 @@ def map_row_blocks(f, n: int, *, block_size: int):
 
 def sq_dists(a_BxD, b_NxD):
     """Squared Euclidean distances, B x N, by the |a|^2 + |b|^2 - 2 a.b expansion (clipped at 0)."""
-    d_BxN = (
-        jnp.sum(a_BxD * a_BxD, axis=-1)[:, None]
-        + jnp.sum(b_NxD * b_NxD, axis=-1)[None, :]
-        - 2.0 * a_BxD @ b_NxD.T
-    )
+    d_BxN = jnp.sum(a_BxD * a_BxD, axis=-1)[:, None] + jnp.sum(b_NxD * b_NxD, axis=-1)[None, :] - 2.0 * a_BxD @ b_NxD.T
     return jnp.maximum(d_BxN, 0.0)
 
 
@@ -49,7 +45,7 @@ def map_leading(f, core_ndims, *args):
         return f(*args)
     flat, in_axes = [], []
     for a, c, b in zip(args, core_ndims, batch_shapes):
-        core = a.shape[a.ndim - c:]
+        core = a.shape[a.ndim - c :]
         flat.append(a if not b else jnp.broadcast_to(a, shape + core).reshape((-1,) + core))
         in_axes.append(0 if b else None)
     out = jax.vmap(f, in_axes=in_axes)(*flat)

@@ -264,8 +264,10 @@ def check_edges(edges) -> tuple:
     except (TypeError, ValueError):
         raise ValueError(f"edges must be a sequence of numbers, got {edges!r}") from None
     if e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) < 0) or e[0] == e[-1]:
-        raise ValueError(f"edges must be >= 2 finite, non-decreasing numbers spanning a non-empty range "
-                         f"(see binning.global_edges), got {edges!r}")
+        raise ValueError(
+            f"edges must be >= 2 finite, non-decreasing numbers spanning a non-empty range "
+            f"(see binning.global_edges), got {edges!r}"
+        )
     return tuple(float(v) for v in e.astype(np.float32))
 
 
@@ -274,15 +276,21 @@ def check_mode(n_bins, bin_size, range_mode, spacing, edges):
     _checks.check_choice("range_mode", range_mode, RANGE_MODES)
     _checks.check_choice("spacing", spacing, SPACINGS)
     if bin_size is not None and (range_mode, spacing, edges) != ("fixed", "uniform", None):
-        raise ValueError(f"bin_size is Saxe's unbounded grid: range_mode, spacing and edges apply to n_bins only, "
-                         f"got range_mode={range_mode!r}, spacing={spacing!r}, edges={edges!r}")
+        raise ValueError(
+            f"bin_size is Saxe's unbounded grid: range_mode, spacing and edges apply to n_bins only, "
+            f"got range_mode={range_mode!r}, spacing={spacing!r}, edges={edges!r}"
+        )
     if range_mode == "fixed" and spacing == "quantile":
-        raise ValueError("spacing='quantile' takes its edges from the data: use range_mode 'layer', 'neuron' or "
-                         "'global', not 'fixed'")
+        raise ValueError(
+            "spacing='quantile' takes its edges from the data: use range_mode 'layer', 'neuron' or "
+            "'global', not 'fixed'"
+        )
     if (range_mode == "global") != (edges is not None):
-        raise ValueError(f"range_mode='global' needs edges computed over all layers and epochs "
-                         f"(edges=binning.global_edges(acts, n_bins=..., spacing=...)), and edges need "
-                         f"range_mode='global'; got range_mode={range_mode!r}, edges={edges!r}")
+        raise ValueError(
+            f"range_mode='global' needs edges computed over all layers and epochs "
+            f"(edges=binning.global_edges(acts, n_bins=..., spacing=...)), and edges need "
+            f"range_mode='global'; got range_mode={range_mode!r}, edges={edges!r}"
+        )
     if edges is not None:
         edges = check_edges(edges)
         if n_bins is not None and n_bins != len(edges):
@@ -300,7 +308,9 @@ def global_edges(acts, *, n_bins: int, spacing: str = "uniform") -> tuple:
     parts = [np.asarray(a, np.float64).ravel() for a in (acts if isinstance(acts, (list, tuple)) else [acts])]
     v = np.concatenate(parts) if parts else np.zeros(0)
     if v.size == 0 or not np.all(np.isfinite(v)):
-        raise ValueError(f"acts must hold finite values, got {v.size} values ({int((~np.isfinite(v)).sum())} non-finite)")
+        raise ValueError(
+            f"acts must hold finite values, got {v.size} values ({int((~np.isfinite(v)).sum())} non-finite)"
+        )
     lo, hi = float(v.min()), float(v.max())
     if not lo < hi:
         raise ValueError(f"acts span an empty range [{lo}, {hi}]: every value is equal, no bins to place")
@@ -315,9 +325,12 @@ def _warn_outside(t, n_bins, value_range, mode) -> None:
     a = np.asarray(t)
     k = int(np.sum((a < value_range[0]) | (a > value_range[1])))
     if k:
-        warnings.warn(f"{k} of {a.size} values lie outside value_range={value_range} and are clipped into the edge "
-                      "bins (the convention under which a ReLU layer measured 4.35 instead of 11.63 bits); use "
-                      "range_mode='layer' or 'global', or bin_size", stacklevel=3)
+        warnings.warn(
+            f"{k} of {a.size} values lie outside value_range={value_range} and are clipped into the edge "
+            "bins (the convention under which a ReLU layer measured 4.35 instead of 11.63 bits); use "
+            "range_mode='layer' or 'global', or bin_size",
+            stacklevel=3,
+        )
 
 
 def _live(t, n_live):
@@ -325,8 +338,18 @@ def _live(t, n_live):
     return jnp.asarray(d, jnp.int32)
 
 
-def entropy(t, *, n_bins=None, bin_size=None, value_range=(-1.0, 1.0), range_mode="fixed", spacing="uniform",
-            edges=None, n_live=None, base=2):
+def entropy(
+    t,
+    *,
+    n_bins=None,
+    bin_size=None,
+    value_range=(-1.0, 1.0),
+    range_mode="fixed",
+    spacing="uniform",
+    edges=None,
+    n_live=None,
+    base=2,
+):
     """Plug-in entropy H(T) of the binned rows of ``t`` (..., N, D); bits unless ``base``.
     ``n_live``: columns from ``n_live`` on are zero padding (ignored by the data-derived ranges)."""
     t = _checks.check_samples("t", t)
@@ -337,8 +360,19 @@ def entropy(t, *, n_bins=None, bin_size=None, value_range=(-1.0, 1.0), range_mod
     return _entropy(t, bin_size, _live(t, n_live), n_bins=n_bins, value_range=value_range, mode=mode) / scale
 
 
-def info_plane(t, y, *, n_bins=None, bin_size=None, value_range=(-1.0, 1.0), range_mode="fixed",
-               spacing="uniform", edges=None, n_live=None, base=2):
+def info_plane(
+    t,
+    y,
+    *,
+    n_bins=None,
+    bin_size=None,
+    value_range=(-1.0, 1.0),
+    range_mode="fixed",
+    spacing="uniform",
+    edges=None,
+    n_live=None,
+    base=2,
+):
     """(I(X;T), I(T;Y)) from binned ``t`` (..., N, D) and integer labels ``y`` (..., N); modes as ``entropy``."""
     t = _checks.check_samples("t", t)
     y = _checks.check_labels("y", y, t.shape[-2])

@@ -65,9 +65,23 @@ _VECTORS = ("range", "fixed")
 VERSIONS = ("4.4.1", "4.2.0")
 
 
-def mi(x, y, *, U=10.0, gamma=(1.0, 1.0), L: int = 10, epsilon=None, epsilon_vector: str = "range",
-       eps_range_factor=0.1, normalize_epsilon: bool = True, ensemble: str = "median", hashing: str = "auto",
-       version: str = "4.4.1", key=None, base=2):
+def mi(
+    x,
+    y,
+    *,
+    U=10.0,
+    gamma=(1.0, 1.0),
+    L: int = 10,
+    epsilon=None,
+    epsilon_vector: str = "range",
+    eps_range_factor=0.1,
+    normalize_epsilon: bool = True,
+    ensemble: str = "median",
+    hashing: str = "auto",
+    version: str = "4.4.1",
+    key=None,
+    base=2,
+):
     """EDGE estimate of I(x; y) for samples x (N x d_x or N) and y (N x d_y or N); bits by default.
 
     ``hashing='auto'`` is the original's rule (4.4.1: floor if both d <= 6, else p-stable; 4.2.0: always
@@ -92,8 +106,21 @@ def mi(x, y, *, U=10.0, gamma=(1.0, 1.0), L: int = 10, epsilon=None, epsilon_vec
         low_d = version == "4.4.1" and max(x_NxD.shape[1], y_NxD.shape[1]) <= 6
         hashing = "floor" if low_d else "p-stable"
     key = jax.random.key(0) if key is None else key
-    i_bits = _mi_bits(x_NxD, y_NxD, U, gamma, eps, key, eps_range_factor, L=L, range_vector=epsilon_vector == "range",
-                      normalize=bool(normalize_epsilon), ensemble=ensemble, hashing=hashing, version=version)
+    i_bits = _mi_bits(
+        x_NxD,
+        y_NxD,
+        U,
+        gamma,
+        eps,
+        key,
+        eps_range_factor,
+        L=L,
+        range_vector=epsilon_vector == "range",
+        normalize=bool(normalize_epsilon),
+        ensemble=ensemble,
+        hashing=hashing,
+        version=version,
+    )
     _warn_near_u(i_bits, U)
     return i_bits * (math.log(2.0) / scale)
 
@@ -120,8 +147,11 @@ def _warn_near_u(i_bits, U) -> None:
     if _checks.is_traced(i_bits) or _checks.is_traced(U):
         return
     if np.any(np.asarray(i_bits) >= 0.95 * np.asarray(U)):
-        warnings.warn(f"EDGE estimate {float(np.max(i_bits)):.4g} bits is within 5% of U={U}: "
-                      "the pointwise terms are clipped at U, raise U", stacklevel=3)
+        warnings.warn(
+            f"EDGE estimate {float(np.max(i_bits)):.4g} bits is within 5% of U={U}: "
+            "the pointwise terms are clipped at U, raise U",
+            stacklevel=3,
+        )
 
 
 def knn_k(n: int, d: int) -> int:
@@ -140,7 +170,7 @@ def knn_distance_1d(v_N, k: int, *, n_query: int = 512):
     v_N = _from_sortable(jnp.sort(_sortable(v_N)))
     n = v_N.shape[0]
     q_Q = v_N if n <= n_query else v_N[(np.arange(n_query) * n + n // 2) // n_query]
-    w_A = v_N[: n - k + 1] + v_N[k - 1:]  # nondecreasing in a
+    w_A = v_N[: n - k + 1] + v_N[k - 1 :]  # nondecreasing in a
     a_Q = jnp.searchsorted(_sortable(w_A), _sortable(2.0 * q_Q), side="left", method="scan")
 
     def radius(a_Q):
@@ -234,16 +264,34 @@ def _ensemble(xw, yv, eps_x, eps_y, U, t_L, shift_L, ensemble):
 
 
 @partial(jax.jit, static_argnames=("L", "range_vector", "normalize", "ensemble", "hashing", "version"))
-def _mi_bits(x_NxD, y_NxE, U, gamma, eps, key, eps_range_factor, *, L, range_vector, normalize, ensemble, hashing,
-             version="4.4.1"):
+def _mi_bits(
+    x_NxD,
+    y_NxE,
+    U,
+    gamma,
+    eps,
+    key,
+    eps_range_factor,
+    *,
+    L,
+    range_vector,
+    normalize,
+    ensemble,
+    hashing,
+    version="4.4.1",
+):
     x_NxD, y_NxE = jnp.asarray(x_NxD, jnp.float32), jnp.asarray(y_NxE, jnp.float32)
     n, d_x, d_y = x_NxD.shape[0], x_NxD.shape[1], y_NxE.shape[1]
     if hashing == "p-stable":
         d_shrink = max(1, math.floor(math.log2(n / 10))) if n > 10 else 1
         x_NxD, y_NxE = _project(x_NxD, y_NxE, key, min(d_x, d_shrink), min(d_y, d_shrink))
-    eps_x, eps_y = (_bandwidth(a, d, g, e, version) for a, d, g, e in
-                    ((x_NxD, d_x, gamma[0], None if eps is None else eps[0]),
-                     (y_NxE, d_y, gamma[1], None if eps is None else eps[1])))
+    eps_x, eps_y = (
+        _bandwidth(a, d, g, e, version)
+        for a, d, g, e in (
+            (x_NxD, d_x, gamma[0], None if eps is None else eps[0]),
+            (y_NxE, d_y, gamma[1], None if eps is None else eps[1]),
+        )
+    )
     t_L = jnp.linspace(1.0, 1.0 + eps_range_factor, L) if range_vector else jnp.ones((L,))
     shift_L = jnp.arange(L, dtype=jnp.float32) / L
 
@@ -264,8 +312,10 @@ def _project(x_NxD, y_NxE, key, dx_out: int, dy_out: int):
         std_D = jnp.where(std_D < 1e-4, 1.0, std_D)
         return a_NxD @ (z_DxK / (std_D[:, None] * math.sqrt(a_NxD.shape[1])))
 
-    return (scaled(x_NxD, z[: d_x * dx_out].reshape(d_x, dx_out)),
-            scaled(y_NxE, z[d_x * dx_out:].reshape(d_y, dy_out)))
+    return (
+        scaled(x_NxD, z[: d_x * dx_out].reshape(d_x, dx_out)),
+        scaled(y_NxE, z[d_x * dx_out :].reshape(d_y, dy_out)),
+    )
 
 
 def _bandwidth(a_NxD, d_raw: int, gamma, eps_manual, version: str = "4.4.1"):

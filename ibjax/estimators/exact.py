@@ -25,8 +25,6 @@ Everything is jittable; public functions take leading batch axes: codes (..., N,
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,14 +123,18 @@ def check_codes(name: str, codes):
                 raise ValueError(f"{name} must fit in int32, got values in [{a.min()}, {a.max()}]")
         return jnp.asarray(codes).astype(jnp.int32)
     if _checks.is_traced(codes) or not jnp.issubdtype(dt, jnp.floating):
-        raise ValueError(f"{name} must be integer codes (an integer dtype), got dtype {dt}; for quantized float "
-                         "activations use exact.info_plane_values")
+        raise ValueError(
+            f"{name} must be integer codes (an integer dtype), got dtype {dt}; for quantized float "
+            "activations use exact.info_plane_values"
+        )
     a = np.asarray(codes)
     bad = ~np.isfinite(a) | (a != np.round(a))
     if bad.any():
-        raise ValueError(f"{name} must be integer codes, got {int(bad.sum())} non-integer value(s) such as "
-                         f"{a[bad][:3].tolist()}; continuous activations have no exact count (use binning), "
-                         "quantized float values go through exact.info_plane_values")
+        raise ValueError(
+            f"{name} must be integer codes, got {int(bad.sum())} non-integer value(s) such as "
+            f"{a[bad][:3].tolist()}; continuous activations have no exact count (use binning), "
+            "quantized float values go through exact.info_plane_values"
+        )
     if np.abs(a).max() > 2**31 - 1:
         raise ValueError(f"{name} must fit in int32, got values up to {np.abs(a).max()}")
     return jnp.asarray(a.astype(np.int32))
@@ -143,7 +145,9 @@ def _check_x_ids(x_ids, n: int):
         return None
     x_ids = _checks.check_labels("x_ids", x_ids, n)
     if not _checks.is_traced(x_ids) and np.asarray(x_ids).max() >= n:
-        raise ValueError(f"x_ids must be input ids in 0..{n - 1} (see exact.input_ids), got max {np.asarray(x_ids).max()}")
+        raise ValueError(
+            f"x_ids must be input ids in 0..{n - 1} (see exact.input_ids), got max {np.asarray(x_ids).max()}"
+        )
     return jnp.asarray(x_ids).astype(jnp.int32)
 
 
@@ -202,7 +206,9 @@ def info_plane_values(t, y, *, levels: int, x=None, base=2):
     codes, n_distinct = dense_codes(t)
     worst = int(np.max(np.asarray(n_distinct)))
     if worst > levels:
-        raise ValueError(f"t is not quantized to levels={levels}: a layer takes {worst} distinct values; "
-                         "exact counting needs a quantized network (models.mlp(..., quant_bits=b)), "
-                         "continuous activations need an estimator such as binning")
+        raise ValueError(
+            f"t is not quantized to levels={levels}: a layer takes {worst} distinct values; "
+            "exact counting needs a quantized network (models.mlp(..., quant_bits=b)), "
+            "continuous activations need an estimator such as binning"
+        )
     return info_plane(codes, y, x_ids=None if x is None else input_ids(x), base=base)

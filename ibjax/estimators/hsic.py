@@ -35,8 +35,9 @@ def hsic(x, y, *, sigma_x=None, sigma_y=None, normalized: bool = False, block_si
         if s is not None:
             _checks.check_positive(name, s)
     n = x_NxD.shape[0]
-    block_size = _checks.check_int("block_size", default_block_size(n) if block_size is None else block_size,
-                                   min_value=1)
+    block_size = _checks.check_int(
+        "block_size", default_block_size(n) if block_size is None else block_size, min_value=1
+    )
     sx = median_bandwidth(x_NxD) if sigma_x is None else sigma_x
     sy = median_bandwidth(y_NxE) if sigma_y is None else sigma_y
     return _hsic(x_NxD, y_NxE, sx, sy, normalized=bool(normalized), block_size=min(block_size, n))

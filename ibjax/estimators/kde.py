@@ -118,7 +118,8 @@ def _entropy_NxD(t_NxD, noise_var, dim, *, bound, block):
 
 def _info_plane_NxD(t_NxD, y_N, noise_var, *, n_classes, bound, block):
     log_all_SxN, log_same_SxN, counts_C = _log_sums(
-        t_NxD, y_N.astype(jnp.int32), noise_var, n_classes=n_classes, bound=bound, block=block)
+        t_NxD, y_N.astype(jnp.int32), noise_var, n_classes=n_classes, bound=bound, block=block
+    )
     p_C = counts_C / y_N.shape[0]
     h_y = -jnp.sum(jnp.where(counts_C > 0, p_C * jnp.log(jnp.where(counts_C > 0, p_C, 1.0)), 0.0))
     i_ty = h_y - jnp.mean(log_all_SxN - log_same_SxN, axis=-1)

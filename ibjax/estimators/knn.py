@@ -50,9 +50,8 @@ _CHUNK_DIMS = 16
 def _accumulate(acc_BxN, a_BxC, bT_CxN, metric):
     """Fold C coordinates into ``acc``: running max of |a - b| or running sum of (a - b)^2."""
     for c in range(a_BxC.shape[1]):
-        diff_BxN = a_BxC[:, c:c + 1] - bT_CxN[c][None, :]
-        acc_BxN = (jnp.maximum(acc_BxN, jnp.abs(diff_BxN)) if metric == "chebyshev"
-                   else acc_BxN + jnp.square(diff_BxN))
+        diff_BxN = a_BxC[:, c : c + 1] - bT_CxN[c][None, :]
+        acc_BxN = jnp.maximum(acc_BxN, jnp.abs(diff_BxN)) if metric == "chebyshev" else acc_BxN + jnp.square(diff_BxN)
     return acc_BxN
 
 
@@ -90,8 +89,12 @@ def kth_smallest(dx_BxN, dy_BxN, k, *, floor):
         n_min_B = jnp.where(r == 0, c_B, n_min_B)
         return m_B, cum_B + c_B, kth_B, n_min_B
 
-    init = (jnp.full(b, floor, dx_BxN.dtype), jnp.zeros(b, jnp.int32), jnp.full(b, jnp.inf, dx_BxN.dtype),
-            jnp.zeros(b, jnp.int32))
+    init = (
+        jnp.full(b, floor, dx_BxN.dtype),
+        jnp.zeros(b, jnp.int32),
+        jnp.full(b, jnp.inf, dx_BxN.dtype),
+        jnp.zeros(b, jnp.int32),
+    )
     _, _, kth_B, n_min_B = lax.fori_loop(0, k, body, init)  # k rounds: each finds >= 1 new value
     return kth_B, n_min_B
 
@@ -154,8 +157,12 @@ def _entropy_NxD(t_NxD, k, dim, *, metric, block_size):
 
     eps_N = map_row_blocks(block, n, block_size=block_size)
     log_eps_N = jnp.log(eps_N) if metric == "chebyshev" else 0.5 * jnp.log(eps_N)
-    return (digamma(jnp.float32(n)) - digamma(jnp.asarray(k, jnp.float32))
-            + _log_unit_ball(dim, metric) + dim * jnp.mean(log_eps_N))
+    return (
+        digamma(jnp.float32(n))
+        - digamma(jnp.asarray(k, jnp.float32))
+        + _log_unit_ball(dim, metric)
+        + dim * jnp.mean(log_eps_N)
+    )
 
 
 @partial(jax.jit, static_argnames=("metric", "block_size"))
@@ -221,13 +228,11 @@ def mi(x, y, *, k=3, metric="chebyshev", base=2, block_size=None):
     y = _checks.check_samples("y", y)
     _checks.check_same_n("x", x, "y", y)
     k = _check_k(k, x.shape[-2])
-    scale, block_size = _check_common(metric, base, block_size, x.shape[-2], x.shape[:-2], y.shape[:-2],
-                                      np.shape(k))
+    scale, block_size = _check_common(metric, base, block_size, x.shape[-2], x.shape[:-2], y.shape[:-2], np.shape(k))
     return _mi(x, y, k, metric=metric, block_size=block_size) / scale
 
 
-def mi_with_error(x, y, key, *, k=3, metric="chebyshev", base=2, splits=(2, 4), n_perm: int = 4,
-                  block_size=None):
+def mi_with_error(x, y, key, *, k=3, metric="chebyshev", base=2, splits=(2, 4), n_perm: int = 4, block_size=None):
     """(I, standard error): KSG ``mi`` on all rows and its sampling error by subsampling (Holmes &
     Nemenman 2019, "Estimation of mutual information for real-valued data with error bars and
     controlled bias").
@@ -247,10 +252,12 @@ def mi_with_error(x, y, key, *, k=3, metric="chebyshev", base=2, splits=(2, 4), 
     n = x.shape[0]
     n_perm = _checks.check_int("n_perm", n_perm, min_value=1)
     splits = tuple(splits)
-    if not splits or any(isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2 or n // m <= k
-                         for m in splits):
-        raise ValueError(f"splits must be whole numbers m >= 2 with N / m = {n} / m > k = {k} rows per part, "
-                         f"got {splits!r}")
+    if not splits or any(
+        isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2 or n // m <= k for m in splits
+    ):
+        raise ValueError(
+            f"splits must be whole numbers m >= 2 with N / m = {n} / m > k = {k} rows per part, got {splits!r}"
+        )
     full = mi(x, y, k=k, metric=metric, base=base, block_size=block_size)
     perm_PxN = jax.vmap(lambda kk: jax.random.permutation(kk, n))(jax.random.split(key, n_perm))
     var_sum, dof = 0.0, 0

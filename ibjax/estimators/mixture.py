@@ -13,7 +13,6 @@ I(X;T) = h(mixture of N(s(x), sigma^2 I)) - h(N(0, sigma^2 I)) (``mutual_informa
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
@@ -74,8 +73,10 @@ def _nodes(n_nodes, d: int) -> int:
         n_nodes = {1: 64, 2: 24, 3: 12}.get(d, 6)
     n_nodes = _checks.check_int("n_nodes", n_nodes, min_value=1)
     if n_nodes**d > MAX_NODES:
-        raise ValueError(f"n_nodes ** D must be <= {MAX_NODES} (tensor-product rule), got {n_nodes}^{d}; "
-                         "use fewer nodes or Monte Carlo (ibjax.estimators.smoothed) in high dimension")
+        raise ValueError(
+            f"n_nodes ** D must be <= {MAX_NODES} (tensor-product rule), got {n_nodes}^{d}; "
+            "use fewer nodes or Monte Carlo (ibjax.estimators.smoothed) in high dimension"
+        )
     return n_nodes
 
 

@@ -158,8 +158,9 @@ def subset_indices(key, n: int, subset: int, n_subsets: int):
 
 
 @partial(jax.jit, static_argnames=("width", "k", "subset", "n_subsets"))
-def info_plane_subsets_bits(t_NxD, x_NxD, y_N, key, alpha, gamma, d, *, width: str, k: int, subset: int,
-                            n_subsets: int):
+def info_plane_subsets_bits(
+    t_NxD, x_NxD, y_N, key, alpha, gamma, d, *, width: str, k: int, subset: int, n_subsets: int
+):
     """(i_xt, i_xt_se, i_ty, i_ty_se) in bits: mean and standard error over random row subsets."""
     idx_SxM = subset_indices(key, t_NxD.shape[0], subset, n_subsets)
     one = lambda idx: _info_plane_bits(t_NxD[idx], x_NxD[idx], y_N[idx], alpha, gamma, d, width=width, k=k)
@@ -251,8 +252,9 @@ def info_plane(t, x, y, *, alpha=1.01, width="silverman", gamma=1.0, k=10, d=Non
     return i_xt * (math.log(2.0) / scale), i_ty * (math.log(2.0) / scale)
 
 
-def info_plane_subsets(t, x, y, key, *, subset: int, n_subsets: int = 4, alpha=1.01, width="silverman",
-                       gamma=1.0, k=10, d=None, base=2):
+def info_plane_subsets(
+    t, x, y, key, *, subset: int, n_subsets: int = 4, alpha=1.01, width="silverman", gamma=1.0, k=10, d=None, base=2
+):
     """(i_xt, i_xt_se, i_ty, i_ty_se): ``info_plane`` averaged over ``n_subsets`` random subsets of
     ``subset`` rows drawn with ``key``, with the standard error over subsets (0 when n_subsets = 1)."""
     t_NxD, x_NxD = _samples("t", t), _samples("x", x)
@@ -262,6 +264,7 @@ def info_plane_subsets(t, x, y, key, *, subset: int, n_subsets: int = 4, alpha=1
     n_subsets = _checks.check_int("n_subsets", n_subsets, min_value=1)
     k, scale = _check_settings(alpha, gamma, width, k, subset, base)
     d = t_NxD.shape[1] if d is None else d
-    out = info_plane_subsets_bits(t_NxD, x_NxD, y_N, key, alpha, gamma, d, width=width, k=k, subset=subset,
-                                  n_subsets=n_subsets)
+    out = info_plane_subsets_bits(
+        t_NxD, x_NxD, y_N, key, alpha, gamma, d, width=width, k=k, subset=subset, n_subsets=n_subsets
+    )
     return tuple(v * (math.log(2.0) / scale) for v in out)

@@ -47,8 +47,15 @@ def entropy_with_labels(s, y, sigma, key, *, n_mc: int = 1, base=2, block_size: 
     y_N = _checks.check_labels("y", y, n=s_NxD.shape[0])
     if y_N.ndim != 1:
         raise ValueError(f"y must have rank 1, got shape {tuple(y_N.shape)}")
-    out = entropy_with_labels_nats(s_NxD, jnp.asarray(y_N, jnp.int32), sigma, key, n_mc=n_mc,
-                                   block_size=block_size, n_var=min(N_VAR, s_NxD.shape[0]))
+    out = entropy_with_labels_nats(
+        s_NxD,
+        jnp.asarray(y_N, jnp.int32),
+        sigma,
+        key,
+        n_mc=n_mc,
+        block_size=block_size,
+        n_var=min(N_VAR, s_NxD.shape[0]),
+    )
     return tuple(v / scale for v in out)
 
 
@@ -111,7 +118,7 @@ def _queries(s_NxD, sigma, key, n_mc: int, n_var: int, mask_D=None):
     if not n_extra:
         return t_QxD, None
     pick_K = jax.lax.top_k(z[-n:], n_var)[1]  # a uniformly random subset of the centres
-    extra_KxD = s_NxD[pick_K] + sigma * z[n * d: (n + n_var) * d].reshape(n_var, d) * m_D[None, :]
+    extra_KxD = s_NxD[pick_K] + sigma * z[n * d : (n + n_var) * d].reshape(n_var, d) * m_D[None, :]
     return jnp.concatenate([t_QxD, extra_KxD]), pick_K
 
 
@@ -147,8 +154,9 @@ def entropy_with_labels_nats(s_NxD, y_N, sigma, key, *, n_mc: int, block_size: i
     n = s_NxD.shape[0]
     t_QxD, pick_K = _queries(s_NxD, sigma, key, n_mc, n_var, mask_D)
     y_Q = jnp.repeat(y_N, n_mc) if pick_K is None else jnp.concatenate([y_N, y_N[pick_K]])
-    logp_Q, logp_y_Q = mixture_logpdf(t_QxD, s_NxD, sigma, block_size=block_size, y_Q=y_Q, y_N=y_N,
-                                      d_eff=_d_eff(mask_D))
+    logp_Q, logp_y_Q = mixture_logpdf(
+        t_QxD, s_NxD, sigma, block_size=block_size, y_Q=y_Q, y_N=y_N, d_eff=_d_eff(mask_D)
+    )
     h, h_se = stratified_mean(-logp_Q, n, n_mc, pick_K)
     i_ty, i_ty_se = stratified_mean(logp_y_Q - logp_Q, n, n_mc, pick_K)
     return h, h_se, i_ty, i_ty_se
