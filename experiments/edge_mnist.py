@@ -346,7 +346,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     x, y, ds, n_train = mi_samples(rc, cfg.mi_samples)
     n_h = cfg.hsic_samples or len(y)
     note = (
-        f"{ds.name} ({ds.source}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
+        f"{ds.name} ({data_mod.portable_source(ds.source)}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
         f"images (as the study), HSIC on the first {min(n_h, len(y))}"
         + (
             ""
@@ -363,7 +363,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     for act in (a, b):
         m = lambda n: {
             "data": ds.name,
-            "data_source": ds.source,
+            "data_source": data_mod.portable_source(ds.source),
             "samples": f"training images, first {n}",
             "n_samples": int(n),
         }

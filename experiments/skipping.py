@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from experiments import tishby
+from ibjax import data as data_mod
 from ibjax import infoplane, io, pipeline, plotting, registry, skipping
 from ibjax.config import RunConfig
 
@@ -209,7 +210,12 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         cfg.granule,
         run_ids=[r.config["run_id"] for r in runs],
         run_dirs=dirs,
-        measured={"data": ds.name, "data_source": ds.source, "samples": "all", "n_samples": int(len(ds.y))},
+        measured={
+            "data": ds.name,
+            "data_source": data_mod.portable_source(ds.source),
+            "samples": "all",
+            "n_samples": int(len(ds.y)),
+        },
     )
     q = np.bincount(ds.y) / len(ds.y)
     h_x, h_y = float(np.log2(len(ds.y))), float(-np.sum(q[q > 0] * np.log2(q[q > 0])))

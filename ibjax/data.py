@@ -52,6 +52,19 @@ class Split(NamedTuple):
 # ---------------------------------------------------------------- the SZT 12-bit task
 
 
+def portable_source(source: str) -> str:
+    """A dataset's ``source`` without this machine's prefix, for files that are shared (summaries, notes):
+    ``$IBJAX_DATA_DIR/...``, ``~/.cache/ibjax/...`` or ``ibjax/_data/...``; other paths keep their last two parts."""
+    p = Path(source)
+    if not p.is_absolute():
+        return source
+    roots = [(os.environ.get("IBJAX_DATA_DIR"), "$IBJAX_DATA_DIR"), (io.cache_dir(), "~/.cache/ibjax")]
+    for root, label in [*roots, (io.PACKAGE_DATA, "ibjax/_data")]:
+        if root and p.resolve().is_relative_to(Path(root).resolve()):
+            return str(Path(label) / p.resolve().relative_to(Path(root).resolve()))
+    return str(Path(*p.parts[-2:]))
+
+
 def var_u(path: str | os.PathLike | None = None) -> Dataset:
     """The 12-bit task of Shwartz-Ziv & Tishby: every 12-bit pattern, binary labels (var_u.mat).
 

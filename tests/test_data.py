@@ -198,3 +198,12 @@ def test_atomic_write_mode_follows_umask(tmp_path, umask, mode):
     assert out.stdout.strip() == oct(mode)
     assert stat.S_IMODE(dest.stat().st_mode) == mode
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_portable_source_hides_the_machine_prefix(tmp_path, monkeypatch):
+    monkeypatch.setenv("IBJAX_DATA_DIR", str(tmp_path))
+    (tmp_path / "mnist").mkdir()
+    assert data.portable_source(str(tmp_path / "mnist" / "t10k.gz")) == "$IBJAX_DATA_DIR/mnist/t10k.gz"
+    assert data.portable_source(str(io.PACKAGE_DATA / "var_u.mat")) == "ibjax/_data/var_u.mat"
+    assert data.portable_source("/somewhere/else/file.mat") == "else/file.mat"
+    assert data.portable_source("generated") == "generated"
