@@ -48,7 +48,9 @@ from experiments import _harness as harness
 from ibjax import checkpoints, infoplane, io, pipeline, plotting, registry, views
 from ibjax import claims as verdicts
 from ibjax import data as data_mod
+from ibjax.adapters import EDGE_STUDY
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
+from ibjax.estimators import edge
 
 DATA_CHOICES = ("auto", "mnist_train", "mnist_test")
 PLANES = ("edge420", "edge441", "hsic")  # the study's estimator, the contrast, and HSIC
@@ -435,6 +437,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         "evaluated_epochs": {k: [int(e) for e in planes[a, k].epochs] for k in PLANES},
         "final_accuracy": acc,
         "rule": verdicts.RULE.describe(),
+        "layer1_normalisation": normalisation_diagnostic(cfg, nets[a], dirs[a], x),
     }
     curves = {
         f"{act} {k}": np.stack([mm[k] for mm in ms])
@@ -442,6 +445,33 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         for k in ("train_loss_running", "train_acc_running")
     }
     return {"planes": planes, "stats": stats, "metrics": curves, "acc": metrics, "summary": summary}
+
+
+def _layer1_xt(model, x, gamma_t, key, n, normalize, p):
+    t = model.apply(p, x[:n])[1][0].reshape(n, -1)
+    gamma = (EDGE_STUDY["gamma_x"], gamma_t)
+    return edge.mi(x[:n], t, U=EDGE_STUDY["U"], gamma=gamma, version="4.2.0", key=key, normalize_epsilon=normalize)
+
+
+def normalisation_diagnostic(cfg: Config, rc: RunConfig, dirs, x) -> dict:
+    """Layer 1 of the first seed at the first and the last evaluated step: EDGE 4.2.0 I(X;T) in bits with and
+    without the one-step normalisation (gamma <- gamma 2^(-sqrt(2 I) + 0.5 / I)), on all MI samples and on a fifth
+    of them, beside log2 N: where the first pass reads a few bits the normalisation narrows the buckets so much
+    that nearly every sample has a cell of its own."""
+    params, kept, _, _ = load_params(dirs[:1], cfg.epochs)
+    ends = jax.tree.map(lambda a: a[0, np.array([0, len(kept) - 1])], params)
+    model, key, n_all = rc.model.build(), jax.random.key(cfg.eval_seed), len(x)
+    out = {"steps": [int(kept[0]), int(kept[-1])]}
+    for n in (n_all, n_all // 5):  # structural: two sample counts (two shapes), each vmapped over both steps
+        f = partial(_layer1_xt, model, jax.numpy.asarray(x), float(cfg.gamma_xt[0]), key, n)
+        out[f"N={n}"] = {
+            "log2_N": round(float(np.log2(n)), 4),
+            **{
+                name: [round(float(v), 4) for v in jax.lax.map(partial(f, norm), ends)]
+                for name, norm in (("normalised", True), ("first_pass", False))
+            },
+        }
+    return out
 
 
 def cap(plane) -> float:

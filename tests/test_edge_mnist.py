@@ -53,6 +53,13 @@ def test_quick_summary_planes_and_claims(quick):
     assert len(s["claims"]) == 5 and all(c["rule"] == claims.RULE.name for c in s["claims"])
     assert all(c["agrees"] in (True, False, None) and (c["agrees"] is not None or c["reason"]) for c in s["claims"])
     assert s["claims"][4]["agrees"] is None and "training accuracy" in s["claims"][4]["reason"]
+    diag = s["layer1_normalisation"]
+    assert diag["steps"] == [0, 5] and set(diag) == {"steps", "N=100", "N=20"}
+    for n in (100, 20):
+        d = diag[f"N={n}"]
+        assert d["log2_N"] == pytest.approx(np.log2(n), abs=1e-4)
+        assert all(0.001 - 1e-5 <= v <= np.log2(n) + 1e-4 for v in d["normalised"] + d["first_pass"])
+        assert len(d["normalised"]) == len(d["first_pass"]) == 2
     for act in ("tanh", "relu"):
         plane = InfoPlane.load(out / s["planes"][act]["edge420"][0])  # one file per hidden layer
         assert plane.measured["n_samples"] == 100 and list(plane.epochs) == list(range(6))
