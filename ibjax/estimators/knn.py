@@ -9,17 +9,31 @@ each also counting the ties at its minimum, so tied distances count with their m
 (XLA:CPU sort and top_k are much slower). A point with fewer than k other distinct points gets an
 infinite distance.
 
-Repeated rows (ReLU zeros, saturated tanh, I(X;X) on data with repeats):
+Ties (discrete inputs, ReLU zeros, saturated tanh, binary codes):
 
-* ``mi``: if a point has at least k exact copies in the joint space its k-th neighbour distance is
-  0. Following Gao, Kannan, Oh & Viswanath (2017, "Estimating mutual information for
-  discrete-continuous mixtures"), such a point uses k_i = its number of copies in place of k and
-  counts marginal neighbours at distance 0 (<= 0 instead of < 0). Points without k copies use the
-  plain KSG-1 term. The estimate stays finite and is consistent for mixtures of discrete and
-  continuous parts; for a discrete X with M equiprobable values, I(X;X) comes out as log M.
+* ``mi``, ``ties="cell"`` (default): let rho_i be point i's k-th neighbour distance in the joint
+  space, counted with multiplicity. Where rho_i > 0 and exactly k points lie within it (always, for
+  continuous data) the term is plain KSG-1. Otherwise the k-NN ball is not defined by k: rho_i = 0
+  (at least k exact copies: Gao, Kannan, Oh & Viswanath 2017, "Estimating mutual information for
+  discrete-continuous mixtures", whose k_i is the number of copies) or rho_i is tied (more than k
+  points within it: a lattice, e.g. binary inputs, where every pair of distinct 12-bit vectors is
+  at max-norm distance exactly 1 and KSG-1 counts nobody strictly inside, so I(X;X) came out 15.0
+  bits > H(X) = 12 and I(X; constant) = psi(3) - psi(1) = 2.16 bits). Such a point is a cell of
+  the empirical distribution: the copies (rho_i = 0) or the open ball below the tie, with n_z, n_x,
+  n_y its other points in the joint space and in each marginal, and its term is the plug-in
+  log(N (n_z + 1) / ((n_x + 1)(n_y + 1))). On data that is all cells the estimate is the plug-in
+  (empirical) MI of the cells: I(X;X) = H of the sample's distinct rows, I(X; constant) = 0
+  exactly, and data processing holds along deterministic chains of such variables. Gao et al. use
+  psi(k_i) for the joint count at rho_i = 0; that needs k_i >= 1, which the open ball below a tie
+  need not have (12-bit data: n_z = 0), so cells use log throughout (the two differ by O(1 / k_i)).
+  Where X is on a lattice of spacing s with one sample per value, the estimate resolves the other
+  variable at scale s, not finer: nothing finer is seen by neighbour counts (a deterministic tanh
+  layer of the 12-bit task gets its entropy at resolution 1, not the 12 bits of its distinct rows).
   A copy is a neighbour at distance 0 in both marginals, i.e. evidence of dependence, so
   duplicating rows of continuous data raises the estimate (tested: 30% duplicated rows of a
   Gaussian pair, +0.27 nats at k=3, +0.05 at k=10); the original's 1e-10 jitter behaves the same.
+* ``ties="ksg"``: the previous rule: KSG-1 with Gao's k_i = the copies at rho_i = 0 and strict
+  counts at a tied rho_i > 0, as Gao et al.'s reference code counts there (15.0 and 2.16 bits above).
 * ``entropy``: a law with atoms has differential entropy -inf; here neighbours at distance 0 are
   skipped (the k-th neighbour is the k-th nearest *distinct* point), which keeps the estimate finite
   and leaves it unchanged when there are no repeats.
@@ -43,6 +57,7 @@ from ibjax import _checks
 from ibjax.estimators._blocks import map_leading, map_row_blocks
 
 METRICS = ("chebyshev", "euclidean")
+TIES = ("cell", "ksg")
 _UNROLL_DIMS = 32
 _CHUNK_DIMS = 16
 
@@ -108,18 +123,27 @@ def _count_below(d_BxN, eps_B):
     return jnp.sum((d_BxN < eps_B[:, None]).astype(jnp.float32), axis=1)
 
 
-def _ksg_block(idx_B, x_NxDx, y_NxDy, xT_DxN, yT_DxN, k, metric):
-    """Per-row KSG-1 term psi(k_i) - psi(n_x + 1) - psi(n_y + 1), Gao's k_i for repeated points."""
+def _ksg_block(idx_B, x_NxDx, y_NxDy, xT_DxN, yT_DxN, k, n, metric, ties):
+    """Per-row term: KSG-1 psi(k) + psi(N) - psi(n_x + 1) - psi(n_y + 1), or at a tied or zero k-th
+    distance the cell term (``ties="cell"``, module docstring) or Gao's k_i at zero (``"ksg"``)."""
     dx_BxN = _self_masked(idx_B, pairwise(x_NxDx[idx_B], xT_DxN, metric=metric))
     dy_BxN = pairwise(y_NxDy[idx_B], yT_DxN, metric=metric)
-    eps_B, n_copies_B = kth_smallest(dx_BxN, dy_BxN, k, floor=-1.0)
-    repeated_B = eps_B == 0
-    # With eps = 0 count marginal neighbours at distance 0: "< tiny" is "== 0" for distances >= 0.
-    eps_B = jnp.where(repeated_B, jnp.finfo(eps_B.dtype).tiny, eps_B)
+    rho_B, n_copies_B = kth_smallest(dx_BxN, dy_BxN, k, floor=-1.0)
+    repeated_B = rho_B == 0
+    # With rho = 0 count neighbours at distance 0: "< tiny" is "== 0" for distances >= 0.
+    eps_B = jnp.where(repeated_B, jnp.finfo(rho_B.dtype).tiny, rho_B)
     n_x_B = _count_below(dx_BxN, eps_B)  # self is at +inf
     n_y_B = _count_below(dy_BxN, eps_B) - 1.0  # self is at 0
-    k_B = jnp.where(repeated_B, n_copies_B, k).astype(jnp.float32)
-    return digamma(k_B) - digamma(n_x_B + 1.0) - digamma(n_y_B + 1.0)
+    psi_n = digamma(jnp.asarray(n, jnp.float32))
+    if ties == "ksg":
+        k_B = jnp.where(repeated_B, n_copies_B, k).astype(jnp.float32)
+        return digamma(k_B) + psi_n - digamma(n_x_B + 1.0) - digamma(n_y_B + 1.0)
+    dz_BxN = jnp.maximum(dx_BxN, dy_BxN)
+    n_z_B = _count_below(dz_BxN, eps_B)  # the copies (rho = 0) or the open ball below a tie
+    tied_B = jnp.sum((dz_BxN <= rho_B[:, None]).astype(jnp.float32), axis=1) > k
+    ksg_B = digamma(jnp.asarray(k, jnp.float32)) + psi_n - digamma(n_x_B + 1.0) - digamma(n_y_B + 1.0)
+    cell_B = math.log(n) + jnp.log(n_z_B + 1.0) - jnp.log(n_x_B + 1.0) - jnp.log(n_y_B + 1.0)
+    return jnp.where(repeated_B | tied_B, cell_B, ksg_B)
 
 
 def _float(a):
@@ -127,16 +151,15 @@ def _float(a):
     return a.astype(jnp.promote_types(a.dtype, jnp.float32))
 
 
-def _mi_NxD(x_NxDx, y_NxDy, k, *, metric, block_size):
+def _mi_NxD(x_NxDx, y_NxDy, k, *, metric, ties, block_size):
     n = x_NxDx.shape[0]
     x_NxDx, y_NxDy = _float(x_NxDx), _float(y_NxDy)
     xT_DxN, yT_DxN = x_NxDx.T, y_NxDy.T
 
     def block(idx_B):
-        return _ksg_block(idx_B, x_NxDx, y_NxDy, xT_DxN, yT_DxN, k, metric)
+        return _ksg_block(idx_B, x_NxDx, y_NxDy, xT_DxN, yT_DxN, k, n, metric, ties)
 
-    terms_N = map_row_blocks(block, n, block_size=block_size)
-    return digamma(jnp.float32(n)) + jnp.mean(terms_N)
+    return jnp.mean(map_row_blocks(block, n, block_size=block_size))
 
 
 def _log_unit_ball(dim, metric):
@@ -165,9 +188,9 @@ def _entropy_NxD(t_NxD, k, dim, *, metric, block_size):
     )
 
 
-@partial(jax.jit, static_argnames=("metric", "block_size"))
-def _mi(x, y, k, *, metric, block_size):
-    f = partial(_mi_NxD, metric=metric, block_size=block_size)
+@partial(jax.jit, static_argnames=("metric", "ties", "block_size"))
+def _mi(x, y, k, *, metric, ties, block_size):
+    f = partial(_mi_NxD, metric=metric, ties=ties, block_size=block_size)
     return map_leading(f, (2, 2, 0), x, y, k)
 
 
@@ -218,21 +241,27 @@ def entropy(t, *, k=3, metric="chebyshev", base=2, dim=None, block_size=None):
     return _entropy(t, k, dim, metric=metric, block_size=block_size) / scale
 
 
-def mi(x, y, *, k=3, metric="chebyshev", base=2, block_size=None):
-    """KSG estimator 1 of I(X;Y) from paired rows ``x`` (..., N, Dx), ``y`` (..., N, Dy).
+def mi(x, y, *, k=3, metric="chebyshev", base=2, ties="cell", block_size=None):
+    """KSG estimator 1 of I(X;Y) from paired rows ``x`` (..., N, Dx), ``y`` (..., N, Dy), tie-aware.
 
     psi(k) + psi(N) - <psi(n_x + 1) + psi(n_y + 1)>, neighbours counted strictly inside the k-th
-    joint distance; bits unless ``base``.
+    joint distance, where that distance is positive and untied; bits unless ``base``. A point whose
+    k-th distance is 0 or tied is a cell of the empirical distribution (``ties="cell"``), or KSG-1
+    with k_i = its copies at 0 and strict counts at a tie (``"ksg"``, the previous rule): module
+    docstring.
     """
     x = _checks.check_samples("x", x)
     y = _checks.check_samples("y", y)
     _checks.check_same_n("x", x, "y", y)
     k = _check_k(k, x.shape[-2])
     scale, block_size = _check_common(metric, base, block_size, x.shape[-2], x.shape[:-2], y.shape[:-2], np.shape(k))
-    return _mi(x, y, k, metric=metric, block_size=block_size) / scale
+    _checks.check_choice("ties", ties, TIES)
+    return _mi(x, y, k, metric=metric, ties=ties, block_size=block_size) / scale
 
 
-def mi_with_error(x, y, key, *, k=3, metric="chebyshev", base=2, splits=(2, 4), n_perm: int = 4, block_size=None):
+def mi_with_error(
+    x, y, key, *, k=3, metric="chebyshev", base=2, ties="cell", splits=(2, 4), n_perm: int = 4, block_size=None
+):
     """(I, standard error): KSG ``mi`` on all rows and its sampling error by subsampling (Holmes &
     Nemenman 2019, "Estimation of mutual information for real-valued data with error bars and
     controlled bias").
@@ -241,8 +270,8 @@ def mi_with_error(x, y, key, *, k=3, metric="chebyshev", base=2, splits=(2, 4), 
     parts for each m in ``splits`` (default halves and quarters). The estimator's variance scales as
     1 / N, so the variance across the m parts of size N / m, divided by m, estimates the variance at
     N; the m - 1 degrees of freedom of every split and permutation are pooled. Repeated rows need no
-    jitter: ``mi`` handles ties (module docstring). All parts of all splits and permutations are one
-    batched ``mi`` call per split. x (N, Dx), y (N, Dy); k must be < N / max(splits).
+    jitter: ``mi`` handles ties (``ties``, module docstring). All parts of all splits and
+    permutations are one batched ``mi`` call per split. x (N, Dx), y (N, Dy); k must be < N / max(splits).
     """
     x = _checks.check_samples("x", x)
     y = _checks.check_samples("y", y)
@@ -258,12 +287,12 @@ def mi_with_error(x, y, key, *, k=3, metric="chebyshev", base=2, splits=(2, 4), 
         raise ValueError(
             f"splits must be whole numbers m >= 2 with N / m = {n} / m > k = {k} rows per part, got {splits!r}"
         )
-    full = mi(x, y, k=k, metric=metric, base=base, block_size=block_size)
+    full = mi(x, y, k=k, metric=metric, base=base, ties=ties, block_size=block_size)
     perm_PxN = jax.vmap(lambda kk: jax.random.permutation(kk, n))(jax.random.split(key, n_perm))
     var_sum, dof = 0.0, 0
     for m in splits:  # static structure: one batched call per split size
         rows_PxMxS = perm_PxN[:, : (n // m) * m].reshape(n_perm, m, n // m)
-        i_PxM = mi(jnp.asarray(x)[rows_PxMxS], jnp.asarray(y)[rows_PxMxS], k=k, metric=metric, base=base)
+        i_PxM = mi(jnp.asarray(x)[rows_PxMxS], jnp.asarray(y)[rows_PxMxS], k=k, metric=metric, base=base, ties=ties)
         var_sum = var_sum + jnp.sum(jnp.var(i_PxM, axis=1, ddof=1) * (m - 1)) / m
         dof += n_perm * (m - 1)
     return full, jnp.sqrt(var_sum / dof)
