@@ -11,7 +11,9 @@ and calls ``harness.main(NAME, Config, QUICK, run, figures, claims, argv)``. The
 ``--set a.b=VALUE`` (repeatable, any field; typed by the field's current value), ``--seeds N``,
 ``--quick``, ``--out DIR`` (default results/NAME, or results/NAME_quick), ``--force`` (retrain and
 re-evaluate: no finished run directory or saved plane is reused).
-It writes OUT/config.json and OUT/summary.json (claims, timings, versions, files) and prints where.
+It writes OUT/config.json and OUT/summary.json (claims, timings, versions, files) and prints where,
+holding OUT/.lock meanwhile: a second run into the same OUT stops at once with a one-line error
+naming the first (pid, command, since when).
 """
 
 from __future__ import annotations
@@ -155,6 +157,11 @@ def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
     cfg, settings = build_config(cfg0, quick, a)
     out = Path(a.out or (f"results/{name}_quick" if a.quick else f"results/{name}"))
     check_out_dir(out)
+    with io.dir_lock(out, what=f"experiment {name}"):  # a second run into the same --out is refused, naming this one
+        return _write(name, cfg, settings, run, figures, claims, a, out)
+
+
+def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
     io.atomic_write_json(
         out / "config.json",
         {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},

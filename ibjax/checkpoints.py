@@ -13,8 +13,9 @@ and loadable for its own settings until the new one is complete; an interrupted 
 mix its files with the old run's (stale metrics, stale params of epochs the new schedule does not
 keep). Between the two renames RUN_DIR is briefly absent, which loaders treat as "not a run". A
 killed write leaves its hidden sibling behind (``load_run(..., allow_partial=True)`` reads it); the
-next write of the same directory deletes such orphans first. Two processes must not write the same
-run directory at once.
+next write of the same directory deletes such orphans first. Two processes cannot write the same
+run directory at once: a write holds ``run_lock`` (the hidden sibling ``.RUN.lock``, outside the
+directory that is swapped), and a second writer gets ``io.DirectoryLocked`` naming the first.
 
 Loading. ``load_run`` refuses, naming the file and what to do: a directory without complete.json, a
 config.json whose settings no longer hash to its recorded run_id, params files missing from or extra
@@ -112,13 +113,24 @@ def write_config(run_dir: str | Path, config: dict) -> dict:
     return config
 
 
+def run_lock(run_dir: str | Path, *, what: str = "writing a run directory"):
+    """The lock held while writing ``run_dir``: ``.NAME.lock`` beside it (a file inside would be swapped
+    away with the directory); see ``io.path_lock``."""
+    run_dir = Path(os.path.realpath(run_dir))
+    return io.path_lock(run_dir.parent / f".{run_dir.name}.lock", target=f"run directory {run_dir}", what=what)
+
+
 def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, metrics: dict, *, progress=None) -> dict:
     """Write a whole run directory, replacing whatever RUN_DIR held only once the new run is complete
     (see the module docstring). Returns the recorded config."""
     run_dir = Path(os.path.realpath(run_dir))  # a symlinked run directory is rewritten where it lives
     epochs_E, flat, metrics = _check_run_inputs(epochs, params_stacked, metrics)
     _check_replaceable(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _write_run(run_dir, config, epochs_E, flat, metrics, progress)
+
+
+def _write_run(run_dir: Path, config: dict, epochs_E, flat: dict, metrics: dict, progress) -> dict:
     clean_orphans(run_dir)
     tmp = _new_sibling(run_dir, "tmp")
     os.mkdir(tmp)  # mode 0777 & ~umask, like any directory (mkdtemp would make it 0700)

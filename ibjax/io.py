@@ -1,14 +1,21 @@
-"""File plumbing: atomic writes, checksummed downloads, the data search path."""
+"""File plumbing: atomic writes, directory locks, checksummed downloads, the data search path."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import io
 import json
 import os
+import shlex
+import socket
+import sys
 import tempfile
+import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +82,141 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+LOCK_NAME = ".lock"  # dir_lock's file inside the directory it guards (hidden: no result listing shows it)
+_HELD: dict[str, int] = {}  # real path of a lock file this process holds -> the pid that took it
+
+
+class DirectoryLocked(RuntimeError, ValueError):
+    """Another process is writing the directory (it holds the lock). A RuntimeError (the directory is
+    busy, not wrong), and a ValueError so that every command line reports it as its one-line error."""
+
+
+def dir_lock(path: str | os.PathLike, *, what: str, log: Callable | None = None) -> contextlib.AbstractContextManager:
+    """Hold ``path/.lock`` while writing the directory ``path`` (created if absent); see ``path_lock``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path_lock(path / LOCK_NAME, target=path, what=what, log=log)
+
+
+@contextlib.contextmanager
+def path_lock(lock_path: str | os.PathLike, *, target, what: str, log: Callable | None = None) -> Iterator[None]:
+    """An advisory lock: ``fcntl.flock`` on ``lock_path``, which records the holder (pid, host,
+    command, what, since) for the error another writer gets (``DirectoryLocked``). The kernel drops
+    the lock when its process dies, so a lock file left by a killed process is taken over (``log``,
+    default stderr, says so). Removed on leaving the block, by return or exception. The same process
+    taking the same lock again (an experiment's ``--out``, then an evaluation into it) shares it."""
+    lock_path = Path(os.path.realpath(lock_path))
+    key = str(lock_path)
+    if _HELD.get(key) == os.getpid():  # nested: the outer block releases it
+        yield
+        return
+    fd = _acquire(lock_path, target, what, log or (lambda m: print(m, file=sys.stderr)))
+    _HELD[key] = os.getpid()
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        try:
+            if _same_file(fd, lock_path):
+                os.unlink(lock_path)
+        finally:
+            os.close(fd)  # after the unlink: a writer waiting on this file retries on a fresh one
+
+
+def _acquire(lock_path: Path, target, what: str, log: Callable) -> int:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if not _flock(fd):
+                raise DirectoryLocked(_busy_message(target, lock_path, _read_holder(fd)))
+            if _same_file(fd, lock_path):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the holder removed the file between our open and flock: lock the new one
+    try:
+        old = _read_holder(fd)
+        if old is not None:
+            log(f"note: taking over the stale lock {lock_path} of {_describe(old)}: that process is gone")
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": _command(),
+            "what": what,
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _command(limit: int = 200) -> str:
+    """This process's command line (``python -m experiments.tishby --quick``), on one line."""
+    text = " ".join(shlex.join(getattr(sys, "orig_argv", sys.argv)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _flock(fd: int) -> bool:
+    """Take the lock without waiting: False when another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError as e:  # a file system without flock (some NFS): fall back on the recorded pid
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        holder = _read_holder(fd)
+        return holder is None or not _alive(holder)
+
+
+def _alive(holder: dict) -> bool:
+    if holder.get("host") != socket.gethostname():
+        return True  # cannot tell: assume it runs
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return True
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _read_holder(fd: int) -> dict | None:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _describe(holder: dict) -> str:
+    return (
+        f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} ({holder.get('what', '?')}: "
+        f"`{holder.get('command', '?')}`, since {holder.get('since', '?')})"
+    )
+
+
+def _busy_message(target, lock_path: Path, holder: dict | None) -> str:
+    who = "a process whose lock record is still being written" if holder is None else _describe(holder)
+    return (
+        f"{target} is being written by another process, {who}; wait for it to finish, or, if that "
+        f"process is gone, remove {lock_path}"
+    )
 
 
 def file_digest(path: str | os.PathLike, algorithm: str) -> str:

@@ -8,7 +8,9 @@
 (settings, run, epoch, T) with one estimator in batched calls and returns an ``InfoPlane``. A result
 is keyed by everything that produced it (run ids, epochs, estimator, every setting, view, PRNG seed,
 data, ibjax version): a saved result with the same key is reused, any other is recomputed and the
-reason printed. ``evaluate_arrays`` does the same for params already in memory.
+reason printed. ``evaluate_arrays`` does the same for params already in memory. A run given twice
+(a repeated path, a symlink beside its target, a copy with the same run id) is refused, not counted
+as two seeds; while a plane is written, ``out`` is locked (``io.dir_lock``) against other processes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -28,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import ibjax
-from ibjax import checkpoints, infoplane, registry, schedules, views
+from ibjax import checkpoints, infoplane, io, registry, schedules, views
 from ibjax.config import RunConfig
 from ibjax.result import InfoPlane
 from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
@@ -66,7 +69,9 @@ def load_runs(run_dirs, *, allow_partial: bool = False) -> list[checkpoints.Run]
     """Load run directories that share a model, a dataset and kept epochs."""
     if not run_dirs:
         raise ValueError("run_dirs must name at least one run directory")
+    _refuse_duplicates(run_dirs, [os.path.realpath(d) for d in run_dirs], "the same directory")
     runs = [checkpoints.load_run(d, allow_partial=allow_partial) for d in run_dirs]
+    _refuse_duplicates(run_dirs, [f"run_id {r.config.get('run_id')}" for r in runs], "the same run")
     first = runs[0]
     for d, r in zip(run_dirs, runs):
         if r.config.get("model") != first.config.get("model") or r.config.get("data", {}).get(
@@ -79,6 +84,19 @@ def load_runs(run_dirs, *, allow_partial: bool = False) -> list[checkpoints.Run]
                 f"({len(r.epochs)} vs {len(first.epochs)}); evaluate them separately"
             )
     return runs
+
+
+def _refuse_duplicates(run_dirs, identities: list[str], what: str) -> None:
+    """A run given twice (a path repeated, a symlink beside its target, a copy) would count as two
+    seeds with no spread between them."""
+    seen = {}
+    for d, ident in zip(run_dirs, identities):
+        if ident in seen:
+            raise ValueError(
+                f"run_dirs {str(seen[ident])!r} and {str(d)!r} are {what} ({ident}): it would count as two "
+                "seeds with no spread between them; pass each run once"
+            )
+        seen[ident] = d
 
 
 def result_key(**parts) -> str:
@@ -245,86 +263,97 @@ def evaluate_arrays(
         x=hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:12],
     )
     path = None if out is None else result_path(out, estimator, v.spec)
-    if path is not None and path.is_file() and recompute:
-        log(f"recomputing {path} (recompute requested: no saved plane or chunk is reused)")
-    elif path is not None and path.is_file():
-        old = _try_load(path)
-        if old is not None and old.key == key:
-            log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
-            return old
-        log(
-            f"recomputing {path}: settings changed"
-            + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids))
+    with _writing(out, f"evaluating {estimator} ({v.spec})"):  # no other process writes out meanwhile
+        if path is not None and path.is_file() and recompute:
+            log(f"recomputing {path} (recompute requested: no saved plane or chunk is reused)")
+        elif path is not None and path.is_file():
+            old = _try_load(path)
+            if old is not None and old.key == key:
+                log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
+                return old
+            log(
+                f"recomputing {path}: settings changed"
+                + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids))
+            )
+        params_I, positions = _items(params_SxE, v.window)
+        out_epochs = epochs_E[positions]
+        n_e = len(out_epochs)
+        runs_I, epochs_I = [r for r in run_ids for _ in range(n_e)], np.tile(out_epochs, n_runs)
+        cache = None if out is None else Path(out) / ".cache" / key
+        if cache is not None and recompute and cache.is_dir():
+            for f in cache.rglob("chunk_*.npz"):
+                f.unlink()
+        bar = (
+            (lambda it: tqdm(it, desc=f"{estimator} {v.spec}", unit="chunk", leave=False, disable=None))
+            if progress
+            else None
         )
-    params_I, positions = _items(params_SxE, v.window)
-    out_epochs = epochs_E[positions]
-    n_e = len(out_epochs)
-    runs_I, epochs_I = [r for r in run_ids for _ in range(n_e)], np.tile(out_epochs, n_runs)
-    cache = None if out is None else Path(out) / ".cache" / key
-    if cache is not None and recompute and cache.is_dir():
-        for f in cache.rglob("chunk_*.npz"):
-            f.unlink()
-    bar = (
-        (lambda it: tqdm(it, desc=f"{estimator} {v.spec}", unit="chunk", leave=False, disable=None))
-        if progress
-        else None
-    )
-    parts = [
-        infoplane.evaluate_items(
-            apply_fn,
-            params_I,
-            runs_I,
-            epochs_I,
-            x,
-            y_idx,
-            estimator=estimator,
-            static={k: val for k, val in {**settings, **sp}.items() if k not in grid.traced},
-            traced=grid.traced,
-            view=v,
-            key=jax.random.key(seed),
-            memory_gb=memory_gb,
-            cache_dir=None if cache is None else cache / _point_tag(sp),
-            progress=bar,
+        parts = [
+            infoplane.evaluate_items(
+                apply_fn,
+                params_I,
+                runs_I,
+                epochs_I,
+                x,
+                y_idx,
+                estimator=estimator,
+                static={k: val for k, val in {**settings, **sp}.items() if k not in grid.traced},
+                traced=grid.traced,
+                view=v,
+                key=jax.random.key(seed),
+                memory_gb=memory_gb,
+                cache_dir=None if cache is None else cache / _point_tag(sp),
+                progress=bar,
+            )
+            for sp in grid.static_points
+        ]  # structural: a shape-changing option is one compile per value
+        items = infoplane.Items(*(_concat([getattr(p, f) for p in parts]) for f in infoplane.Items._fields))
+        describe = lambda i, g: (
+            f"run {run_dirs[i // n_e] if run_dirs else run_ids[i // n_e]} epoch {int(epochs_I[i])}"
+            + (f" setting {grid.points[g]}" if sweep else "")
         )
-        for sp in grid.static_points
-    ]  # structural: a shape-changing option is one compile per value
-    items = infoplane.Items(*(_concat([getattr(p, f) for p in parts]) for f in infoplane.Items._fields))
-    describe = lambda i, g: (
-        f"run {run_dirs[i // n_e] if run_dirs else run_ids[i // n_e]} epoch {int(epochs_I[i])}"
-        + (f" setting {grid.points[g]}" if sweep else "")
-    )
-    items = infoplane.check_values(items, est, nan_policy=nan_policy, describe=describe, t_names=names)
-    shape = (len(grid.points), n_runs, n_e, len(names))
-    warn = _collect_warnings(est, items, shape, out_epochs, log)
-    if (~items.finite).any():
-        warn["non-finite activations, recorded as NaN"] = [
-            [int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)] for g, i, l in zip(*np.nonzero(~items.finite))
-        ]
-        log(f"warning: {int((~items.finite).sum())} (epoch, T) value(s) from non-finite activations recorded as NaN")
-    plane = InfoPlane(
-        out_epochs,
-        {k: v_.reshape(shape) for k, v_ in items.values.items()},
-        estimator,
-        settings,
-        {k: [p[k] for p in grid.points] for k in (sweep or {})},
-        tuple(run_ids),
-        tuple(str(d) for d in run_dirs),
-        tuple(names),
-        {
-            "network": "noisy" if est.noisy else "deterministic",
-            "view": v.spec,
-            "units": est.units,
-            "nan_policy": nan_policy,
-            "seed": seed,
-            **(measured or {}),
-        },
-        warn,
-        key,
-        versions(),
-    )
-    if path is not None and jax.process_index() == 0:  # several processes (jax.distributed): one writer
-        plane.save(path)
-    return plane
+        items = infoplane.check_values(items, est, nan_policy=nan_policy, describe=describe, t_names=names)
+        shape = (len(grid.points), n_runs, n_e, len(names))
+        warn = _collect_warnings(est, items, shape, out_epochs, log)
+        if (~items.finite).any():
+            warn["non-finite activations, recorded as NaN"] = [
+                [int(g), int(i // n_e), int(out_epochs[i % n_e]), int(l)] for g, i, l in zip(*np.nonzero(~items.finite))
+            ]
+            log(
+                f"warning: {int((~items.finite).sum())} (epoch, T) value(s) from non-finite activations recorded as NaN"
+            )
+        plane = InfoPlane(
+            out_epochs,
+            {k: v_.reshape(shape) for k, v_ in items.values.items()},
+            estimator,
+            settings,
+            {k: [p[k] for p in grid.points] for k in (sweep or {})},
+            tuple(run_ids),
+            tuple(str(d) for d in run_dirs),
+            tuple(names),
+            {
+                "network": "noisy" if est.noisy else "deterministic",
+                "view": v.spec,
+                "units": est.units,
+                "nan_policy": nan_policy,
+                "seed": seed,
+                **(measured or {}),
+            },
+            warn,
+            key,
+            versions(),
+        )
+        if path is not None and jax.process_index() == 0:  # several processes (jax.distributed): one writer
+            plane.save(path)
+        return plane
+
+
+def _writing(out, what: str):
+    """The lock of ``out`` while a plane and its cache are written there (``io.dir_lock``; shared with an
+    enclosing experiment's lock of the same directory). With several processes only process 0 writes."""
+    if out is None or jax.process_index() != 0:
+        return contextlib.nullcontext()
+    return io.dir_lock(out, what=what)
 
 
 def _check_request(est, v, n_epochs: int, memory_gb, nan_policy: str) -> None:

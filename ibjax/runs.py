@@ -4,13 +4,17 @@
 A directory that finished writing with identical settings is reused; others are (re)trained. The
 group is trained in segments of ``save_every`` epochs and its whole scan state is saved atomically
 after each (``OUT_ROOT/.train-<hash>.npz``), so a killed run resumes at the last saved segment and
-finishes bit-identical to an uninterrupted one. A run's id covers everything that changes its numbers:
-the settings, the seed, the number of runs vmapped together and the number of devices they were
-sharded over (XLA's batched kernels round differently) and the segment length.
+finishes bit-identical to an uninterrupted one. While a group trains it holds the lock of each of its
+run directories (``checkpoints.run_lock``): a second process training any of them is refused, naming
+the first, rather than mixing its results or its saved state with theirs. A run's id covers
+everything that changes its numbers: the settings, the seed, the number of runs vmapped together and
+the number of devices they were sharded over (XLA's batched kernels round differently) and the
+segment length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -132,6 +136,13 @@ def train_or_reuse(
     runs = [(g, s) for g in grid for s in seeds]
     configs = [run_config(g, s, len(runs), save_every) for g, s in runs]
     dirs = [out_root / sweep_tag(g, sweep) / f"seed_{s}" for g, s in runs]
+    with contextlib.ExitStack() as held:
+        for d in sorted({os.path.realpath(d) for d in dirs}):
+            held.enter_context(checkpoints.run_lock(d, what=f"training {len(runs)} run(s) into {out_root}"))
+        return _train_or_reuse(cfg, runs, configs, dirs, ds, out_root, force, model, save_every, log)
+
+
+def _train_or_reuse(cfg, runs, configs, dirs, ds, out_root, force, model, save_every, log) -> list[Path]:
     if not force and all(checkpoints.is_complete(d, c) for d, c in zip(dirs, configs)):
         log(f"reusing {len(dirs)} finished run directories under {out_root} (--force retrains)")
         return dirs
@@ -181,7 +192,17 @@ def train_group(
     log=print,
 ) -> dict:
     """Train R = len(cfgs) runs (same shapes; traced settings may differ) in one vmapped call per
-    segment; returns host arrays with a leading R axis. Resumes from ``state_path`` when it exists."""
+    segment; returns host arrays with a leading R axis. Resumes from ``state_path`` when it exists,
+    holding its lock (``STATE.lock`` beside it) so that no other process saves its state there."""
+    if state_path is None:
+        return _train_group(model, cfgs, seeds, split, None, save_every, log)
+    state_path = Path(state_path)
+    lock = state_path.with_name(state_path.name + ".lock")
+    with io.path_lock(lock, target=f"training state {state_path}", what=f"training {len(cfgs)} run(s)"):
+        return _train_group(model, cfgs, seeds, split, state_path, save_every, log)
+
+
+def _train_group(model, cfgs, seeds, split, state_path, save_every, log) -> dict:
     tcfg = cfgs[0].train
     tr = make_train(model, tcfg, split, u=uses(cfgs))
     n_runs, n_dev = len(cfgs), jax.device_count()

@@ -1,5 +1,7 @@
 """The shared pipeline: train_or_reuse -> evaluate_runs -> InfoPlane, and the faults it must not hide."""
 
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -260,3 +262,23 @@ def test_bring_your_own_flax_model(tmp_path):
         plane = pipeline.evaluate_arrays(model.apply, params, out["epochs"], ds.x, ds.y, name, **QUIET)
         assert plane.shape == (1, 1, 2, 2) and np.all(np.isfinite(plane.i_xt))
     assert out["metrics"]["train_loss"][-1] < out["metrics"]["train_loss"][0]
+
+
+def test_a_run_given_twice_is_refused_not_counted_as_two_seeds(three_seeds, tmp_path, capsys):
+    """Regression: the same run twice (repeated path, symlink beside its target, a copy) was two seeds with spread 0."""
+    d = three_seeds[0]
+    with pytest.raises(ValueError, match=f"are the same directory \\({d.resolve()}\\).*pass each run once"):
+        pipeline.evaluate_runs([d, three_seeds[1], d], "binning", **QUIET)
+    link = tmp_path / "link"
+    link.symlink_to(d, target_is_directory=True)
+    with pytest.raises(ValueError, match=f"run_dirs '{d}' and '{link}' are the same directory"):
+        pipeline.evaluate_runs([d, link], "binning", **QUIET)
+    copy = tmp_path / "copy"
+    shutil.copytree(d, copy)
+    rid = checkpoints.read_config(d)["run_id"]
+    with pytest.raises(ValueError, match=f"'{copy}' are the same run \\(run_id {rid}\\)"):
+        pipeline.load_runs([d, copy])
+    with pytest.raises(SystemExit) as e:
+        evaluate.main([str(d), str(link), "--estimator", "binning", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and "same directory" in err, err
