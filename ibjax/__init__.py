@@ -41,3 +41,5 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
 
 
 enable_compilation_cache()
+
+from ibjax import adapters as _adapters  # noqa: E402, F401 - the built-in estimator table registers itself

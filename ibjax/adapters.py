@@ -119,15 +119,16 @@ register(
 # ---------------------------------------------------------------- kNN (KSG)
 
 
-def label_mi(t, y, *, k, metric, n_classes):
+def label_mi(t, y, *, k, metric, n_classes, ties="cell"):
     """KSG I(T;Y) for integer labels: Y as one-hot codes scaled beyond T's diameter, so every joint
     k-NN ball stays inside one class and KSG reduces to Ross's (2014) discrete-continuous estimator."""
     scale = 2.0 * jnp.sqrt(t.shape[-1]) * (jnp.max(t) - jnp.min(t)) + 1.0
-    return knn.mi(t, scale * jax.nn.one_hot(y, n_classes), k=k, metric=metric)
+    return knn.mi(t, scale * jax.nn.one_hot(y, n_classes), k=k, metric=metric, ties=ties)
 
 
-def _knn(t, d, key, x, y, *, k, metric, n_classes):
-    return {"i_xt": knn.mi(x, t, k=k, metric=metric), "i_ty": label_mi(t, y, k=k, metric=metric, n_classes=n_classes)}
+def _knn(t, d, key, x, y, *, k, metric, ties, n_classes):
+    i_ty = label_mi(t, y, k=k, metric=metric, n_classes=n_classes, ties=ties)
+    return {"i_xt": knn.mi(x, t, k=k, metric=metric, ties=ties), "i_ty": i_ty}
 
 
 def _check_k(name, v, ctx: Context):
@@ -143,10 +144,18 @@ register(
         {
             "k": Option(3, "neighbours for KSG", int, _check_k),
             "metric": Option("chebyshev", "chebyshev or euclidean", str, one_of("chebyshev", "euclidean")),
+            "ties": Option(
+                "cell",
+                "cell: a point whose k-th neighbour distance is 0 or tied counts as a cell of the sample (plug-in); "
+                "ksg: the earlier rule, which reads ties as information",
+                str,
+                one_of("cell", "ksg"),
+            ),
         },
         ("i_xt", "i_ty"),
-        lambda s, n, widths: 4 * _block(n) * n,
-        help="KSG-1 I(X;T); I(T;Y) by Ross's discrete-continuous rule",
+        lambda s, n, widths: 8 * _block(n) * n,
+        help="KSG-1 I(X;T) with ties as cells of the empirical distribution (ibjax.estimators.knn); I(T;Y) by "
+        "Ross's discrete-continuous rule",
         negative_tol=0.25,
     )
 )

@@ -98,10 +98,9 @@ def linen(module, init, x0, layers, sow, output_layer: bool):
 
 
 def from_nnx(module, input_shape, layers, sow, output_layer: bool):
-    """A ``models.Model`` of an NNX module: params are the pure dict of its ``nnx.Param`` variables."""
+    """``(init, apply, n_layers)`` of an NNX module for ``models.from_flax``: params are the pure dict of its
+    ``nnx.Param`` variables; ``init`` returns them (the module was built with its own rngs)."""
     from flax import nnx
-
-    from ibjax.models import Model
 
     graphdef, state = nnx.split(module)
     template, own = nnx.to_pure_dict(state), nnx.to_pure_dict(nnx.state(module, nnx.Param))
@@ -132,7 +131,7 @@ def from_nnx(module, input_shape, layers, sow, output_layer: bool):
     if input_shape is not None:
         x0 = jnp.zeros((1,) + tuple(int(s) for s in input_shape), jnp.float32)
         n_layers = len(jax.eval_shape(apply, own, x0)[1])
-    return Model(lambda key: own, apply, None, n_layers)  # built with its own rngs: init returns its params
+    return (lambda key: own), apply, n_layers
 
 
 def _get(tree, k):

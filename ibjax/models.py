@@ -323,7 +323,8 @@ def from_flax(
     from ibjax import capture
 
     if capture.is_nnx(module):
-        return capture.from_nnx(module, input_shape, layers, sow, output_layer)
+        init, apply, n_layers = capture.from_nnx(module, input_shape, layers, sow, output_layer)
+        return Model(init, apply, None, n_layers)
     if input_shape is None:
         raise ValueError("input_shape is required for a linen module (one sample's shape, e.g. (12,))")
     shape = (1,) + tuple(int(s) for s in input_shape)

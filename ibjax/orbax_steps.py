@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ibjax.sources import EXTRA, Source, _check_shapes, _files_id, _one_line, select_params
+from ibjax.source_base import EXTRA, Source, _check_shapes, _files_id, _one_line, select_params
 
 _STEP = re.compile(r"(?:.*_)?(\d+)")
 _TMP_STEP = re.compile(r"(?:.*_)?(\d+)\.orbax-checkpoint-tmp.*")

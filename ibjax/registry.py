@@ -80,9 +80,8 @@ def unregister(name: str) -> None:
 
 
 def builtin() -> dict:
-    """The registry with the built-in estimators loaded (``ibjax.adapters`` registers them)."""
-    import ibjax.adapters  # noqa: F401
-
+    """The registry with the built-in estimators (``ibjax.adapters`` registers them when the package is
+    imported: this module imports nothing of ibjax, the table imports this module)."""
     return REGISTRY
 
 

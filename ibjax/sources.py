@@ -16,47 +16,18 @@ other arrays than the first are refused with one line naming the step.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from ibjax import checkpoints
+from ibjax import checkpoints, orbax_steps
+from ibjax.source_base import EXTRA, Source, _check_shapes, _files_id, _one_line, select_params  # noqa: F401
 
 FORMATS = ("ibjax", "orbax", "msgpack", "safetensors")
 PATTERNS = {"msgpack": r".*?(\d+)\.msgpack", "safetensors": r".*?(\d+)\.safetensors"}
 _SEP = re.compile(r"[/.]")
-EXTRA = "pip install 'ibjax[io]'"
-
-
-class Source(NamedTuple):
-    path: Path
-    format: str
-    epochs: np.ndarray  # E, sorted
-    shapes: dict  # '/'-joined leaf name -> (shape, dtype) of one epoch's params
-    run_id: str  # identifies the files (names, sizes, times): a changed checkpoint is a new id
-    read: Callable  # epochs -> list of flat dicts (one per epoch), every leaf checked against ``shapes``
-    config: dict | None = None  # an ibjax run directory's config.json
-    missing: tuple = ()  # steps skipped under allow_partial
-
-    @property
-    def nbytes_per_epoch(self) -> int:
-        return int(sum(np.prod(s) * np.dtype(d).itemsize for s, d in self.shapes.values()))
-
-    def load(self, positions=None, *, group: int = 64) -> dict:
-        """Params of the epochs at ``positions`` (all when None), stacked: nested dict of E' x ... arrays."""
-        pos = np.arange(len(self.epochs)) if positions is None else np.asarray(positions, np.int64).ravel()
-        eps = self.epochs[pos]
-        flat = {k: np.empty((len(eps),) + tuple(s), d) for k, (s, d) in self.shapes.items()}
-        for start in range(0, len(eps), group):  # bounded batches of files in flight
-            for i, step in enumerate(self.read(eps[start : start + group])):
-                for k, v in step.items():
-                    flat[k][start + i] = v
-        return checkpoints.unflatten(flat)
 
 
 def open_dir(
@@ -77,8 +48,6 @@ def open_dir(
     if fmt == "ibjax":
         return _open_ibjax(path, allow_partial)
     if fmt == "orbax":
-        from ibjax import orbax_steps
-
         return orbax_steps.open_steps(path, params_key, allow_partial)
     return _open_files(path, fmt, params_key, pattern or PATTERNS[fmt])
 
@@ -89,8 +58,6 @@ def classify(path: Path) -> str | None:
     names = sorted(os.listdir(path))
     if "config.json" in names and ("params" in names or "complete.json" in names):
         return "ibjax"
-    from ibjax import orbax_steps
-
     if orbax_steps.has_steps(path, names):
         return "orbax"
     for fmt, ext in (("safetensors", ".safetensors"), ("msgpack", ".msgpack")):
@@ -136,57 +103,10 @@ def find_runs(path, *, depth: int = 4) -> list[Path]:
     return sorted(found, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))])
 
 
-def select_params(names, params_key: str | None, where: str) -> str:
-    """The prefix of the params subtree among '/'-joined leaf names ('' for the whole tree)."""
-    names = list(names)
-    if params_key:
-        key = params_key.strip("/")
-        if not any(n == key or n.startswith(key + "/") for n in names):
-            tops = sorted({n.split("/")[0] for n in names})
-            raise ValueError(f"params_key={params_key!r} names no subtree of {where}; its top-level keys: {tops}")
-        return key
-    found = {"/".join(n.split("/")[: i + 1]) for n in names for i, p in enumerate(n.split("/")[:-1]) if p == "params"}
-    if not found:
-        return ""
-    depth = min(f.count("/") for f in found)
-    best = sorted(f for f in found if f.count("/") == depth)
-    if len(best) > 1:
-        raise ValueError(
-            f"{where} holds several params subtrees {best}; pass params_key= (CLI: --params-key) to choose"
-        )
-    return best[0]
-
-
 def _strip(flat: dict, prefix: str) -> dict:
     if not prefix:
         return flat
     return {k[len(prefix) + 1 :]: v for k, v in flat.items() if k.startswith(prefix + "/")}
-
-
-def _files_id(fmt: str, files) -> str:
-    h = hashlib.sha256(fmt.encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    return h.hexdigest()[:16]
-
-
-def _one_line(e: Exception) -> str:
-    return " ".join(f"{type(e).__name__}: {e}".split())[:300]
-
-
-def _check_shapes(where: str, flat: dict, shapes: dict, first: str) -> dict:
-    got = {k: (tuple(np.shape(v)), np.asarray(v).dtype) for k, v in flat.items()}
-    if got != {k: (tuple(s), np.dtype(d)) for k, (s, d) in shapes.items()}:
-        diff = sorted(set(got) ^ set(shapes)) or [
-            k for k in shapes if got[k] != (tuple(shapes[k][0]), np.dtype(shapes[k][1]))
-        ]
-        k = diff[0]
-        raise ValueError(
-            f"{where}: holds other params than {first} ({k}: {got.get(k, 'absent')} vs "
-            f"{shapes.get(k, 'absent')}); the directory mixes runs, evaluate them separately"
-        )
-    return flat
 
 
 # ---------------------------------------------------------------- ibjax run directories
