@@ -34,6 +34,9 @@ def hsic(x, y, *, sigma_x=None, sigma_y=None, normalized: bool = False, block_si
     for name, s in (("sigma_x", sigma_x), ("sigma_y", sigma_y)):
         if s is not None:
             _checks.check_positive(name, s)
+    if normalized:
+        for name, a in (("x", x_NxD), ("y", y_NxE)):
+            _check_not_constant(name, a)
     n = x_NxD.shape[0]
     block_size = _checks.check_int(
         "block_size", default_block_size(n) if block_size is None else block_size, min_value=1
@@ -41,6 +44,18 @@ def hsic(x, y, *, sigma_x=None, sigma_y=None, normalized: bool = False, block_si
     sx = median_bandwidth(x_NxD) if sigma_x is None else sigma_x
     sy = median_bandwidth(y_NxE) if sigma_y is None else sigma_y
     return _hsic(x_NxD, y_NxE, sx, sy, normalized=bool(normalized), block_size=min(block_size, n))
+
+
+def _check_not_constant(name, a_NxD) -> None:
+    """Normalised HSIC divides by HSIC(a, a), which is 0 when every row of a concrete ``a`` is equal."""
+    if _checks.is_traced(a_NxD):
+        return
+    a = np.asarray(a_NxD)
+    if np.all(a == a[:1]):
+        raise ValueError(
+            f"{name} is constant (all {a.shape[0]} rows equal), so normalized HSIC is 0 / 0; for labels "
+            f"(one-hot {name}): HSIC with the labels needs at least 2 classes (got 1)"
+        )
 
 
 @jax.jit

@@ -34,15 +34,21 @@ thousand samples ``info_plane_subsets`` averages the estimates over random subse
 rows (as the original studies did per minibatch, where N was the batch size) and reports the
 standard error over subsets. Subset estimates are biased towards log2(subset) for wide kernels and
 differ from the full-N value; compare values at equal subset size only.
+
+Scale: the estimates are scale-free while float32 holds the squared distances; the public functions
+warn when concrete samples' RMS spread lies outside ``SAFE_SPREAD`` = [1e-15, 1e15] (measured: at
+1e+-20 the mutual information collapses to 0 bits or I(X;T) reads 6.60 instead of 4.12).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ibjax import _checks
 from ibjax.estimators import knn
@@ -186,10 +192,34 @@ def _check_settings(alpha, gamma, width, k, n, base):
     return k, _checks.log_base(base)
 
 
+# RMS spread sqrt(sum_j var_j) within which float32 keeps the squared distances and variances in range:
+# estimates measured unchanged (< 0.01%) for data rescaled by 1e-17 .. 1e17 (spread ~1 at scale 1; N = 256,
+# 400; Silverman and k-NN widths); at 1e-18 up to -1.3%, beyond 1e-19 0 bits (distances underflow), at 1e18
+# Silverman gives 0 bits (the variance's sum of N squares overflows), at 1e19 I(X;T) 6.60 instead of 4.12.
+SAFE_SPREAD = (1e-15, 1e15)
+
+
+def _warn_scale(name, a_NxD) -> None:
+    """Warn when concrete samples' RMS spread lies outside ``SAFE_SPREAD`` (0, all rows equal, is fine)."""
+    if _checks.is_traced(a_NxD):
+        return
+    spread = float(np.sqrt(np.sum(np.var(np.asarray(a_NxD, np.float64), axis=0))))
+    lo, hi = SAFE_SPREAD
+    if spread > 0 and not lo <= spread <= hi:
+        warnings.warn(
+            f"Rényi: the RMS spread sqrt(sum of column variances) of {name} is {spread:.3g}, outside "
+            f"[{lo:g}, {hi:g}], where float32 squared distances and variances stay in range and the estimate "
+            f"is scale-free; standardise {name} (e.g. divide by its spread) before calling",
+            stacklevel=4,
+        )
+
+
 def _samples(name, a):
     a = _checks.as_array(name, a, min_ndim=2)
     _checks.check_finite(name, a)
-    return flat(a)
+    a = flat(a)
+    _warn_scale(name, a)
+    return a
 
 
 def _labels(y, n):
