@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 from ibjax import io, pipeline
-from ibjax.evaluate import check_out_dir
 from ibjax.runs import use_cpu_cores, versions
 
 
@@ -156,7 +155,7 @@ def main(name: str, config_cls, quick: dict, run, figures, claims, argv=None) ->
 def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
     cfg, settings = build_config(cfg0, quick, a)
     out = Path(a.out or (f"results/{name}_quick" if a.quick else f"results/{name}"))
-    check_out_dir(out)
+    io.check_out_dir(out)
     with io.dir_lock(out, what=f"experiment {name}"):  # a second run into the same --out is refused, naming this one
         return _write(name, cfg, settings, run, figures, claims, a, out)
 

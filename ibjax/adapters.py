@@ -259,6 +259,14 @@ def _hsic(t, d, key, x, y, *, normalized, n_classes):
     return {"i_xt": hsic.hsic(x, t, normalized=normalized), "i_ty": hsic.hsic(t, y_1hot, normalized=normalized)}
 
 
+def _hsic_finalize(s, ctx: Context, given):
+    if ctx.n_classes < 2:
+        raise ValueError(
+            f"y holds {ctx.n_classes} class: HSIC with the labels needs at least 2 classes (got {ctx.n_classes})"
+        )
+    return {**s, "normalized": bool(s["normalized"])}
+
+
 register(
     Estimator(
         "hsic",
@@ -268,7 +276,7 @@ register(
         lambda s, n, widths: 4 * _block(n) * n,
         help="Hilbert-Schmidt independence criterion (a dependence, not bits)",
         units="HSIC",
-        finalize=lambda s, ctx, given: {**s, "normalized": bool(s["normalized"])},
+        finalize=_hsic_finalize,
     )
 )
 

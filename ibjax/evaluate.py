@@ -27,7 +27,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -171,18 +170,6 @@ def parse_sweep(items, estimator: str) -> dict:
     return sweep
 
 
-def check_out_dir(out: Path) -> None:
-    """Fail before any computation when ``out`` cannot hold results."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as e:
-        raise ValueError(f"--out {str(out)!r} is not writable ({e.strerror or e})") from None
-
-
 def main(argv=None):
     use_cpu_cores()  # before any JAX computation: evaluation items shard over the cores
     flags = option_flags()
@@ -203,7 +190,12 @@ def run(a, flags):
         out = Path(a.run_dirs[0])
     if out is None:
         raise ValueError("several RUN_DIRs need --out" if kind == "runs" else f"evaluating {kind} needs --out")
-    check_out_dir(out)
+    io.check_out_dir(out)
+    with io.dir_lock(out, what=f"ibjax.evaluate {a.estimator}"):  # the plane and the figures drawn from it together
+        return _run_locked(a, opts, sweep, kind, paths, out)
+
+
+def _run_locked(a, opts, sweep, kind, paths, out):
     t0 = time.perf_counter()
     common = dict(view=a.view, sweep=sweep, seed=a.seed, memory_gb=a.memory_gb, nan_policy=a.nan)
     report, dataset = None, None

@@ -292,3 +292,15 @@ def _search_roots() -> Iterable[Path]:
     roots.append(cache_dir())
     roots.append(PACKAGE_DATA)
     return roots
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail before any computation when ``out`` cannot hold results."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {str(out)!r} is not writable ({e.strerror or e})") from None

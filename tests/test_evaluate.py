@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from ibjax import evaluate, infoplane, pipeline, skipping
+from ibjax import evaluate, infoplane, io, pipeline, skipping
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.result import InfoPlane
 
@@ -127,7 +127,7 @@ def test_out_that_is_a_file_or_not_writable_fails_before_computing(run_dir, tmp_
     def refuse(**kw):  # an unwritable directory (root ignores mode bits, so simulate the OS's answer)
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(evaluate.tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(io.tempfile, "NamedTemporaryFile", refuse)
     with pytest.raises(SystemExit):
         evaluate.main([str(run_dir), "--estimator", "binning", "--out", str(tmp_path / "locked")])
     assert "is not writable" in capsys.readouterr().err and not called

@@ -58,4 +58,5 @@ def test_no_import_circle():
     graph = _graph()
     assert "ibjax.adapters" in graph["ibjax"]  # the package loads the built-in estimator table
     assert "ibjax.adapters" not in graph["ibjax.registry"]  # the built-in table imports the registry, not back
+    assert "ibjax.evaluate" not in graph["experiments._harness"]  # the experiments do not import the CLI
     assert _cycles(graph) == []

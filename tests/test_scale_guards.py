@@ -164,3 +164,13 @@ def test_hsic_normalized_refuses_one_class_labels():
     with pytest.raises(ValueError, match=r"y is constant .* HSIC with the labels needs at least 2 classes \(got 1\)"):
         hsic.hsic(A_400x3[:64], y_1hot, normalized=True)
     assert float(hsic.hsic(A_400x3[:64], y_1hot)) == 0.0  # raw HSIC against a constant is exactly 0
+
+
+def test_hsic_through_the_engine_refuses_one_class_before_computing():
+    from ibjax import infoplane, models, pipeline
+
+    m = models.mlp((3, 4, 2))
+    params = jax.tree.map(lambda a: a[None, None], m.init(jax.random.key(0)))
+    x, y = np.asarray(A_400x3[:64]), np.zeros(64, np.int32)
+    with pytest.raises(ValueError, match=r"HSIC with the labels needs at least 2 classes \(got 1\)"):
+        pipeline.evaluate_arrays(infoplane.ApplyFns(m.apply), params, [0], x, y, "hsic", {}, progress=False)
