@@ -150,6 +150,9 @@ def main(name: str, config_cls, quick: dict, run, figures, claims, argv=None) ->
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as e:  # a full disk, a path too long: one line; every write is atomic, nothing half-written
+        print(f"error: {io.os_error_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _main(name, cfg0, quick, run, figures, claims, a) -> dict:

@@ -179,6 +179,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as e:  # a full disk, a path too long: one line; every write is atomic, nothing half-written
+        print(f"error: {io.os_error_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def run(a, flags):

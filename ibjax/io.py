@@ -304,3 +304,9 @@ def check_out_dir(out: Path) -> None:
             pass
     except OSError as e:
         raise ValueError(f"--out {str(out)!r} is not writable ({e.strerror or e})") from None
+
+
+def os_error_line(e: OSError) -> str:
+    """An OSError at write time as one line: what failed, where, and that the files already there are kept."""
+    where = f" writing {e.filename}" if e.filename else ""
+    return f"{e.strerror or e}{where}; the files already there are kept (every write goes to a temporary file first)"
