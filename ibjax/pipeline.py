@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 import ibjax
 from ibjax import checkpoints, infoplane, io, registry, schedules, views
 from ibjax.config import RunConfig
-from ibjax.result import InfoPlane
+from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
 
 EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
@@ -267,14 +267,15 @@ def evaluate_arrays(
         if path is not None and path.is_file() and recompute:
             log(f"recomputing {path} (recompute requested: no saved plane or chunk is reused)")
         elif path is not None and path.is_file():
-            old = _try_load(path)
+            old = _try_load(path, log)
             if old is not None and old.key == key:
                 log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
                 return old
-            log(
-                f"recomputing {path}: settings changed"
-                + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids))
-            )
+            if path.is_file():  # (a damaged file was set aside and named above)
+                log(
+                    f"recomputing {path}: settings changed"
+                    + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids))
+                )
         params_I, positions = _items(params_SxE, v.window)
         out_epochs = epochs_E[positions]
         n_e = len(out_epochs)
@@ -395,9 +396,15 @@ def _point_tag(static_point: dict) -> str:
     )
 
 
-def _try_load(path: Path) -> InfoPlane | None:
+def _try_load(path: Path, log=print) -> InfoPlane | None:
+    """The saved plane, or None; a damaged one is set aside (``NAME.damaged``, never deleted) and named."""
     try:
         return InfoPlane.load(path)
+    except DamagedFile as e:
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        log(f"saved plane {path} is damaged ({e.__cause__ or e}); set aside as {aside.name}, recomputing it")
+        return None
     except (ValueError, FileNotFoundError):
         return None
 

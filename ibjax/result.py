@@ -12,6 +12,7 @@ T's of the view (layers, filters, ...). ``values`` holds every output of the est
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def concat_epochs(planes: list, key: str = "") -> InfoPlane:
 
 def _plain(o):
     return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+class DamagedFile(ValueError):
+    """A saved file that cannot be read (truncated, not an npz, fields missing)."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +192,8 @@ class InfoPlane:
                 meta = json.loads(str(z["meta"]))
                 values = {k[: -len("_GxSxExL")]: z[k] for k in z.files if k.endswith("_GxSxExL")}
                 epochs = z["epochs_E"]
-        except (KeyError, ValueError, OSError, EOFError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not an ibjax information-plane file or corrupt ({e})") from e
+        except (KeyError, ValueError, OSError, EOFError, json.JSONDecodeError, zipfile.BadZipFile) as e:
+            raise DamagedFile(f"{path}: not an ibjax information-plane file or corrupt ({e})") from e
         if meta.get("schema") != SCHEMA:
             raise ValueError(f"{path}: schema {meta.get('schema')!r}, expected {SCHEMA!r}; re-run the evaluation")
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["settings"].items()}
