@@ -56,6 +56,11 @@ def fmt(measured) -> str:
     return str(measured)
 
 
+def cell(text: str) -> str:
+    """Text for one markdown table cell: a '|' inside (a norm ||K||) would split the row."""
+    return str(text).replace("|", "\\|")
+
+
 def section(name: str, root: Path) -> str:
     s = json.loads((root / name / "summary.json").read_text())
     doc = (importlib.import_module(f"experiments.{name}").__doc__ or name).strip().split("\n\n")
@@ -68,7 +73,10 @@ def section(name: str, root: Path) -> str:
         "",
     ]
     lines += ["| claim | source | this run | agrees |", "|---|---|---|---|"]
-    lines += [f"| {c['claim']} | {c['source']} | {fmt(c['measured'])} | {agreement(c)} |" for c in s["claims"]]
+    lines += [
+        f"| {cell(c['claim'])} | {cell(c['source'])} | {cell(fmt(c['measured']))} | {cell(agreement(c))} |"
+        for c in s["claims"]
+    ]
     notes = root / name / "NOTES.md"
     if notes.is_file():
         lines += ["", notes.read_text().strip()]
