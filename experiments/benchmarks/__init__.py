@@ -8,3 +8,19 @@
 
 ``--quick`` runs tiny sizes (CI) and writes NAME_quick.json instead.
 """
+
+import os
+import platform
+
+
+def machine() -> dict:
+    """Where a benchmark ran: backend, cores, load average at the end, CPU architecture, JAX version."""
+    import jax
+
+    return dict(
+        backend=jax.default_backend(),
+        cpu_count=os.cpu_count(),
+        load_average=list(os.getloadavg()),
+        machine=platform.machine(),
+        jax_version=jax.__version__,
+    )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.benchmarks import machine
 from ibjax import io
 from ibjax.estimators import binning, edge, hsic, kde, knn, smoothed
 
@@ -279,17 +279,7 @@ def main(argv=None) -> dict:
     rows = [r for c in CASES if a.only is None or c.name in a.only for r in run_case(c, sizes, a.repeats)]
     memory = None if (a.quick or a.no_memory) else ksg_memory()
     print_table(rows, memory)
-    result = dict(
-        estimators=rows,
-        ksg_memory=memory,
-        sizes=vars(sizes),
-        backend=jax.default_backend(),
-        cpu_count=os.cpu_count(),
-        load_average=list(os.getloadavg()),
-        machine=platform.machine(),
-        jax_version=jax.__version__,
-        quick=a.quick,
-    )
+    result = dict(estimators=rows, ksg_memory=memory, sizes=vars(sizes), **machine(), quick=a.quick)
     io.atomic_write_json(Path(a.out) / ("estimators_quick.json" if a.quick else "estimators.json"), result)
     return result
 

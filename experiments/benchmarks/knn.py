@@ -18,8 +18,6 @@ experiments.benchmarks.estimators). One timed call after a compile call for ibja
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import jax
 import numpy as np
 from scipy.special import digamma
 
+from experiments.benchmarks import machine
 from experiments.benchmarks.estimators import gaussian_pairs
 from ibjax import io
 from ibjax.estimators import knn
@@ -134,17 +133,7 @@ def main(argv=None) -> dict:
     (i, se), sec = _best(lambda: f(x, y, jax.random.key(0)), a.repeats)
     bars = dict(n=sizes[0], d=5, seconds=sec, bits=float(i), stderr_bits=float(se), splits=[2, 4], n_perm=4)
     print(f"mi_with_error N={sizes[0]}: {float(i):.4f} +- {float(se):.4f} bits in {sec:.3f} s")
-    result = dict(
-        ksg=rows,
-        error_bars=bars,
-        backend=jax.default_backend(),
-        cpu_count=os.cpu_count(),
-        load_average=list(os.getloadavg()),
-        machine=platform.machine(),
-        jax_version=jax.__version__,
-        quick=a.quick,
-        npeet_installable=False,
-    )
+    result = dict(ksg=rows, error_bars=bars, **machine(), quick=a.quick, npeet_installable=False)
     io.atomic_write_json(Path(a.out) / ("knn_quick.json" if a.quick else "knn.json"), result)
     return result
 

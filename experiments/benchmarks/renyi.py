@@ -14,14 +14,13 @@ Writes results/benchmarks/renyi.json (renyi_quick.json with --quick).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
+from experiments.benchmarks import machine
 from experiments.benchmarks.estimators import inputs_12bit, layers
 from ibjax import io
 from ibjax.estimators import renyi
@@ -87,15 +86,7 @@ def main(argv=None) -> dict:
             case("subsets_4x512", 4096, None, a.repeats, subset=512),
             case("exact_single", 4096, None, 1),
         ]
-    result = dict(
-        renyi=rows,
-        backend=jax.default_backend(),
-        cpu_count=os.cpu_count(),
-        load_average=list(os.getloadavg()),
-        machine=platform.machine(),
-        jax_version=jax.__version__,
-        quick=a.quick,
-    )
+    result = dict(renyi=rows, **machine(), quick=a.quick)
     io.atomic_write_json(Path(a.out) / ("renyi_quick.json" if a.quick else "renyi.json"), result)
     return result
 

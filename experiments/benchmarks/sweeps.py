@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from experiments.benchmarks import machine
 from experiments.benchmarks.evaluate import quick_run
 from experiments.benchmarks.training import QUICK, TISHBY, load_split
 from ibjax import checkpoints, io, pipeline
@@ -202,16 +202,7 @@ def main(argv=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     grid = training_grid(QUICK if a.quick else TISHBY, LEARNING_RATES, N_SEEDS, n_epochs)
     print_table(kde, grid)
-    result = dict(
-        kde_sweep=kde,
-        training_grid=grid,
-        backend=jax.default_backend(),
-        cpu_count=os.cpu_count(),
-        load_average=list(os.getloadavg()),
-        machine=platform.machine(),
-        jax_version=jax.__version__,
-        quick=a.quick,
-    )
+    result = dict(kde_sweep=kde, training_grid=grid, **machine(), quick=a.quick)
     io.atomic_write_json(Path(a.out) / ("sweeps_quick.json" if a.quick else "sweeps.json"), result)
     return result
 
