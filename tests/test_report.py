@@ -19,3 +19,9 @@ def test_pipes_in_a_claim_are_escaped(tmp_path):
     row = [ln for ln in _report.section("tishby", tmp_path).splitlines() if ln.startswith("| a penalty")][0]
     assert row.replace("\\|", "").count("|") == 5  # four cells
     assert "\\|\\|K^T K - I\\|\\|_F^2" in row and "undecided: no power: \\|interval\\|" in row
+
+
+def test_a_no_without_the_shared_rule_says_so():
+    old = {"claim": "c", "source": "s", "measured": 1.0, "agrees": False}
+    assert _report.agreement(old).startswith("**no** (the study's own test")
+    assert _report.agreement({**old, "rule": "ibjax-verdict/1"}) == "**no**"
