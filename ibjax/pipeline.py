@@ -7,7 +7,7 @@
 ``evaluate_runs`` loads the run directories (same model, data and kept epochs), evaluates every
 (settings, run, epoch, T) with one estimator in batched calls and returns an ``InfoPlane``. A result
 is keyed by everything that produced it (run ids, epochs, estimator, every setting, view, PRNG seed,
-data, ibjax version): a saved result with the same key is reused, any other is recomputed and the
+data, the params' contents (a sha256 per run), library versions): a saved result with the same key is reused, any other is recomputed and the
 reason printed. ``evaluate_arrays`` does the same for params already in memory. A run given twice
 (a repeated path, a symlink beside its target, a copy with the same run id) is refused, not counted
 as two seeds; while a plane is written, ``out`` is locked (``io.dir_lock``) against other processes.
@@ -30,7 +30,6 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-import ibjax
 from ibjax import checkpoints, infoplane, io, registry, schedules, views
 from ibjax.config import RunConfig
 from ibjax.result import DamagedFile, InfoPlane
@@ -100,8 +99,25 @@ def _refuse_duplicates(run_dirs, identities: list[str], what: str) -> None:
 
 
 def result_key(**parts) -> str:
-    body = json.dumps({**parts, "ibjax": ibjax.__version__}, sort_keys=True, default=_plain)
+    body = json.dumps({**parts, "versions": versions()}, sort_keys=True, default=_plain)
     return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def params_digests(params_SxE) -> list[str]:
+    """One sha256 per run of the params' contents (every leaf's name, dtype, shape and bytes over the
+    evaluated epochs): a result key holds these, so params retrained elsewhere under the same run id
+    (another CPU, another library version) are recomputed, never matched to an older plane."""
+    flat = jax.tree_util.tree_flatten_with_path(params_SxE)[0]
+    n_runs = flat[0][1].shape[0]
+    out = []
+    for s in range(n_runs):
+        h = hashlib.sha256()
+        for path, leaf in flat:
+            a = np.ascontiguousarray(np.asarray(leaf[s]))
+            h.update(f"{jax.tree_util.keystr(path)}\0{a.dtype.str}\0{a.shape}\0".encode())
+            h.update(a.reshape(-1).view(np.uint8))
+        out.append(h.hexdigest()[:16])
+    return out
 
 
 def _plain(o):
@@ -156,7 +172,7 @@ def evaluate_runs(
     sweep: dict | None = None,
     seed: int = 0,
     out: str | Path | None = None,
-    memory_gb: float = 2.0,
+    memory_gb: float | None = None,
     nan_policy: str = "raise",
     model=None,
     data_path=None,
@@ -213,7 +229,7 @@ def evaluate_arrays(
     sweep: dict | None = None,
     seed: int = 0,
     out: str | Path | None = None,
-    memory_gb: float = 2.0,
+    memory_gb: float | None = None,
     nan_policy: str = "raise",
     run_config: dict | None = None,
     recompute: bool = False,
@@ -249,8 +265,10 @@ def evaluate_arrays(
     grid = make_grid(estimator, options, sweep, ctx)
     _check_request(est, v, n_epochs, memory_gb, nan_policy)
     names = views.t_names(v, apply_fn, jax.tree.map(lambda a: a[0, 0], params_SxE), x)
+    digests = params_digests(params_SxE)
     key = result_key(
         run_ids=run_ids,
+        params=digests,
         epochs=epochs_E,
         estimator=estimator,
         settings=settings,
@@ -274,7 +292,11 @@ def evaluate_arrays(
             if path.is_file():  # (a damaged file was set aside and named above)
                 log(
                     f"recomputing {path}: settings changed"
-                    + ("" if old is None else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids))
+                    + (
+                        ""
+                        if old is None
+                        else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids, digests)
+                    )
                 )
         params_I, positions = _items(params_SxE, v.window)
         out_epochs = epochs_E[positions]
@@ -339,6 +361,7 @@ def evaluate_arrays(
                 "nan_policy": nan_policy,
                 "seed": seed,
                 **(measured or {}),
+                "params_digests": digests,
             },
             warn,
             key,
@@ -358,8 +381,7 @@ def _writing(out, what: str):
 
 
 def _check_request(est, v, n_epochs: int, memory_gb, nan_policy: str) -> None:
-    if memory_gb is None or not memory_gb > 0:
-        raise ValueError(f"memory_gb must be > 0, got {memory_gb}")
+    io.memory_budget_gb(memory_gb)  # a budget that is not > 0 is refused before any work
     if nan_policy not in infoplane.NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of {infoplane.NAN_POLICIES}, got {nan_policy!r}")
     if est.noisy and v.spec != "layers":
@@ -409,7 +431,7 @@ def _try_load(path: Path, log=print) -> InfoPlane | None:
         return None
 
 
-def _what_changed(old: InfoPlane, estimator, settings, view, epochs, run_ids) -> str:
+def _what_changed(old: InfoPlane, estimator, settings, view, epochs, run_ids, digests) -> str:
     diffs = []
     if old.estimator != estimator:
         diffs.append(f"estimator {old.estimator} -> {estimator}")
@@ -422,7 +444,17 @@ def _what_changed(old: InfoPlane, estimator, settings, view, epochs, run_ids) ->
         diffs.append(f"epochs ({len(old.epochs)} -> {len(epochs)})")
     if list(old.run_ids) != list(run_ids):
         diffs.append("runs")
-    return f" ({'; '.join(diffs)})" if diffs else " (sweep, seed or version)"
+    elif "params_digests" in old.measured and list(old.measured["params_digests"]) != list(digests):
+        changed = [r for r, a, b in zip(run_ids, old.measured["params_digests"], digests) if a != b]
+        diffs.append(
+            f"params of run(s) {', '.join(changed[:3])} differ from the saved plane's (same run id, new contents)"
+        )
+    elif old.versions != versions():
+        diffs.append(
+            "library versions "
+            + ", ".join(f"{k} {old.versions.get(k)} -> {v}" for k, v in versions().items() if old.versions.get(k) != v)
+        )
+    return f" ({'; '.join(diffs)})" if diffs else " (sweep, seed, data or version)"
 
 
 def _collect_warnings(est, items, shape, out_epochs, log) -> dict:

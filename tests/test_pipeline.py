@@ -55,6 +55,24 @@ def test_result_file_is_reused_only_for_the_same_settings(three_seeds, tmp_path)
     assert loaded.settings["n_bins"] == 10 and loaded.run_ids == fewer.run_ids
 
 
+def test_params_replaced_under_the_same_run_id_are_recomputed(three_seeds, tmp_path):
+    """A result key holds a sha256 of the params' contents: a run retrained elsewhere (another CPU,
+    another library version) keeps its run id but not its numbers, and must not reuse the saved plane."""
+    said = []
+    first = pipeline.evaluate_runs(three_seeds[:1], "binning", out=tmp_path / "out", progress=False, log=said.append)
+    ours, other = checkpoints.load_run(three_seeds[0]), checkpoints.load_run(three_seeds[1])
+    moved = tmp_path / "retrained" / "seed_0"
+    checkpoints.write_run(moved, ours.config, ours.epochs, other.params, ours.metrics)
+    assert checkpoints.read_config(moved)["run_id"] == ours.config["run_id"]
+    again = pipeline.evaluate_runs([moved], "binning", out=tmp_path / "out", progress=False, log=said.append)
+    assert said[-1].startswith("recomputing") and "differ from the saved plane's" in said[-1], said[-1]
+    assert ours.config["run_id"] in said[-1] and again.key != first.key
+    assert again.measured["params_digests"] != first.measured["params_digests"]
+    assert not np.allclose(again.i_xt, first.i_xt)  # the other seed's numbers, not the saved plane's
+    same = pipeline.evaluate_runs([moved], "binning", out=tmp_path / "out", progress=False, log=said.append)
+    assert said[-1].startswith("reusing") and same.key == again.key
+
+
 def test_kde_noise_variances_in_one_call_equal_separate_calls(three_seeds):
     grid = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     swept = pipeline.evaluate_runs(three_seeds[:2], "kde", sweep={"noise_var": grid}, **QUIET)
