@@ -13,7 +13,10 @@ and loadable for its own settings until the new one is complete; an interrupted 
 mix its files with the old run's (stale metrics, stale params of epochs the new schedule does not
 keep). Between the two renames RUN_DIR is briefly absent, which loaders treat as "not a run". A
 killed write leaves its hidden sibling behind (``load_run(..., allow_partial=True)`` reads it); the
-next write of the same directory deletes such orphans first. Two processes cannot write the same
+next write of the same directory deletes such orphans first. Files in RUN_DIR that the run did not
+write (notes, an evaluation saved into the run directory) are moved into the rewrite, never deleted.
+A symlinked RUN_DIR is written where it points, unless a finished run of other settings is there
+(another experiment's run): that is refused, not replaced through the link. Two processes cannot write the same
 run directory at once: a write holds ``run_lock`` (the hidden sibling ``.RUN.lock``, outside the
 directory that is swapped), and a second writer gets ``io.DirectoryLocked`` naming the first.
 
@@ -123,9 +126,12 @@ def run_lock(run_dir: str | Path, *, what: str = "writing a run directory"):
 def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, metrics: dict, *, progress=None) -> dict:
     """Write a whole run directory, replacing whatever RUN_DIR held only once the new run is complete
     (see the module docstring). Returns the recorded config."""
-    run_dir = Path(os.path.realpath(run_dir))  # a symlinked run directory is rewritten where it lives
+    given = Path(run_dir)
+    run_dir = Path(os.path.realpath(run_dir))  # a symlinked run directory is rewritten where it lives ...
     epochs_E, flat, metrics = _check_run_inputs(epochs, params_stacked, metrics)
     _check_replaceable(run_dir)
+    if given.is_symlink() or run_dir != Path(os.path.abspath(given)):
+        _check_link_target(given, run_dir, config)  # ... unless that would destroy another run
     with run_lock(run_dir):
         return _write_run(run_dir, config, epochs_E, flat, metrics, progress)
 
@@ -186,6 +192,39 @@ def _check_replaceable(run_dir: Path) -> None:
         )
 
 
+def _check_link_target(given: Path, run_dir: Path, config: dict) -> None:
+    """Through a symlink (seed_N linked to a bigger disk, say) a run is written where the link points,
+    but a finished run of other settings there is another experiment's: never replaced through a link."""
+    try:
+        saved = read_config(run_dir)
+    except (OSError, ValueError):
+        return  # nothing finished there (an empty directory, a killed write): nothing to lose
+    if saved.get("run_id") != run_id(config):
+        raise ValueError(
+            f"run_dir={str(given)!r} links to {str(run_dir)!r}, which holds another finished run (run_id "
+            f"{saved.get('run_id')}; these settings are run_id {run_id(config)}): replacing it through the "
+            "link would destroy that run; remove the link or choose another directory"
+        )
+
+
+RUN_FILES = ("config.json", "params", "metrics.npz", "complete.json")  # what write_run writes
+
+
+def _carry_user_files(src: Path, dst: Path) -> None:
+    """Move what a user (or an evaluation) put in a run directory into its rewrite: nothing but the
+    run's own files is replaced. A name the new run already holds is kept beside it as NAME.old."""
+    if not src.is_dir() or src.is_symlink():
+        return
+    for p in sorted(src.iterdir()):
+        if p.name in RUN_FILES or (p.name.startswith(".") and p.name.endswith(".tmp")):
+            continue
+        dst.mkdir(exist_ok=True)  # (a kill between the swap's renames left no RUN_DIR)
+        target = dst / p.name
+        while os.path.lexists(target):
+            target = target.with_name(target.name + ".old")
+        os.rename(p, target)
+
+
 def clean_orphans(run_dir: str | Path) -> list[Path]:
     """Delete what killed writes of ``run_dir`` left: hidden ``.NAME.tmp-*``/``.NAME.old-*`` siblings
     and ``.*.tmp`` files inside it. Returns the paths removed."""
@@ -197,6 +236,8 @@ def clean_orphans(run_dir: str | Path) -> list[Path]:
             found += [p for p in d.glob(".*.tmp") if p.is_file()]
     for p in found:
         if p.is_dir() and not p.is_symlink():
+            if ".old-" in p.name:  # a rewrite killed before it carried the user's files across
+                _carry_user_files(p, run_dir)
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
@@ -216,6 +257,7 @@ def _swap_into_place(tmp: Path, run_dir: Path) -> None:
         os.rename(run_dir, old)
         os.rename(tmp, run_dir)  # a kill between the renames leaves no RUN_DIR: "not a run", never a stale one
         _fsync_dir(run_dir.parent)
+        _carry_user_files(old, run_dir)  # (a kill before this: the next write's clean_orphans carries them)
         try:
             shutil.rmtree(old)
         except OSError as e:  # the new run is in place; the next write of run_dir retries the removal

@@ -413,12 +413,53 @@ def test_legacy_run_directory_is_not_reused(tmp_path):
 
 
 def test_symlinked_run_directory_is_rewritten_where_it_lives(tmp_path):
-    (tmp_path / "big_disk").mkdir()
+    (tmp_path / "big_disk" / "seed_0").mkdir(parents=True)  # seed_0 linked to a bigger disk, then trained
     target, link = tmp_path / "big_disk" / "seed_0", tmp_path / "seed_0"
-    checkpoints.write_run(target, CFG, [0, 1, 2], fake_params(3), {})
     link.symlink_to(target, target_is_directory=True)
-    b = fake_params(2, seed=1)
-    checkpoints.write_run(link, CFG_B, [0, 4], b, {})
-    assert link.is_symlink() and checkpoints.is_complete(target, CFG_B)
-    assert_params_equal(checkpoints.load_run(link).params, b)
+    a = fake_params(3)
+    checkpoints.write_run(link, CFG, [0, 1, 2], a, {})
+    checkpoints.write_run(link, CFG, [0, 1, 2], a, {})  # a forced rewrite of the same run
+    assert link.is_symlink() and checkpoints.is_complete(target, CFG)
+    assert_params_equal(checkpoints.load_run(link).params, a)
     assert sorted(os.listdir(tmp_path / "big_disk")) == ["seed_0"]
+
+
+def test_another_run_behind_a_symlink_is_never_replaced(tmp_path):
+    """seed_0 of one experiment linked to a finished run of another: training other settings into the
+    link used to replace the run it points to."""
+    other, link = tmp_path / "other_experiment" / "seed_3", tmp_path / "mine" / "seed_0"
+    checkpoints.write_run(other, CFG, [0, 1, 2], fake_params(3), {})
+    link.parent.mkdir()
+    link.symlink_to(other, target_is_directory=True)
+    before = {p.name: p.read_bytes() for p in (other / "params").iterdir()}
+    with pytest.raises(ValueError, match=r"links to .*seed_3'?, which holds another finished run .*remove the link"):
+        checkpoints.write_run(link, CFG_B, [0, 4], fake_params(2, seed=1), {})
+    assert checkpoints.is_complete(other, CFG) and link.is_symlink()
+    assert {p.name: p.read_bytes() for p in (other / "params").iterdir()} == before
+
+
+def test_files_a_user_put_in_a_run_directory_survive_a_rewrite(tmp_path):
+    """README evaluates into the run directory by default; a --force retrain used to delete that."""
+    run_dir = tmp_path / "seed_0"
+    checkpoints.write_run(run_dir, CFG, [0, 1, 2], fake_params(3), {})
+    (run_dir / "notes.txt").write_text("lr looked too high")
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "infoplane_binning.npz").write_bytes(b"a saved plane")
+    (run_dir / ".cache").mkdir()
+    b = fake_params(2, seed=1)
+    checkpoints.write_run(run_dir, CFG_B, [0, 4], b, {})
+    assert (run_dir / "notes.txt").read_text() == "lr looked too high"
+    assert (run_dir / "eval" / "infoplane_binning.npz").read_bytes() == b"a saved plane"
+    assert (run_dir / ".cache").is_dir() and checkpoints.is_complete(run_dir, CFG_B)
+    assert_params_equal(checkpoints.load_run(run_dir).params, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed_0"]  # no .old or .tmp sibling left
+
+
+def test_user_files_of_a_rewrite_killed_mid_swap_are_carried_by_the_next_write(tmp_path):
+    run_dir = tmp_path / "seed_0"
+    checkpoints.write_run(run_dir, CFG, [0, 1], fake_params(2), {})
+    (run_dir / "notes.txt").write_text("keep me")
+    os.rename(run_dir, tmp_path / ".seed_0.old-deadbeef")  # killed between the swap's two renames
+    checkpoints.write_run(run_dir, CFG_B, [0, 4], fake_params(2, seed=1), {})
+    assert (run_dir / "notes.txt").read_text() == "keep me" and checkpoints.is_complete(run_dir, CFG_B)
+    assert not (tmp_path / ".seed_0.old-deadbeef").exists()
