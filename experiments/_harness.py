@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,6 +107,12 @@ def parse_args(name: str, cfg0, quick: dict, argv=None):
     p.add_argument(
         "--quick", action="store_true", help="a CI-sized run: " + ", ".join(f"{k}={v}" for k, v in quick.items())
     )
+    p.add_argument(
+        "--memory-gb",
+        type=float,
+        default=None,
+        help="memory budget of one chunk of evaluation (default: $IBJAX_MEMORY_GB, else a quarter of the free memory)",
+    )
     p.add_argument("--out", default=None, help=f"output directory (default results/{name}, or results/{name}_quick)")
     p.add_argument(
         "--force",
@@ -157,6 +164,8 @@ def main(name: str, config_cls, quick: dict, run, figures, claims, argv=None) ->
 
 def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
     cfg, settings = build_config(cfg0, quick, a)
+    if a.memory_gb is not None:  # the engine's default budget for every evaluation of this run
+        os.environ[io.ENV_MEMORY] = str(io.memory_budget_gb(a.memory_gb))
     out = Path(a.out or (f"results/{name}_quick" if a.quick else f"results/{name}"))
     io.check_out_dir(out)
     with io.dir_lock(out, what=f"experiment {name}"):  # a second run into the same --out is refused, naming this one
@@ -189,7 +198,10 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         **results.get("summary", {}),
         "files": files,
     }
-    io.atomic_write_json(out / "summary.json", summary)
+    if _same_results(out / "summary.json", summary):  # a rerun that reproduced every number leaves the
+        print(f"summary.json: same results as the saved one; kept it (this run took {seconds:.0f} s)")  # file as it was
+    else:
+        io.atomic_write_json(out / "summary.json", summary)
     agree = sum(c["agrees"] is True for c in checked)
     n_runs = len(list((out / "runs").rglob("complete.json")))
     print(
@@ -202,6 +214,19 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
     return summary
 
 
+TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result
+
+
+def _same_results(path: Path, summary: dict) -> bool:
+    """Whether the saved summary equals ``summary`` in everything but its timings."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    plain = lambda s: json.loads(json.dumps({k: v for k, v in s.items() if k not in TIMING_KEYS}, default=io._json_default))
+    return plain(old) == plain(summary)
+
+
 def _hidden(p: Path, root: Path) -> bool:
     return any(part.startswith(".") or part == "runs" for part in p.relative_to(root).parts)
 
@@ -209,6 +234,7 @@ def _hidden(p: Path, root: Path) -> bool:
 def _argv(a) -> list[str]:
     args = [f"--set {s}" for s in a.set]
     args += ([f"--seeds {a.seeds}"] if a.seeds else []) + (["--quick"] if a.quick else [])
+    args += [f"--memory-gb {a.memory_gb:g}"] if a.memory_gb is not None else []
     return args + ([f"--out {a.out}"] if a.out else [])
 
 

@@ -79,7 +79,12 @@ def build_parser(flags: dict) -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", default="all", help=f"{pipeline.EPOCH_SPECS} | delta:D[:exact|approx] (default all)")
     p.add_argument("--view", default="layers", help=f"what a T is: {', '.join(views.VIEWS)} (default layers)")
-    p.add_argument("--memory-gb", type=float, default=2.0, help="memory budget per chunk of epochs (default 2.0)")
+    p.add_argument(
+        "--memory-gb",
+        type=float,
+        default=None,
+        help="memory budget per chunk of epochs (default: $IBJAX_MEMORY_GB, else a quarter of the free memory)",
+    )
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for random estimators (default 0)")
     p.add_argument(
         "--nan",

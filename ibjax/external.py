@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ibjax import models, pipeline, sources
+from ibjax import io, models, pipeline, sources
 from ibjax.config import DataConfig, RunConfig
 from ibjax.result import InfoPlane, concat_epochs
 
@@ -114,7 +114,7 @@ def evaluate_dir(
     epochs: str = "all",
     allow_partial: bool = False,
     out=None,
-    memory_gb: float = 2.0,
+    memory_gb: float | None = None,
     params_gb: float | None = None,
     data_name: str | None = None,
     log=print,
@@ -126,7 +126,7 @@ def evaluate_dir(
     src = sources.open_dir(path, format=format, params_key=params_key, pattern=pattern, allow_partial=allow_partial)
     model = as_model(model, np.shape(x)[1:])
     positions = pipeline.select_epochs(epochs, src.epochs)
-    params_gb = memory_gb / 4 if params_gb is None else params_gb
+    params_gb = io.memory_budget_gb(memory_gb) / 4 if params_gb is None else params_gb
     fit = max(1, int(params_gb * 2**30 // max(1, src.nbytes_per_epoch)))
     measured = {"data": data_name, "samples": "all", "n_samples": int(len(y)), "checkpoints": src.format}
     common = dict(

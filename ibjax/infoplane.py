@@ -218,7 +218,7 @@ def evaluate_items(
     traced: dict,
     view: View,
     key,
-    memory_gb: float = 2.0,
+    memory_gb: float | None = None,
     cache_dir: str | Path | None = None,
     progress=None,
 ) -> Items:
@@ -246,6 +246,7 @@ def evaluate_items(
     ts1 = jax.eval_shape(lambda p: views.item_ts(view, apply_fn, p, jnp.asarray(x)), p1)
     widths = [t.shape[-1] for t in ts1]
     per_item = item_bytes(est, static, x.shape[0], widths, n_settings, view.window)
+    memory_gb = io.memory_budget_gb(memory_gb)
     if per_item > memory_gb * 2**30:
         raise ValueError(f"memory_gb={memory_gb} is too small for one epoch (needs about {per_item / 2**30:.3f} GB)")
     n_t = len(widths)

@@ -41,6 +41,49 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+ENV_MEMORY = "IBJAX_MEMORY_GB"
+
+
+def memory_budget_gb(memory_gb: float | None = None) -> float:
+    """The memory budget of one chunk of evaluation: ``memory_gb`` when given, else ``$IBJAX_MEMORY_GB``,
+    else a quarter of what the default device has free now (an accelerator's free memory; on the CPU
+    the host's MemAvailable), at least 0.5 GB. Raises ValueError for a budget that is not > 0."""
+    if memory_gb is None and os.environ.get(ENV_MEMORY):
+        text = os.environ[ENV_MEMORY]
+        try:
+            memory_gb = float(text)
+        except ValueError:
+            raise ValueError(f"${ENV_MEMORY}={text!r} is not a number of GB") from None
+    if memory_gb is None:
+        return max(0.5, round(_free_bytes() / 4 / 2**30, 2))
+    if isinstance(memory_gb, bool) or not isinstance(memory_gb, int | float) or not memory_gb > 0:
+        raise ValueError(
+            f"memory_gb must be a number of GB > 0 (or None: a quarter of the free memory), got {memory_gb!r}"
+        )
+    return float(memory_gb)
+
+
+def _free_bytes() -> float:
+    import jax
+
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30  # unknown: 2 GB budget
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file in the same directory, fsync, then rename into place.
 
