@@ -34,6 +34,7 @@ from ibjax.config import RunConfig, expand_sweep
 from ibjax.train import hyper, make_train, merge_variables, uses
 
 DEFAULT_SAVE_EVERY = 1000
+PROGRESS_EVERY = 100  # epochs per compiled training segment: the progress bar's step
 _LOADERS = {
     "var_u": data_mod.var_u,
     "generated_12bit": lambda path=None: data_mod.generated_12bit(),
@@ -226,13 +227,18 @@ def _train_group(model, cfgs, seeds, split, state_path, save_every, log) -> dict
     with tqdm(
         total=n, initial=start, desc=f"training {len(cfgs)} run(s)", unit="epoch", leave=False, disable=None
     ) as bar:
+        if start < n:
+            bar.set_postfix_str("compiling", refresh=True)  # the first segment's compile is the long silence
+        next_save = start + save_every
         while start < n:
-            length = min(save_every, n - start)
+            length = min(PROGRESS_EVERY, save_every, n - start)  # the bar moves at least every 100 epochs
             state, m = seg(length)(state, keys, hp, start)
             metrics.append(jax.tree.map(np.asarray, m))
             start += length
-            if state_path is not None and start < n:
+            if state_path is not None and next_save <= start < n:
                 _save_state(state_path, state, metrics, start)
+                next_save = start + save_every
+            bar.set_postfix_str("", refresh=False)
             bar.update(length)
     seconds = time.perf_counter() - t0
     log(f"trained {n_runs} run(s) x {n} epochs in {seconds:.1f} s on {n_dev} device(s) (compile included)")
