@@ -185,12 +185,15 @@ def _edge(t, d, key, x, y, *, U, L, n_keys, variant, U_ty, gamma_x, gamma_t_xt, 
     i_ty, i_ty_se = _edge_keys(
         t, y.astype(jnp.float32), k2, n_keys, U=U_ty, L=L, gamma=(gamma_t_ty, gamma_y), epsilon=eps, version=variant
     )
+    d_t = t.shape[-1]
     return {
         "i_xt": i_xt,
         "i_ty": i_ty,
         "i_xt_se": i_xt_se,
         "i_ty_se": i_ty_se,
         "warn_near_cap": (i_xt >= 0.95 * U) | (i_ty >= 0.95 * U_ty),
+        "warn_scale": edge.scale_outside(t, edge.auto_hashing(variant, x.shape[-1], d_t))
+        | edge.scale_outside(t, edge.auto_hashing(variant, d_t, 1), knn_bandwidth=epsilon_ty is None),
     }
 
 
@@ -245,7 +248,9 @@ register(
         finalize=_edge_finalize,
         warnings={
             "warn_near_cap": "EDGE estimate within 5% of its cap U (or U_ty): the pointwise terms are clipped, "
-            "raise --U / --U-ty"
+            "raise --U / --U-ty",
+            "warn_scale": "the layer's median column std is outside the range where EDGE's absolute constants "
+            "hold (edge.SAFE_STD): the estimate can be far from its scale-free value; standardise the layer",
         },
     )
 )

@@ -132,6 +132,24 @@ def test_edge_in_range_does_not_warn_and_traced_inputs_are_skipped(no_warnings):
     assert float(i) < 0.01
 
 
+def test_edge_through_the_engine_records_the_scale_warning_per_epoch_and_layer():
+    """The engine's traced path cannot warn per call: the flag is computed in the compiled program and
+    recorded in the plane's warnings, naming each (setting, run, epoch, T) outside edge.SAFE_STD."""
+    from ibjax import pipeline
+
+    acts = [np.stack([T_4096x10[:1024], 1e-6 * T_4096x10[:1024]])]  # epoch 0 in range, epoch 1 tiny
+    said = []
+    plane = pipeline.evaluate_activations(
+        acts, Y_4096[:1024], "edge", {"n_keys": 1}, x=X_4096x12[:1024], progress=False, log=said.append
+    )
+    (message,) = [m for m in plane.warnings if "median column std" in m]
+    assert plane.warnings[message] == [[0, 0, 1, 0]]  # epoch 1 only
+    assert any("median column std" in line for line in said)
+    assert edge.scale_outside(1e-6 * T_4096x10, "p-stable") and not edge.scale_outside(T_4096x10, "p-stable")
+    assert edge.scale_outside(0.01 * T_4096x10[:, :3], "floor")
+    assert not edge.scale_outside(0.01 * T_4096x10[:, :3], "floor", knn_bandwidth=False)
+
+
 # ---------------------------------------------------------------- Rényi: warn outside the float32-safe spread
 
 A_400x3 = np.random.default_rng(0).normal(size=(400, 3)).astype(np.float32)

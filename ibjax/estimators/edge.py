@@ -109,8 +109,7 @@ def mi(
     _checks.check_choice("version", version, VERSIONS)
     scale = _checks.log_base(base)
     if hashing == "auto":
-        low_d = version == "4.4.1" and max(x_NxD.shape[1], y_NxD.shape[1]) <= 6
-        hashing = "floor" if low_d else "p-stable"
+        hashing = auto_hashing(version, x_NxD.shape[1], y_NxD.shape[1])
     for name, a in (("x", x_NxD), ("y", y_NxD)):
         _warn_scale(name, a, hashing, knn_bandwidth=eps is None)
     key = jax.random.key(0) if key is None else key
@@ -158,6 +157,21 @@ def _pair(name, v):
 # each column unless its std < 1e-4 (no change at std 6.5e-4, 0.001 bits at 6.5e-5) and overflow float32
 # in the std's sum of N squares (no change at std 6.5e16, 0.001 bits at 6.5e17, N = 4096).
 SAFE_STD = {"floor": (0.15, 1e30), "p-stable": (1e-3, 1e15)}
+
+
+def auto_hashing(version: str, d_x: int, d_y: int) -> str:
+    """The hashing ``hashing="auto"`` picks: floor for 4.4.1 on <= 6 dimensions, else p-stable."""
+    return "floor" if version == "4.4.1" and max(d_x, d_y) <= 6 else "p-stable"
+
+
+def scale_outside(a_NxD, hashing: str, *, knn_bandwidth: bool = True):
+    """Traced: whether the median column std of ``a_NxD`` (non-constant columns) lies outside
+    ``SAFE_STD`` for ``hashing``; the engine records it as a per-(epoch, T) warning flag."""
+    std_D = jnp.std(jnp.asarray(a_NxD, jnp.float32), axis=0)
+    med = jnp.nanmedian(jnp.where(std_D > 0, std_D, jnp.nan))
+    lo, hi = SAFE_STD[hashing]
+    lo = lo if knn_bandwidth or hashing == "p-stable" else 0.0
+    return jnp.isfinite(med) & ((med < lo) | (med > hi))
 
 
 def _warn_scale(name, a_NxD, hashing, *, knn_bandwidth: bool) -> None:
