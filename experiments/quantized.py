@@ -27,6 +27,7 @@ import numpy as np
 from experiments import _grid
 from experiments import _harness as harness
 from ibjax import checkpoints, io, pipeline, plotting
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.runs import load_data
 
@@ -161,6 +162,8 @@ def compare(exact, planes: dict) -> dict:
             "mae_i_ty": np.round(mae_ty, 4).tolist(),
             "agrees": agree.tolist(),
             "finite": finite,
+            # the layers are deterministic: an estimate with I(X;T_l) clearly below I(X;T_l+1) is its own bias
+            "dpi": verdicts.dpi(est) if finite else {"violations": None, "reason": "non-finite values"},
         }
     return out
 
@@ -175,14 +178,16 @@ def error_table(errors: dict, exact: dict) -> str:
             f"**{name}** (exact plane compresses in: "
             f"{', '.join(l for l, c in zip(layers, e['exact compresses']) if c) or 'no layer'})",
             "",
-            "| setting | " + " | ".join(layers) + " | agrees |",
-            "|---" * (len(layers) + 2) + "|",
+            "| setting | " + " | ".join(layers) + " | agrees | DPI violations |",
+            "|---" * (len(layers) + 3) + "|",
         ]
         for label, v in e.items():
             if not isinstance(v, dict) or "mae_i_xt" not in v:
                 continue
             cells = [f"{m:.2f}" + ("" if a else "*") for m, a in zip(v["mae_i_xt"], v["agrees"])]
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | {sum(v['agrees'])}/{len(layers)} |")
+            d = v.get("dpi", {})
+            dpi = "-" if d.get("violations") is None else f"{d['violations']}/{d['cells']}"
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {sum(v['agrees'])}/{len(layers)} | {dpi} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from experiments import _grid
 from experiments import _harness as harness
+from ibjax import claims as verdicts
 from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
@@ -135,7 +136,7 @@ def drop_stats(plane) -> dict:
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    stats, settings = {}, None
+    stats, dpi, settings = {}, {}, None
     for act in cfg.activations:
         base = cfg.run.replace(**{"model.activation": act})
         dirs = pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / act, force=force)
@@ -151,13 +152,24 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                 q, "exact", {}, out=out / "planes" / f"{act}_{cfg.exact_bits}bit"
             )
         stats[act] = {label: drop_stats(p) for label, p in planes.items()}
+        dpi[act] = {label: dpi_check(p) for label, p in planes.items()}
         settings = list(planes)
         dataset = planes[settings[0]].measured["data"]
     table = {
         act: {lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items()} for lab, st in s.items()}
         for act, s in stats.items()
     }
-    return {"stats": stats, "settings": settings, "summary": {"dataset": dataset, "settings": settings, "drops": table}}
+    summary = {"dataset": dataset, "settings": settings, "drops": table, "dpi": dpi}
+    return {"stats": stats, "settings": settings, "summary": summary}
+
+
+def dpi_check(plane) -> dict:
+    """claims.dpi on every layer of a deterministic network (the output layer included): an estimate
+    with I(X;T_l) clearly below I(X;T_l+1) measures its own bias there."""
+    i_xt = np.asarray(plane.i_xt, float)
+    if not np.isfinite(i_xt).all():
+        return {"violations": None, "reason": "non-finite values"}
+    return verdicts.dpi(i_xt)
 
 
 def share(stats: dict, act: str, *, compress: bool) -> tuple[int, int]:

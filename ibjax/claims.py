@@ -219,6 +219,38 @@ def _sign(i: Interval, threshold: float, want: bool, rule: Rule, what: str) -> V
     return Verdict(agrees, outcome, i.mean, (i.lo, i.hi), threshold, reason)
 
 
+def dpi(values_SxExL, *, rule: Rule = RULE) -> dict:
+    """The data-processing inequality on a deterministic network: I(X;T_l) >= I(X;T_{l+1}) at every
+    epoch. A cell (epoch, l) *violates* it when the whole interval over seeds of I(X;T_l) - I(X;T_{l+1})
+    lies below -min_drop_bits (with one seed: the difference itself); an estimate that violates it
+    measures its own bias, not information. Returns the count, the cells checked, the worst excess
+    [bits] and up to 10 (epoch position, l) pairs (l counted from 1: T_l then T_{l+1})."""
+    v = np.asarray(values_SxExL, np.float64)
+    if v.ndim != 3 or v.shape[2] < 2:
+        raise ValueError(f"values_SxExL must be seeds x epochs x layers with >= 2 layers, got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"values_SxExL holds {int((~np.isfinite(v)).sum())} non-finite value(s): no DPI check on NaN")
+    d = v[:, :, :-1] - v[:, :, 1:]  # S x E x (L - 1): >= 0 where the DPI holds
+    mean = d.mean(axis=0)
+    if v.shape[0] < 2:
+        hi = mean
+    else:
+        from scipy import stats
+
+        se = d.std(axis=0, ddof=1) / np.sqrt(v.shape[0])
+        hi = mean + float(stats.t.ppf(0.5 + rule.level / 2, v.shape[0] - 1)) * se
+    bad = hi < -rule.min_drop_bits
+    where = [[int(e), int(l) + 1] for e, l in zip(*np.nonzero(bad))]
+    return {
+        "violations": int(bad.sum()),
+        "cells": int(bad.size),
+        "worst excess [bits]": round(float(max(0.0, -mean.min())), 4),
+        "where (epoch position, layer l: I(X;T_l) < I(X;T_l+1))": where[:10],
+        "rule": f"violated where the {rule.level:.0%} interval of I(X;T_l) - I(X;T_l+1) lies below "
+        f"-{rule.min_drop_bits:g} bits ({rule.name})",
+    }
+
+
 def cap_xt(plane) -> float:
     """log2 of the number of samples the plane was measured on (the cap of I(X;T) on distinct inputs)."""
     n = plane.measured.get("n_samples")

@@ -103,3 +103,24 @@ def test_rule_override_and_bad_input():
         claims.compression(np.ones(5))
     with pytest.raises(ValueError, match="want"):
         claims.decide(claims.compression(v), want="maybe")
+
+
+def test_dpi_counts_only_clear_violations():
+    rng = np.random.default_rng(0)
+    base = np.array([12.0, 9.0, 5.0])  # I(X;T_1) >= I(X;T_2) >= I(X;T_3)
+    ok = base[None, None, :] + 0.01 * rng.normal(size=(5, 4, 3))
+    r = claims.dpi(ok)
+    assert (r["violations"], r["cells"], r["worst excess [bits]"]) == (0, 8, 0.0)
+    bad = ok.copy()
+    bad[:, 2, 2] = 9.5  # at epoch position 2, T_3 exceeds T_2 by 0.5 bits in every seed
+    r = claims.dpi(bad)
+    assert r["violations"] == 1 and r["where (epoch position, layer l: I(X;T_l) < I(X;T_l+1))"] == [[2, 2]]
+    assert r["worst excess [bits]"] == pytest.approx(0.5, abs=0.02)
+    noisy = ok.copy()
+    noisy[:, 1, 1] = 5.0 + np.array([0.4, -0.4, 0.4, -0.4, 0.3])  # mean excess 0.06 < 0.1: within error
+    assert claims.dpi(noisy)["violations"] == 0
+    assert claims.dpi(bad[:1])["violations"] == 1  # one seed: the difference itself
+    with pytest.raises(ValueError, match="non-finite"):
+        claims.dpi(np.full((2, 2, 2), np.nan))
+    with pytest.raises(ValueError, match=">= 2 layers"):
+        claims.dpi(np.zeros((2, 3, 1)))

@@ -29,4 +29,9 @@ def test_quantized_quick_exact_plane_bounds_every_binning(tmp_path):
         {"claim", "source", "measured", "agrees"} <= set(c) for c in saved["claims"]
     )
     assert (out / "planes.png").stat().st_size > 0 and (out / "agreement.png").stat().st_size > 0
-    assert "| bin30 fixed |" in (out / "error_table.md").read_text()
+    table = (out / "error_table.md").read_text()
+    assert "| bin30 fixed |" in table and "| agrees | DPI violations |" in table
+    from ibjax import claims as verdicts
+
+    neuron = InfoPlane.load(out / "planes" / "relu_4bit" / "bin30_neuron" / "infoplane_binning.npz")
+    assert errors["bin30 neuron"]["dpi"] == verdicts.dpi(neuron.i_xt)

@@ -29,3 +29,8 @@ def test_robustness_quick_drops_shares_and_heatmap(tmp_path):
     n_tanh = sum(any(st["compresses"]) for st in summary["drops"]["tanh"].values())
     assert claims[0]["measured"]["share of estimator settings supporting it"].startswith(f"{n_tanh} of 3")
     assert (out / "heatmap.png").stat().st_size > 0
+    # the data-processing inequality per setting, recomputed from the saved plane (every layer is deterministic)
+    from ibjax import claims as verdicts
+
+    assert summary["dpi"]["tanh"]["bin size 0.1"] == verdicts.dpi(plane.i_xt)
+    assert all(d["violations"] >= 0 for act in ("tanh", "relu") for d in summary["dpi"][act].values())
