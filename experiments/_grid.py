@@ -40,6 +40,24 @@ def evaluate(dirs, grid, out, *, epochs="all", log=print) -> dict:
     return planes
 
 
+def unusable(plane, dpi: dict, binary_x: bool) -> str:
+    """Why a setting's plane cannot vote on compression ("" when it can): it breaks the data-processing
+    inequality (its numbers measure the estimator's bias), or it is KSG on binary inputs, where every two
+    distinct inputs are at Chebyshev distance 1, so each point's X-neighbourhood at the joint k-NN radius
+    holds all N inputs and the estimate no longer follows I(X;T) (the DPI check need not catch it)."""
+    if dpi.get("violations"):
+        return (
+            f"undecided: violates the data-processing inequality at {dpi['violations']} of {dpi['cells']} "
+            f"(epoch, layer) cells (I(X;T_l+1) up to {dpi['worst excess [bits]']:.2f} bits above I(X;T_l))"
+        )
+    if plane.estimator == "knn" and binary_x:
+        return (
+            "undecided: KSG on binary inputs (every pair of distinct inputs at Chebyshev distance 1: the "
+            "X-neighbourhood of each point holds all N inputs)"
+        )
+    return ""
+
+
 def slug(label: str) -> str:
     """A file-name-safe form of a setting's label."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label.replace("{:g}", "sweep")).strip("_")

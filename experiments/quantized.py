@@ -120,7 +120,8 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             exact[name] = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / f"{act}_{b}bit")
             nets[name] = {"exact_seconds": round(time.perf_counter() - t0, 2)}
             estimated[name] = _grid.evaluate(dirs, grid(cfg), out / "planes" / f"{act}_{b}bit")
-    errors = {name: compare(exact[name], estimated[name]) for name in exact}
+    binary_x = bool(np.isin(load_data(cfg.run).x, (0, 1)).all())
+    errors = {name: compare(exact[name], estimated[name], binary_x=binary_x) for name in exact}
     mnist = run_mnist(cfg, out, force=force) if cfg.mnist else None
     table = error_table(errors, exact)
     io.atomic_write_bytes(out / "error_table.md", table.encode())
@@ -146,7 +147,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     }
 
 
-def compare(exact, planes: dict) -> dict:
+def compare(exact, planes: dict, *, binary_x: bool = False) -> dict:
     """Per estimator setting: mean absolute error per layer (bits; over seeds and epochs) of I(X;T) and
     I(T;Y) against the exact plane, and per layer whether it agrees on the presence of compression."""
     ref = _grid.compresses(_grid.drops(exact.i_xt), min_bits=MIN_DROP)
@@ -165,6 +166,7 @@ def compare(exact, planes: dict) -> dict:
             # the layers are deterministic: an estimate with I(X;T_l) clearly below I(X;T_l+1) is its own bias
             "dpi": verdicts.dpi(est) if finite else {"violations": None, "reason": "non-finite values"},
         }
+        out[label]["undecided"] = _grid.unusable(p, out[label]["dpi"], binary_x)  # "": its agreement counts
     return out
 
 
@@ -187,7 +189,10 @@ def error_table(errors: dict, exact: dict) -> str:
             cells = [f"{m:.2f}" + ("" if a else "*") for m, a in zip(v["mae_i_xt"], v["agrees"])]
             d = v.get("dpi", {})
             dpi = "-" if d.get("violations") is None else f"{d['violations']}/{d['cells']}"
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | {sum(v['agrees'])}/{len(layers)} | {dpi} |")
+            agrees = f"{sum(v['agrees'])}/{len(layers)}" if not v.get("undecided") else "undecided†"
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {agrees} | {dpi} |")
+        why = sorted({v["undecided"] for v in e.values() if isinstance(v, dict) and v.get("undecided")})
+        lines += ["", *(f"† {w}" for w in why)] if why else []
         lines.append("")
     return "\n".join(lines)
 

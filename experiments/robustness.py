@@ -136,7 +136,9 @@ def drop_stats(plane) -> dict:
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    stats, dpi, settings = {}, {}, None
+    stats, dpi, excluded, settings = {}, {}, {}, None
+    x = pipeline.load_data(cfg.run).x
+    binary_x = bool(np.isin(x, (0, 1)).all())
     for act in cfg.activations:
         base = cfg.run.replace(**{"model.activation": act})
         dirs = pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / act, force=force)
@@ -153,14 +155,17 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             )
         stats[act] = {label: drop_stats(p) for label, p in planes.items()}
         dpi[act] = {label: dpi_check(p) for label, p in planes.items()}
+        excluded[act] = {
+            label: why for label, p in planes.items() if (why := _grid.unusable(p, dpi[act][label], binary_x))
+        }
         settings = list(planes)
         dataset = planes[settings[0]].measured["data"]
     table = {
         act: {lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items()} for lab, st in s.items()}
         for act, s in stats.items()
     }
-    summary = {"dataset": dataset, "settings": settings, "drops": table, "dpi": dpi}
-    return {"stats": stats, "settings": settings, "summary": summary}
+    summary = {"dataset": dataset, "settings": settings, "drops": table, "dpi": dpi, "excluded": excluded}
+    return {"stats": stats, "settings": settings, "excluded": excluded, "summary": summary}
 
 
 def dpi_check(plane) -> dict:
@@ -172,10 +177,10 @@ def dpi_check(plane) -> dict:
     return verdicts.dpi(i_xt)
 
 
-def share(stats: dict, act: str, *, compress: bool) -> tuple[int, int]:
+def share(stats: dict, act: str, *, compress: bool, excluded=()) -> tuple[int, int]:
     """(settings under which the network compresses (any hidden layer) or, with compress=False, under which
-    no hidden layer does, settings where the estimator is defined)."""
-    s = [st for st in stats[act].values() if st["finite"].all()]
+    no hidden layer does, settings where the estimator is defined and not ``excluded``)."""
+    s = [st for lab, st in stats[act].items() if st["finite"].all() and lab not in excluded]
     hits = sum(bool(st["compresses"].any()) == compress for st in s)
     return hits, len(s)
 
@@ -211,9 +216,11 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     ):
         if act not in stats:
             continue
-        hits, n = share(stats, act, compress=compress)
+        skip = results.get("excluded", {}).get(act, {})
+        hits, n = share(stats, act, compress=compress, excluded=skip)
+        usable = [st for lab, st in stats[act].items() if lab not in skip]
         per_layer = {
-            f"T{l + 1}": f"{int(sum(st['compresses'][l] for st in stats[act].values()))} of {len(stats[act])}"
+            f"T{l + 1}": f"{int(sum(st['compresses'][l] for st in usable))} of {len(usable)}"
             for l in range(len(next(iter(stats[act].values()))["drop"]))
         }
         out.append(
@@ -224,6 +231,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
                 "measured": {
                     "share of estimator settings supporting it": f"{hits} of {n} ({hits / max(n, 1):.0%})",
                     "settings under which each hidden layer compresses": per_layer,
+                    "settings left out of the share (undecided)": skip or "none",
                 },
             }
         )
