@@ -19,6 +19,7 @@ naming the first (pid, command, since when).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -178,20 +179,31 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},
     )
     t0 = time.perf_counter()
-    with pipeline.recomputing(a.force):  # --force: no saved plane is reused either
+    with pipeline.recomputing(a.force), _compile_clock() as compiled:  # --force: no saved plane is reused either
         results = run(cfg, out, force=a.force)
     seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
     paths = [Path(p) for p in figures(results, cfg, out)]
     checked = claims(results, cfg)
+    plot = time.perf_counter() - t1
+    timing = {
+        "compile [s]": round(compiled["seconds"], 1),  # tracing, lowering and XLA compiles inside run
+        "train, evaluate, load and write [s]": round(max(0.0, seconds - compiled["seconds"]), 1),
+        "figures and claims [s]": round(plot, 1),
+        "programs compiled": compiled["programs"],
+    }
     for c in checked:
         missing = {"claim", "source", "measured", "agrees"} - set(c)
         if missing:
             raise ValueError(f"claim {c.get('claim')!r} lacks {sorted(missing)}")
-    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not _hidden(p, out))
+    files = sorted(
+        {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not _hidden(p, out)} | {"summary.json"}
+    )  # (summary.json itself is written below: listed on the first run too)
     summary = {
         "experiment": name,
         "command": f"python -m experiments.{name} " + " ".join(_argv(a)),
         "seconds": round(seconds, 1),
+        "timing": timing,
         "claims": checked,
         "config": _fields(cfg),
         "versions": versions(),
@@ -215,6 +227,34 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
 
 
 TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result
+_COMPILE_EVENTS = (
+    "/jax/core/compile/backend_compile_duration",
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+)
+
+
+@contextlib.contextmanager
+def _compile_clock():
+    """Seconds JAX spent tracing, lowering and compiling inside the block (its monitoring events), and
+    the number of programs compiled (a persistent-cache hit still traces and lowers, so it is counted)."""
+    from jax import monitoring
+
+    acc = {"seconds": 0.0, "programs": 0, "on": True}
+
+    def listen(event, duration, **_):
+        if acc["on"] and event in _COMPILE_EVENTS:
+            acc["seconds"] += duration
+            acc["programs"] += event == _COMPILE_EVENTS[1]
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield acc
+    finally:
+        acc["on"] = False
+        unregister = getattr(monitoring, "unregister_event_duration_listener", None)
+        if unregister is not None:
+            unregister(listen)
 
 
 def _same_results(path: Path, summary: dict) -> bool:
@@ -223,7 +263,9 @@ def _same_results(path: Path, summary: dict) -> bool:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    plain = lambda s: json.loads(json.dumps({k: v for k, v in s.items() if k not in TIMING_KEYS}, default=io._json_default))
+    plain = lambda s: json.loads(
+        json.dumps({k: v for k, v in s.items() if k not in TIMING_KEYS}, default=io._json_default)
+    )
     return plain(old) == plain(summary)
 
 

@@ -58,6 +58,17 @@ def fmt(measured) -> str:
     return str(measured)
 
 
+def split(s: dict) -> str:
+    """ ", of which N s compiling (P programs) and M s figures" when the summary records its timing."""
+    t = s.get("timing")
+    if not t:
+        return ""
+    return (
+        f", of which {t['compile [s]']:.0f} s compiling ({t['programs compiled']} programs) and "
+        f"{t['figures and claims [s]']:.0f} s figures and claims"
+    )
+
+
 def cell(text: str) -> str:
     """Text for one markdown table cell: a '|' inside (a norm ||K||) would split the row."""
     return str(text).replace("|", "\\|")
@@ -71,7 +82,7 @@ def section(name: str, root: Path) -> str:
     lines = [f"## {name}: {title}", "", *(p.strip() + "\n" for p in rest[:2])]
     lines += [f"![{f}]({name}/{f})" for f in figs] + [""]
     lines += [
-        f"Command: `{s['command'].strip()}` ({s['seconds']:.0f} s on 2 CPU cores; data: {s.get('dataset', '?')})",
+        f"Command: `{s['command'].strip()}` ({s['seconds']:.0f} s on 2 CPU cores{split(s)}; data: {s.get('dataset', '?')})",
         "",
     ]
     lines += ["| claim | source | this run | agrees |", "|---|---|---|---|"]
