@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments import _harness as harness
-from ibjax import pipeline
+from ibjax import claims, pipeline
 
 
 class Setting(NamedTuple):
@@ -38,6 +38,20 @@ def evaluate(dirs, grid, out, *, epochs="all", log=print) -> dict:
         for g, v in enumerate(values):
             planes[s.label.format(v)] = plane.setting(g)
     return planes
+
+
+def dpi_check(plane) -> dict:
+    """claims.dpi on every layer of a deterministic network (the output layer included): an estimate
+    with I(X;T_l) clearly below I(X;T_l+1) measures its own bias there."""
+    i_xt = np.asarray(plane.i_xt, float)
+    if not np.isfinite(i_xt).all():
+        return {"violations": None, "reason": "non-finite values"}
+    return claims.dpi(i_xt)
+
+
+def binary_inputs(run_cfg) -> bool:
+    """Whether the run's inputs are all 0 or 1 (where KSG's Chebyshev neighbourhoods degenerate)."""
+    return bool(np.isin(pipeline.load_data(run_cfg).x, (0, 1)).all())
 
 
 def unusable(plane, dpi: dict, binary_x: bool) -> str:

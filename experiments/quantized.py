@@ -27,7 +27,6 @@ import numpy as np
 from experiments import _grid
 from experiments import _harness as harness
 from ibjax import checkpoints, io, pipeline, plotting
-from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.runs import load_data
 
@@ -120,7 +119,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             exact[name] = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / f"{act}_{b}bit")
             nets[name] = {"exact_seconds": round(time.perf_counter() - t0, 2)}
             estimated[name] = _grid.evaluate(dirs, grid(cfg), out / "planes" / f"{act}_{b}bit")
-    binary_x = bool(np.isin(load_data(cfg.run).x, (0, 1)).all())
+    binary_x = _grid.binary_inputs(cfg.run)
     errors = {name: compare(exact[name], estimated[name], binary_x=binary_x) for name in exact}
     mnist = run_mnist(cfg, out, force=force) if cfg.mnist else None
     table = error_table(errors, exact)
@@ -163,8 +162,7 @@ def compare(exact, planes: dict, *, binary_x: bool = False) -> dict:
             "mae_i_ty": np.round(mae_ty, 4).tolist(),
             "agrees": agree.tolist(),
             "finite": finite,
-            # the layers are deterministic: an estimate with I(X;T_l) clearly below I(X;T_l+1) is its own bias
-            "dpi": verdicts.dpi(est) if finite else {"violations": None, "reason": "non-finite values"},
+            "dpi": _grid.dpi_check(p),
         }
         out[label]["undecided"] = _grid.unusable(p, out[label]["dpi"], binary_x)  # "": its agreement counts
     return out

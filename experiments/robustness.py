@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 
 from experiments import _grid
 from experiments import _harness as harness
-from ibjax import claims as verdicts
 from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
@@ -137,8 +136,7 @@ def drop_stats(plane) -> dict:
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     stats, dpi, excluded, settings = {}, {}, {}, None
-    x = pipeline.load_data(cfg.run).x
-    binary_x = bool(np.isin(x, (0, 1)).all())
+    binary_x = _grid.binary_inputs(cfg.run)
     for act in cfg.activations:
         base = cfg.run.replace(**{"model.activation": act})
         dirs = pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / act, force=force)
@@ -154,7 +152,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                 q, "exact", {}, out=out / "planes" / f"{act}_{cfg.exact_bits}bit"
             )
         stats[act] = {label: drop_stats(p) for label, p in planes.items()}
-        dpi[act] = {label: dpi_check(p) for label, p in planes.items()}
+        dpi[act] = {label: _grid.dpi_check(p) for label, p in planes.items()}
         excluded[act] = {
             label: why for label, p in planes.items() if (why := _grid.unusable(p, dpi[act][label], binary_x))
         }
@@ -166,15 +164,6 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     }
     summary = {"dataset": dataset, "settings": settings, "drops": table, "dpi": dpi, "excluded": excluded}
     return {"stats": stats, "settings": settings, "excluded": excluded, "summary": summary}
-
-
-def dpi_check(plane) -> dict:
-    """claims.dpi on every layer of a deterministic network (the output layer included): an estimate
-    with I(X;T_l) clearly below I(X;T_l+1) measures its own bias there."""
-    i_xt = np.asarray(plane.i_xt, float)
-    if not np.isfinite(i_xt).all():
-        return {"violations": None, "reason": "non-finite values"}
-    return verdicts.dpi(i_xt)
 
 
 def share(stats: dict, act: str, *, compress: bool, excluded=()) -> tuple[int, int]:

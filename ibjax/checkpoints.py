@@ -130,7 +130,7 @@ def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, m
     run_dir = Path(os.path.realpath(run_dir))  # a symlinked run directory is rewritten where it lives ...
     epochs_E, flat, metrics = _check_run_inputs(epochs, params_stacked, metrics)
     _check_replaceable(run_dir)
-    if given.is_symlink() or run_dir != Path(os.path.abspath(given)):
+    if run_dir != Path(os.path.abspath(given)):  # reached through a symlink
         _check_link_target(given, run_dir, config)  # ... unless that would destroy another run
     with run_lock(run_dir):
         return _write_run(run_dir, config, epochs_E, flat, metrics, progress)
@@ -280,7 +280,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
+def digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of named arrays: every name, dtype, shape and byte (what each run-directory file carries)."""
     h = hashlib.sha256()
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])
@@ -291,7 +292,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 def _with_digest(arrays: dict) -> dict:
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    return dict(arrays, __digest__=np.array(_digest(arrays)))
+    return dict(arrays, __digest__=np.array(digest(arrays)))
 
 
 def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
@@ -314,7 +315,7 @@ def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
             f"{path}: {what} file has no __digest__: corrupt, or written by an ibjax older than "
             f"run-directory format {FORMAT}; retrain the run"
         )
-    if str(stored) != _digest(flat):
+    if str(stored) != digest(flat):
         raise ValueError(
             f"{path}: corrupt {what} file (its arrays do not match their sha256 __digest__); retrain the run"
         )
