@@ -101,15 +101,39 @@ def _estimate_t(est, view, t, d, k, x_flat, y, st, n_classes):
     return {**out, **{"i_xt" + name[4:]: v for name, v in by_id.items() if name.startswith("i_ty")}}
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "name", "static", "view", "n_classes"))
+@partial(jax.jit, static_argnames=("apply_fn", "name", "static", "view", "n_classes", "mesh"))
 def evaluate_chunk(
-    params_B, tags_B, epochs_B, x, y, key, traced, *, apply_fn, name: str, static: tuple, view: View, n_classes: int
+    params_B,
+    tags_B,
+    epochs_B,
+    x,
+    y,
+    key,
+    traced,
+    *,
+    apply_fn,
+    name: str,
+    static: tuple,
+    view: View,
+    n_classes: int,
+    mesh: Mesh | None = None,
+    valid_B=None,
 ):
-    """One chunk: (dict of G x B x L outputs, G x B x L finite mask). ``traced``: option -> G values."""
-    est = registry.get(name)
-    x_flat = x.reshape(x.shape[0], -1)
+    """One chunk: (dict of G x B x L outputs, G x B x L finite mask). ``traced``: option -> G values.
 
-    def item(p, tag, epoch, tr):
+    The B items are split over ``mesh``'s devices (default: all of them). A CPU device computes its
+    items one at a time (``lax.map``), so an item's activations, and with them every estimate, are the
+    same bits whatever the chunk size and the device count: a vmapped batch of items changes the
+    matmuls' blocking with the batch shape, and a counting estimator then sees an activation at a bin
+    edge land in the neighbouring bin. An accelerator vmaps its items (to keep it busy), so there the
+    bits may depend on the chunk size. ``valid_B`` (default: all) marks the items that are not padding;
+    a CPU device skips the others (their outputs are zeros)."""
+    est = registry.get(name)
+    mesh = mesh or _mesh()
+    valid_B = jnp.ones(tags_B.shape, bool) if valid_B is None else valid_B
+
+    def item(p, tag, epoch, tr, x, y, key):
+        x_flat = x.reshape(x.shape[0], -1)
         k_item = jax.random.fold_in(jax.random.fold_in(key, tag), epoch)
         st = {**dict(static), **tr}
         if est.noisy:
@@ -127,10 +151,23 @@ def evaluate_chunk(
         outs = [one(t, t.shape[-1], keys[l]) for l, t in enumerate(ts)]  # structural: one call per width
         return {k: jnp.stack([o[k] for o in outs]) for k in outs[0]}, finite
 
-    per_setting = lambda tr: jax.vmap(item, in_axes=(0, 0, 0, None))(params_B, tags_B, epochs_B, tr)
-    if not traced:
-        return jax.tree.map(lambda a: a[None], per_setting({}))
-    return jax.vmap(per_setting)(traced)
+    def per_item(p, tag, epoch, x, y, key, traced):  # -> G x L outputs of one item
+        if not traced:
+            return jax.tree.map(lambda a: a[None], item(p, tag, epoch, {}, x, y, key))
+        return jax.vmap(lambda tr: item(p, tag, epoch, tr, x, y, key))(traced)
+
+    def local(p_b, tag_b, epoch_b, valid_b, x, y, key, traced):  # this device's items
+        one = lambda a: per_item(*a, x, y, key, traced)
+        if mesh.devices.flat[0].platform != "cpu":  # an accelerator needs the items batched to be busy
+            return jax.vmap(one)((p_b, tag_b, epoch_b))
+        zeros = lambda a: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(one, a))
+        return jax.lax.map(lambda a: jax.lax.cond(a[1], one, zeros, a[0]), ((p_b, tag_b, epoch_b), valid_b))
+
+    items, rep = PartitionSpec("items"), PartitionSpec()
+    out_BxG = jax.shard_map(local, mesh=mesh, in_specs=(items,) * 4 + (rep,) * 4, out_specs=items, check_vma=False)(
+        params_B, tags_B, epochs_B, valid_B, x, y, key, traced
+    )
+    return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out_BxG)
 
 
 def _mesh():
@@ -264,8 +301,14 @@ def evaluate_items(
     for s in progress(starts) if progress else starts:
         idx = todo[s : s + chunk]
         pad = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # one shape: one compile
-        p, tg, ep = shard_items(
-            (jax.tree.map(lambda a: np.asarray(a)[pad], params_I), tags_I[pad], epochs_I[pad].astype(np.int32)), mesh
+        p, tg, ep, ok = shard_items(
+            (
+                jax.tree.map(lambda a: np.asarray(a)[pad], params_I),
+                tags_I[pad],
+                epochs_I[pad].astype(np.int32),
+                np.arange(chunk) < len(idx),
+            ),
+            mesh,
         )
         out, finite = evaluate_chunk(
             p,
@@ -280,6 +323,8 @@ def evaluate_items(
             static=static_t,
             view=view,
             n_classes=n_classes,
+            mesh=mesh,
+            valid_B=ok,
         )
         out = {k: _to_host(v)[:, : len(idx)] for k, v in out.items()}
         finite = _to_host(finite)[:, : len(idx)]
@@ -297,11 +342,20 @@ def evaluate_items(
 
 
 def _chunk_size(n_todo: int, fit: int, n_dev: int | None = None) -> int:
-    """Balanced chunks of at most ``fit`` items, whole shards per device."""
+    """Balanced chunks of at most ``fit`` items, whole shards per device, the shard size rounded up to
+    a bucket (1, 2, 3, 4, 6, 8, 12, ...) so that calls with different item counts, such as
+    delta-skip's rounds, reuse a few compiled programs. A CPU device skips the padding items; an
+    accelerator computes them (at most 1.5x the items)."""
     n_dev = n_dev or jax.device_count()
-    fit = max(n_dev, fit // n_dev * n_dev)
-    per = -(-n_todo // max(1, -(-n_todo // fit)))
-    return max(n_dev, -(-per // n_dev) * n_dev)
+    cap = max(1, fit // n_dev)  # items per device
+    per = -(-n_todo // max(1, -(-n_todo // (cap * n_dev))))
+    return n_dev * min(cap, _bucket(-(-per // n_dev)))
+
+
+def _bucket(n: int) -> int:
+    """The smallest of 1, 2, 3, 4, 6, 8, 12, 16, ... (2**k and 3 * 2**k) that is >= ``n``."""
+    p = 1 << max(0, (n - 1).bit_length() - 1)  # the largest power of two < n (1 for n <= 2)
+    return n if n <= 2 else (p * 3 // 2 if n <= p * 3 // 2 else 2 * p)
 
 
 def _digest(run_ids, epochs, idx) -> str:
