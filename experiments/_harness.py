@@ -19,7 +19,6 @@ naming the first (pid, command, since when).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from ibjax import io, pipeline
 from ibjax.runs import use_cpu_cores, versions
+from ibjax.timing import compile_clock
 
 
 def _fields(obj, prefix="") -> dict:
@@ -179,7 +179,7 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},
     )
     t0 = time.perf_counter()
-    with pipeline.recomputing(a.force), _compile_clock() as compiled:  # --force: no saved plane is reused either
+    with pipeline.recomputing(a.force), compile_clock() as compiled:  # --force: no saved plane is reused either
         results = run(cfg, out, force=a.force)
     seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -226,35 +226,7 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
     return summary
 
 
-TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result
-_COMPILE_EVENTS = (
-    "/jax/core/compile/backend_compile_duration",
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-)
-
-
-@contextlib.contextmanager
-def _compile_clock():
-    """Seconds JAX spent tracing, lowering and compiling inside the block (its monitoring events), and
-    the number of programs compiled (a persistent-cache hit still traces and lowers, so it is counted)."""
-    from jax import monitoring
-
-    acc = {"seconds": 0.0, "programs": 0, "on": True}
-
-    def listen(event, duration, **_):
-        if acc["on"] and event in _COMPILE_EVENTS:
-            acc["seconds"] += duration
-            acc["programs"] += event == _COMPILE_EVENTS[1]
-
-    monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield acc
-    finally:
-        acc["on"] = False
-        unregister = getattr(monitoring, "unregister_event_duration_listener", None)
-        if unregister is not None:
-            unregister(listen)
+TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result (nor is any *_seconds)
 
 
 def _same_results(path: Path, summary: dict) -> bool:
@@ -263,10 +235,15 @@ def _same_results(path: Path, summary: dict) -> bool:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    plain = lambda s: json.loads(
-        json.dumps({k: v for k, v in s.items() if k not in TIMING_KEYS}, default=io._json_default)
-    )
+    plain = lambda s: _untimed(json.loads(json.dumps(s, default=io._json_default)))
     return plain(old) == plain(summary)
+
+
+def _untimed(v):
+    """``v`` without its timings: TIMING_KEYS and any ``*_seconds`` key, at any depth."""
+    if isinstance(v, dict):
+        return {k: _untimed(x) for k, x in v.items() if k not in TIMING_KEYS and not str(k).endswith("_seconds")}
+    return [_untimed(x) for x in v] if isinstance(v, list) else v
 
 
 def _hidden(p: Path, root: Path) -> bool:

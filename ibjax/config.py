@@ -12,6 +12,7 @@ unknown or missing field is a ``ValueError`` naming it and the fields that are v
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -54,6 +55,9 @@ class MLPConfig:
             raise ValueError(f"model: {e}") from None
 
     def build(self) -> models.Model:
+        return _built(self)
+
+    def _make(self) -> models.Model:
         return models.mlp(
             self.widths,
             activation=self.activation,
@@ -87,6 +91,9 @@ class CNNConfig:
         self.build()
 
     def build(self) -> models.Model:
+        return _built(self)
+
+    def _make(self) -> models.Model:
         return models.cnn(
             self.input_shape,
             filters=self.filters,
@@ -113,12 +120,23 @@ class ResNetConfig:
         self.build()
 
     def build(self) -> models.Model:
+        return _built(self)
+
+    def _make(self) -> models.Model:
         return models.resnet(
             self.input_shape, filters=self.filters, n_classes=self.n_classes, activation=self.activation, init=self.init
         )
 
 
 ModelConfig = MLPConfig | CNNConfig | ResNetConfig
+
+
+@functools.lru_cache(maxsize=64)
+def _built(cfg: ModelConfig) -> models.Model:
+    """One Model object per model setting, so that jitted code taking the model's functions as
+    static arguments (the evaluation engine) finds its compiled program again on the next call."""
+    return cfg._make()
+
 MODEL_KINDS = {"mlp": MLPConfig, "cnn": CNNConfig, "resnet": ResNetConfig}
 
 

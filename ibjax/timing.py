@@ -1,0 +1,47 @@
+"""Where the time of a block went: JAX's compile events (``compile_clock``).
+
+    with compile_clock() as c:
+        pipeline.evaluate_runs(...)
+    c["seconds"], c["programs"]     # tracing + lowering + XLA compile seconds; programs compiled
+    c["by_name"]["jit(evaluate_chunk)"]   # how many of them were the evaluation engine's
+
+The experiments' harness splits every summary's time with it; tests and benchmarks count the
+programs a code path compiles (e.g. delta-skip's rounds reuse a few bucket-sized programs).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+
+COMPILE_EVENTS = (
+    "/jax/core/compile/backend_compile_duration",
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+)
+
+
+@contextlib.contextmanager
+def compile_clock():
+    """Seconds JAX spent tracing, lowering and compiling inside the block (its monitoring events), and
+    the programs lowered to XLA, in all and by name (a persistent-cache hit still lowers, so it is
+    counted; a call that finds its program in jit's in-memory cache is not, nor is ``eval_shape``)."""
+    from jax import monitoring
+
+    acc = {"seconds": 0.0, "programs": 0, "by_name": collections.Counter(), "on": True}
+
+    def listen(event, duration, fun_name=None, **_):
+        if acc["on"] and event in COMPILE_EVENTS:
+            acc["seconds"] += duration
+            if event == COMPILE_EVENTS[2]:
+                acc["programs"] += 1
+                acc["by_name"][str(fun_name)] += 1
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield acc
+    finally:
+        acc["on"] = False
+        unregister = getattr(monitoring, "unregister_event_duration_listener", None)
+        if unregister is not None:
+            unregister(listen)
