@@ -137,6 +137,7 @@ def _built(cfg: ModelConfig) -> models.Model:
     static arguments (the evaluation engine) finds its compiled program again on the next call."""
     return cfg._make()
 
+
 MODEL_KINDS = {"mlp": MLPConfig, "cnn": CNNConfig, "resnet": ResNetConfig}
 
 
