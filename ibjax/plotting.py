@@ -15,17 +15,16 @@ a single run with estimator standard errors (``i_xt_se``) is shaded ± 2 SE inst
 from __future__ import annotations
 
 import io as _io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ibjax import io
@@ -407,28 +406,46 @@ def animate(
 ) -> Path:
     """An animated information plane (GIF): one frame per epoch (at most ``MAX_FRAMES``, evenly
     subsampled), the epoch number in each frame, earlier epochs faded behind the current one.
-    Rendered to a temporary file beside ``path``, then moved into place atomically; ``progress``: a
-    bar over the frames (rendering takes about 0.1 s a frame)."""
+    The axes are rendered once and each frame draws only what moves (blitting), into memory, then the
+    GIF is written atomically; ``progress``: a bar over the frames."""
     if fps <= 0:
         raise ValueError(f"fps={fps}: must be positive")
     path = Path(path)
     fig, update, frames = _animation(plane, g=g, log_color=log_color, cmap=cmap)
-    anim = FuncAnimation(
-        fig, update, frames=len(frames), interval=1000 / fps, blit=False, repeat=False, cache_frame_data=False
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
-    os.close(fd)
+    fig.set_dpi(dpi)
+    moving = update(0)
+    for a in moving:  # drawn per frame over one rendered background (axes, ticks, legend, colorbar)
+        a.set_animated(True)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    images = []
     bar = tqdm(
         total=len(frames), desc=f"drawing {path.name}", unit="frame", leave=False, disable=None if progress else True
     )
-    try:
-        with bar:
-            anim.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi, progress_callback=lambda i, n: bar.update(1))
-        io.atomic_write_bytes(path, Path(tmp).read_bytes())  # fsync, ordinary file mode, os.replace
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with bar:
+        for k in range(len(frames)):
+            canvas.restore_region(background)
+            for a in update(k):
+                fig.draw_artist(a)
+            rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+            # one palette, from the first frame's colours plus the colormap's: no per-frame median cut
+            images.append(rgb.quantize(palette=images[0], dither=Image.Dither.NONE) if images else _palette(rgb, cmap))
+            bar.update(1)
+    buf = _io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    io.atomic_write_bytes(path, buf.getvalue())  # fsync, ordinary file mode, os.replace
     return path
+
+
+def _palette(rgb, cmap: str):
+    """``rgb`` quantized to a palette of its own colours and the colormap's (for later frames' points)."""
+    from matplotlib import colormaps
+
+    ramp = (np.asarray(colormaps[cmap](np.linspace(0, 1, 64)))[:, :3] * 255).astype(np.uint8)
+    both = Image.fromarray(np.concatenate([np.asarray(rgb).reshape(-1, 3), np.repeat(ramp, 50, axis=0)])[None])
+    return rgb.quantize(palette=both.quantize(256, dither=Image.Dither.NONE), dither=Image.Dither.NONE)
 
 
 # --- saving ------------------------------------------------------------------------------------

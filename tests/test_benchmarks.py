@@ -72,3 +72,23 @@ def test_sweeps_quick(tmp_path):
         assert grid[name]["seconds"] > 0 and grid[name]["seed_epochs_per_second"] > 0
     assert grid["grid"]["first_call_seconds"] > 0 and grid["sequential"]["seconds_with_compile"] > 0
     assert grid["speedup"] > 0 and grid["max_abs_param_diff"] < 1e-4
+
+
+def test_overhead_pieces():
+    """The overhead benchmark's parts (its full run takes minutes: results/benchmarks/overhead.json)."""
+    from experiments.benchmarks import overhead
+
+    rows = [
+        dict(load=load, policy=pol, seeds=50, seed_epochs_per_second=v)
+        for load, vals in (("idle", (880.0, 2272.0, 2272.0)), ("busy", (393.0, 140.0, 380.0)))
+        for pol, v in zip(("one device", "one device per core", "default"), vals)
+    ]
+    r = overhead.ratios(rows, 50)
+    assert r["idle"]["default_over_best"] == 1.0
+    assert r["busy"]["default_over_best"] == pytest.approx(380 / 393, abs=1e-3)
+    with overhead.busy(1) as b:
+        assert all(p.poll() is None for p in b.procs)  # spinning
+    assert all(p.poll() is not None for p in b.procs)  # stopped at the end
+    with pytest.raises(RuntimeError, match=r"failed \(3\)"):
+        overhead.timed(["-c", "import sys; sys.exit(3)"], overhead._env(None))
+    assert overhead._env(None)["IBJAX_XLA_CACHE"] == "off"
