@@ -349,7 +349,7 @@ def _chunk_size(n_todo: int, fit: int, n_dev: int | None = None) -> int:
     n_dev = n_dev or jax.device_count()
     cap = max(1, fit // n_dev)  # items per device
     per = -(-n_todo // max(1, -(-n_todo // (cap * n_dev))))
-    return n_dev * min(cap, _bucket(-(-per // n_dev)))
+    return n_dev * min(cap, _bucket(max(1, -(-per // n_dev))))
 
 
 def _bucket(n: int) -> int:
