@@ -354,7 +354,8 @@ def adaptive(a, opts, out: Path, common: dict):
     if len(a.run_dirs) != 1:
         raise ValueError("--epochs delta:... evaluates one RUN_DIR at a time")
     delta, how = parse_delta(a.epochs)
-    run = pipeline.load_runs(a.run_dirs, allow_partial=a.allow_partial)[0]
+    loaded = pipeline.load_runs(a.run_dirs, allow_partial=a.allow_partial)  # once, not once a round
+    run = loaded[0]
     kept = run.epochs
     evaluate = lambda epochs_B: pipeline.evaluate_runs(
         a.run_dirs,
@@ -363,6 +364,7 @@ def adaptive(a, opts, out: Path, common: dict):
         epochs="list:" + ",".join(str(int(e)) for e in epochs_B),
         progress=False,
         log=lambda *_: None,
+        loaded=loaded,
         **common,
     )
     first = evaluate(kept[:1])

@@ -343,9 +343,9 @@ def evaluate_items(
 
 def _chunk_size(n_todo: int, fit: int, n_dev: int | None = None) -> int:
     """Balanced chunks of at most ``fit`` items, whole shards per device, the shard size rounded up to
-    a bucket (1, 2, 3, 4, 6, 8, 12, ...) so that calls with different item counts, such as
-    delta-skip's rounds, reuse a few compiled programs. A CPU device skips the padding items; an
-    accelerator computes them (at most 1.5x the items)."""
+    a power of two so that calls with different item counts, such as delta-skip's rounds, reuse a
+    few compiled programs. A CPU device skips the padding items; an accelerator computes them (at
+    most 2x the items)."""
     n_dev = n_dev or jax.device_count()
     cap = max(1, fit // n_dev)  # items per device
     per = -(-n_todo // max(1, -(-n_todo // (cap * n_dev))))
@@ -353,9 +353,8 @@ def _chunk_size(n_todo: int, fit: int, n_dev: int | None = None) -> int:
 
 
 def _bucket(n: int) -> int:
-    """The smallest of 1, 2, 3, 4, 6, 8, 12, 16, ... (2**k and 3 * 2**k) that is >= ``n``."""
-    p = 1 << max(0, (n - 1).bit_length() - 1)  # the largest power of two < n (1 for n <= 2)
-    return n if n <= 2 else (p * 3 // 2 if n <= p * 3 // 2 else 2 * p)
+    """The smallest power of two >= ``n``."""
+    return 1 << max(0, int(n) - 1).bit_length()
 
 
 def _digest(run_ids, epochs, idx) -> str:

@@ -172,10 +172,12 @@ def evaluate_runs(
     recompute: bool = False,
     progress: bool = True,
     log: Callable = print,
+    loaded: list | None = None,
 ) -> InfoPlane:
-    """The information plane of ``run_dirs`` (S runs) as an ``InfoPlane`` (G x S x E x L)."""
+    """The information plane of ``run_dirs`` (S runs) as an ``InfoPlane`` (G x S x E x L).
+    ``loaded``: ``load_runs(run_dirs)`` already in memory (repeated calls on the same runs)."""
     run_dirs = [Path(d) for d in run_dirs]
-    runs = load_runs(run_dirs, allow_partial=allow_partial)
+    runs = loaded if loaded is not None else load_runs(run_dirs, allow_partial=allow_partial)
     cfg = RunConfig.from_dict(runs[0].config)
     model = model or cfg.model.build()
     ds = load_data(cfg, data_path)

@@ -180,15 +180,15 @@ def test_corrupt_cache_chunk_is_named_and_recomputed(run_dir, tmp_path, monkeypa
 
 
 def test_delta_skip_rounds_reuse_a_few_compiled_programs(run_dir, tmp_path):
-    """Each round evaluates another number of epochs; chunk sizes are bucketed (1, 2, 3, 4, 6, 8, 12,
-    ...) and the model is built once per setting, so the engine compiles at most one program per
+    """Each round evaluates another number of epochs; chunk shards are rounded up to a
+    power of two and the model is built once per setting, so the engine compiles at most one program per
     bucket, and a second delta-skip run in the same process compiles none."""
     args = [str(run_dir), "--estimator", "binning", "--n-bins", "17", "--epochs", "delta:0.05:exact"]
     with compile_clock() as first:
         evaluate.main([*args, "--out", str(tmp_path / "a")])
     report = json.loads((tmp_path / "a" / "skipping_binning.json").read_text())
     engine = first["by_name"]["jit(evaluate_chunk)"]
-    buckets = {infoplane._bucket(n) for n in range(1, 41)}  # 40 kept epochs: {1, 2, 3, 4, 6, ..., 48}
+    buckets = {infoplane._bucket(n) for n in range(1, 41)}  # 40 kept epochs: {1, 2, 4, ..., 64}
     # calls: the first epoch (h_x), one per round, the kept epochs; each a distinct bucket at most
     assert 1 <= engine <= min(report["n_rounds"] + 2, len(buckets)), (engine, report["n_rounds"])
     with compile_clock() as again:
