@@ -17,6 +17,7 @@ Every measurement is one fresh process, timed from outside (wall clock, imports 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -75,19 +76,19 @@ def cold_warm(args: list[str], cache: Path, warm_args: list[str] | None = None) 
 
 def training(tmp: Path, seeds: str, epochs: int, n_busy: int, cache: Path) -> list[dict]:
     cores = os.cpu_count() or 1
-    policies = {"one device": {"JAX_NUM_CPU_DEVICES": "1"}, "one device per core": {"JAX_NUM_CPU_DEVICES": str(cores)}}
-    policies["default"] = {}
+    policies = {
+        "one device": {"JAX_NUM_CPU_DEVICES": "1"},
+        "one device per core": {"JAX_NUM_CPU_DEVICES": str(cores)},
+        "default": {},
+    }
     rows = []
     for load in ("idle", f"{n_busy} busy processes"):
         for name, extra in policies.items():
             out = tmp / f"training_{len(rows)}"
             args = ["-m", "experiments.benchmarks.training", "--epochs", str(epochs), "--seeds", seeds]
             args += ["--no-checkpoints", "--out", str(out)]
-            if load == "idle":
+            with contextlib.nullcontext() if load == "idle" else busy(n_busy):
                 timed(args, _env(cache, **extra))
-            else:
-                with busy(n_busy):
-                    timed(args, _env(cache, **extra))
             res = json.loads((out / "training.json").read_text())
             for r in res["training"]:
                 rows.append(dict(load=load, policy=name, devices=r["devices"], seeds=r["seeds"], epochs=r["epochs"],
