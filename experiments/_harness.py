@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ibjax import io, pipeline
 from ibjax.runs import use_cpu_cores, versions
-from ibjax.timing import compile_clock
+from ibjax.timing import compile_clock, phase_clock
 
 
 def _fields(obj, prefix="") -> dict:
@@ -179,19 +179,14 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},
     )
     t0 = time.perf_counter()
-    with pipeline.recomputing(a.force), compile_clock() as compiled:  # --force: no saved plane is reused either
-        results = run(cfg, out, force=a.force)
+    with pipeline.recomputing(a.force), compile_clock() as compiled, phase_clock() as phases:  # --force: no
+        results = run(cfg, out, force=a.force)  # saved plane is reused either
     seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     paths = [Path(p) for p in figures(results, cfg, out)]
     checked = claims(results, cfg)
     plot = time.perf_counter() - t1
-    timing = {
-        "compile [s]": round(compiled["seconds"], 1),  # tracing, lowering and XLA compiles inside run
-        "train, evaluate, load and write [s]": round(max(0.0, seconds - compiled["seconds"]), 1),
-        "figures and claims [s]": round(plot, 1),
-        "programs compiled": compiled["programs"],
-    }
+    timing = split_time(seconds, compiled, phases, plot)
     for c in checked:
         missing = {"claim", "source", "measured", "agrees"} - set(c)
         if missing:
@@ -224,6 +219,21 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         f"wrote {out}/summary.json, {out}/config.json and {len(paths)} figure(s): " + ", ".join(p.name for p in paths)
     )
     return summary
+
+
+def split_time(seconds: float, compiled: dict, phases: dict, plot: float) -> dict:
+    """The run's wall seconds as load (runs, data, saved planes) / compile (tracing, lowering, XLA) /
+    compute (training and estimation: the rest) / write (run directories, planes, JSON), and the
+    figures and claims after it as plot."""
+    load, write, comp = phases.get("load", 0.0), phases.get("write", 0.0), compiled["seconds"]
+    return {
+        "load [s]": round(load, 1),
+        "compile [s]": round(comp, 1),
+        "compute [s]": round(max(0.0, seconds - comp - load - write), 1),
+        "write [s]": round(write, 1),
+        "plot [s]": round(plot, 1),
+        "programs compiled": compiled["programs"],
+    }
 
 
 TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result (nor is any *_seconds)

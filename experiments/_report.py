@@ -58,11 +58,19 @@ def fmt(measured) -> str:
     return str(measured)
 
 
+PHASES = ("load", "compile", "compute", "write", "plot")
+
+
 def split(s: dict) -> str:
-    """ ", of which N s compiling (P programs) and M s figures" when the summary records its timing."""
+    """ ", of which L s load, C s compile (P programs), X s compute, W s write, F s plot" when the summary
+    records its timing (older summaries: compile and figures only)."""
     t = s.get("timing")
     if not t:
         return ""
+    if "plot [s]" in t:
+        return ", of which " + ", ".join(f"{t[k + ' [s]']:.0f} s {k}" for k in PHASES).replace(
+            " s compile", f" s compile ({t['programs compiled']} programs)"
+        )
     return (
         f", of which {t['compile [s]']:.0f} s compiling ({t['programs compiled']} programs) and "
         f"{t['figures and claims [s]']:.0f} s figures and claims"

@@ -46,6 +46,7 @@ import numpy as np
 
 import ibjax
 from ibjax import io
+from ibjax.timing import phased
 
 FORMAT = 2  # complete.json "format"; 1 (no key) = before run ids in metrics and npz digests
 _META = ("__epoch__", "__run_id__", "__digest__")
@@ -123,6 +124,7 @@ def run_lock(run_dir: str | Path, *, what: str = "writing a run directory"):
     return io.path_lock(run_dir.parent / f".{run_dir.name}.lock", target=f"run directory {run_dir}", what=what)
 
 
+@phased("write")
 def write_run(run_dir: str | Path, config: dict, epochs, params_stacked: dict, metrics: dict, *, progress=None) -> dict:
     """Write a whole run directory, replacing whatever RUN_DIR held only once the new run is complete
     (see the module docstring). Returns the recorded config."""
@@ -412,6 +414,7 @@ def load_epoch(run_dir: str | Path, epoch: int, expected_id: str | None = None) 
     return {k: v for k, v in flat.items() if k not in _META}
 
 
+@phased("load")
 def load_run(run_dir: str | Path, epochs=None, *, allow_partial: bool = False) -> Run:
     """Load a finished run (``epochs``: a subset of the kept epochs; all when None), params stacked over
     epochs. ``allow_partial=True`` also loads a run without complete.json or with params files missing

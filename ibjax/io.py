@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ibjax.timing import phased
+
 ENV_DATA_DIR = "IBJAX_DATA_DIR"
 
 
@@ -84,6 +86,7 @@ def _free_bytes() -> float:
         return 8.0 * 2**30  # unknown: 2 GB budget
 
 
+@phased("write")
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file in the same directory, fsync, then rename into place.
 

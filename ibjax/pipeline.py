@@ -34,6 +34,7 @@ from ibjax import checkpoints, infoplane, io, registry, schedules, views
 from ibjax.config import RunConfig
 from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
+from ibjax.timing import phased
 
 EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
 
@@ -64,6 +65,7 @@ def _int(spec, arg):
         raise ValueError(f"epochs {spec!r}: {arg!r} is not an integer") from None
 
 
+@phased("load")
 def load_runs(run_dirs, *, allow_partial: bool = False) -> list[checkpoints.Run]:
     """Load run directories that share a model, a dataset and kept epochs."""
     if not run_dirs:

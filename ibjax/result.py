@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ibjax import io
+from ibjax.timing import phased
 
 SCHEMA = "ibjax.infoplane/2"
 
@@ -183,6 +184,7 @@ class InfoPlane:
         return Path(path)
 
     @classmethod
+    @phased("load")
     def load(cls, path: str | Path) -> InfoPlane:
         path = Path(path)
         if not path.is_file():

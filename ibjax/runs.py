@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ibjax import checkpoints, io, models
 from ibjax import data as data_mod
 from ibjax.config import RunConfig, expand_sweep
+from ibjax.timing import phased
 from ibjax.train import hyper, make_train, merge_variables, uses
 
 DEFAULT_SAVE_EVERY = 1000
@@ -79,6 +80,7 @@ def use_cpu_cores(n: int | None = None) -> int:
     return jax.device_count()
 
 
+@phased("load")
 def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
     """The dataset named by ``cfg.data.name`` (MNIST images unflattened for a CNN)."""
     name = cfg.data.name
@@ -208,22 +210,18 @@ def _train_group(model, cfgs, seeds, split, state_path, save_every, log) -> dict
     tr = make_train(model, tcfg, split, u=uses(cfgs))
     n_runs, n_dev = len(cfgs), jax.device_count()
     keys, hp = shard_runs((jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)), hyper(cfgs)))
-    init = jax.jit(jax.vmap(tr.init))
-    segments = {}
-
-    def seg(length):
-        if length not in segments:
-            segments[length] = jax.jit(jax.vmap(partial(tr.segment, length=length), in_axes=(0, 0, 0, None)))
-        return segments[length]
+    init = models.jit_init(jax.vmap(tr.init))
+    n = tcfg.n_epochs
+    length = min(PROGRESS_EVERY, save_every, n)  # every segment, the last one too (masked from n on): one compile
+    seg = jax.jit(jax.vmap(partial(tr.segment, length=length), in_axes=(0, 0, 0, None, None)))
 
     state, metrics, start = _resume(state_path, jax.eval_shape(init, keys, hp))
     if start:
         log(f"resuming training at epoch {start} from {state_path}")
         state = jax.device_put(state, _run_sharding())
-    else:
-        state = init(keys, hp)
+    else:  # placed as every segment's output is, so the first segment's program serves the rest
+        state = jax.device_put(init(keys, hp), _run_sharding())
     t0 = time.perf_counter()
-    n = tcfg.n_epochs
     with tqdm(
         total=n, initial=start, desc=f"training {len(cfgs)} run(s)", unit="epoch", leave=False, disable=None
     ) as bar:
@@ -231,15 +229,15 @@ def _train_group(model, cfgs, seeds, split, state_path, save_every, log) -> dict
             bar.set_postfix_str("compiling", refresh=True)  # the first segment's compile is the long silence
         next_save = start + save_every
         while start < n:
-            length = min(PROGRESS_EVERY, save_every, n - start)  # the bar moves at least every 100 epochs
-            state, m = seg(length)(state, keys, hp, start)
-            metrics.append(jax.tree.map(np.asarray, m))
-            start += length
+            done = min(length, n - start)  # the bar moves at least every 100 epochs
+            state, m = seg(state, keys, hp, np.int32(start), np.int32(n))
+            metrics.append(jax.tree.map(lambda a: np.asarray(a)[:, :done], m))
+            start += done
             if state_path is not None and next_save <= start < n:
                 _save_state(state_path, state, metrics, start)
                 next_save = start + save_every
             bar.set_postfix_str("", refresh=False)
-            bar.update(length)
+            bar.update(done)
     seconds = time.perf_counter() - t0
     log(f"trained {n_runs} run(s) x {n} epochs in {seconds:.1f} s on {n_dev} device(s) (compile included)")
     merged = {k: np.concatenate([m[k] for m in metrics], axis=1)[:n_runs] for k in metrics[0]}

@@ -1,11 +1,16 @@
-"""Where the time of a block went: JAX's compile events (``compile_clock``).
+"""Where the time of a block went: JAX's compile events (``compile_clock``), and the seconds spent
+loading and writing files (``phase_clock``, fed by the library's readers and writers).
 
     with compile_clock() as c:
         pipeline.evaluate_runs(...)
     c["seconds"], c["programs"]     # tracing + lowering + XLA compile seconds; programs compiled
     c["by_name"]["jit(evaluate_chunk)"]   # how many of them were the evaluation engine's
 
-The experiments' harness splits every summary's time with it; tests and benchmarks count the
+    with phase_clock() as p:
+        pipeline.evaluate_runs(...)
+    p["load"], p["write"]           # seconds in run/data/plane loads and in (atomic) file writes
+
+The experiments' harness splits every summary's time with them (load / compile / compute / write / plot); tests and benchmarks count the
 programs a code path compiles (e.g. delta-skip's rounds reuse a few bucket-sized programs).
 """
 
@@ -13,6 +18,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import threading
+import time
 
 COMPILE_EVENTS = (
     "/jax/core/compile/backend_compile_duration",
@@ -45,3 +53,47 @@ def compile_clock():
         unregister = getattr(monitoring, "unregister_event_duration_listener", None)
         if unregister is not None:
             unregister(listen)
+
+
+_CLOCKS: list[collections.Counter] = []  # the phase clocks open now
+_NESTED = threading.local()  # a write inside a load (or a load inside a load) counts once
+
+
+@contextlib.contextmanager
+def phase_clock():
+    """Seconds spent in ``phase(name)`` blocks (``"load"``, ``"write"``) while the block runs, by name."""
+    acc = collections.Counter()
+    _CLOCKS.append(acc)
+    try:
+        yield acc
+    finally:
+        _CLOCKS.remove(acc)
+
+
+@contextlib.contextmanager
+def phase(name: str):
+    """Count the block's wall seconds as ``name`` in every open ``phase_clock`` (the outermost phase only)."""
+    outer = not getattr(_NESTED, "depth", 0)
+    _NESTED.depth = getattr(_NESTED, "depth", 0) + 1
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        _NESTED.depth -= 1
+        if outer:
+            for acc in list(_CLOCKS):
+                acc[name] += time.perf_counter() - t0
+
+
+def phased(name: str):
+    """Decorator: the function's calls are ``phase(name)`` blocks."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*a, **k):
+            with phase(name):
+                return fn(*a, **k)
+
+        return inner
+
+    return wrap

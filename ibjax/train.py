@@ -19,7 +19,8 @@ training and test splits) are computed at the last epoch only (NaN elsewhere): a
 whole split costs more than the step itself (an MNIST MLP: 10,000 images against a batch of 128); the
 running loss and accuracy of the epoch's batches are kept at every epoch.
 
-``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1``; every epoch's
+``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1`` (with ``stop=``, those
+before ``stop`` only: the rest leave the state as it is, so one compiled length serves a shorter last segment); every epoch's
 randomness is ``fold_in(key, epoch)``, so a run cut into segments (saved and resumed between them, see
 ``ibjax.runs``) gives the same numbers as the same segments run without a stop.
 
@@ -214,7 +215,7 @@ def batch_indices(key, n: int, batch_size: int, n_active=None):
 
 class Trainer(NamedTuple):
     init: Callable  # (key, hp) -> TrainState
-    segment: Callable  # (state, key, hp, start, *, length) -> (TrainState, metrics over length epochs)
+    segment: Callable  # (state, key, hp, start, stop=None, *, length) -> (TrainState, metrics over length epochs)
     train: Callable  # (key, hp) -> dict: the whole run in one scan
     kept: np.ndarray  # the scheduled epochs
 
@@ -337,9 +338,17 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
         buf = jax.tree.map(lambda p: jnp.zeros((len(kept),) + p.shape, p.dtype), variables)
         return TrainState(params, make_optimizer(cfg.optimizer, hp).init(params), buf, ms)
 
-    def segment(state: TrainState, key, hp: Hyper, start, *, length: int):
+    def segment(state: TrainState, key, hp: Hyper, start, stop=None, *, length: int):
         k_train = jax.random.split(key)[1]
-        return jax.lax.scan(lambda s, e: epoch_step(s, e, k_train, hp), state, start + jnp.arange(length))
+        if stop is None:
+            return jax.lax.scan(lambda s, e: epoch_step(s, e, k_train, hp), state, start + jnp.arange(length))
+
+        def masked(s, e):  # epochs from ``stop`` on change nothing: one program serves a shorter last segment
+            blank = jax.eval_shape(lambda: epoch_step(s, e, k_train, hp)[1])
+            skip = lambda s: (s, jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), blank))
+            return jax.lax.cond(e < stop, lambda s: epoch_step(s, e, k_train, hp), skip, s)
+
+        return jax.lax.scan(masked, state, start + jnp.arange(length))
 
     def train(key, hp: Hyper):
         state, metrics = segment(init(key, hp), key, hp, 0, length=cfg.n_epochs)

@@ -62,7 +62,7 @@ def test_sweeps_quick(tmp_path):
     saved = _saved(tmp_path, "sweeps_quick.json")
     assert saved["quick"] is True and {"backend", "cpu_count", "jax_version"} <= set(saved)
     kde = saved["kde_sweep"]
-    assert kde["shape"] == [8, 1, 3, 3] and len(kde["noise_vars"]) == 8
+    assert kde["shape"] == [3, 1, 3, 3] and len(kde["noise_vars"]) == 3
     assert kde["one_call_seconds"] > 0 and kde["separate_calls_seconds"] > 0
     assert set(kde["max_abs_diff_by_output"]) == {"i_xt", "i_ty", "i_xt_lower", "i_ty_lower"}
     assert kde["max_abs_diff"] < 1e-5

@@ -4,7 +4,7 @@ the chunk size (which follows the memory budget, i.e. the free memory of the mac
 A vmapped batch of items changes XLA:CPU's matmul blocking with the batch shape, which moves an
 activation by an ulp; at a bin edge that is another bin, and a counting estimator's plane changes
 (before the engine computed a device's items one at a time, a differently split batch changed
-6.7e-4 bits at 2 of 270 cells of the tishby --quick run). The planes below come from 36 "epochs" of
+6.7e-4 bits at 2 of 270 cells of the tishby --quick run). The planes below come from 12 "epochs" of
 the default 12-10-7-5-4-3-2 tanh network on all 4096 var_u inputs, with weights scaled from 0.5x to
 6x their initialisation so that the layers span the linear to the saturated regime.
 """
@@ -27,7 +27,7 @@ EVALS = {  # name -> (model settings, estimator options)
     "kde": ({}, {"noise_var": 0.1}),
     "exact": ({"quant_bits": 4}, {"levels": 16}),
 }
-N_EPOCHS = 36
+N_EPOCHS = 12
 
 
 def _params(model):

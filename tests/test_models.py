@@ -62,3 +62,22 @@ def test_bad_arguments_are_named():
         models.mlp([])
     with pytest.raises(ValueError, match="filters"):
         models.cnn(filters=())
+
+
+def test_init_compiled_fast_gives_the_default_compile_s_bits():
+    """Every init program is compiled with INIT_COMPILER_OPTIONS (LLVM -O1, about 4x faster to
+    compile): its params must be bit for bit those of the default compile, for each initializer and
+    for quantized and batch-norm (convolutional) models."""
+    keys = jax.vmap(jax.random.key)(np.arange(3, dtype=np.uint32))
+    built = [models.mlp((12, 10, 7, 2), init=init) for init in sorted(models.INITS)]
+    built += [models.mlp((12, 6, 2), quant_bits=4), models.resnet((8, 8, 1), filters=(2, 4), n_classes=2)]
+    assert "xla_backend_optimization_level" in models.INIT_COMPILER_OPTIONS
+    for m in built:
+        fast, plain = m.init.fast.lower(keys[0]).compile(), m.init.plain.lower(keys[0]).compile()
+        for k in keys:
+            a, b = jax.tree.leaves(fast(k)), jax.tree.leaves(plain(k))
+            assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    batched = jax.vmap(built[0].init)(keys)  # traced: the plain program, nested; same params
+    assert all(
+        np.array_equal(x[1], y) for x, y in zip(jax.tree.leaves(batched), jax.tree.leaves(built[0].init(keys[1])))
+    )

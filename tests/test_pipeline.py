@@ -206,7 +206,9 @@ def test_negative_mutual_information_is_an_error(toy, three_seeds):
 
 def test_edge_cap_warning_survives_the_batch_engine(three_seeds, tmp_path):
     said = []
-    plane = pipeline.evaluate_runs(three_seeds[:1], "edge", {"U": 1.0}, out=tmp_path, progress=False, log=said.append)
+    plane = pipeline.evaluate_runs(
+        three_seeds[:1], "edge", {"U": 1.0, "n_keys": 2}, epochs="list:0", out=tmp_path, progress=False, log=said.append
+    )
     msg = registry.get("edge").warnings["warn_near_cap"]
     assert msg in plane.warnings and len(plane.warnings[msg]) > 0
     assert any(s.startswith("warning: EDGE estimate within 5% of its cap") for s in said)
