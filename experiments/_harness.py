@@ -205,8 +205,9 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         **results.get("summary", {}),
         "files": files,
     }
-    if _same_results(out / "summary.json", summary):  # a rerun that reproduced every number leaves the
-        print(f"summary.json: same results as the saved one; kept it (this run took {seconds:.0f} s)")  # file as it was
+    saved = out / "summary.json"  # a rerun that reproduced every number, its time split the same way, keeps it
+    if _same_results(saved, summary) and _same_timing_keys(saved, timing):
+        print(f"summary.json: same results as the saved one; kept it (this run took {seconds:.0f} s)")
     else:
         io.atomic_write_json(out / "summary.json", summary)
     agree = sum(c["agrees"] is True for c in checked)
@@ -247,6 +248,14 @@ def _same_results(path: Path, summary: dict) -> bool:
         return False
     plain = lambda s: _untimed(json.loads(json.dumps(s, default=io._json_default)))
     return plain(old) == plain(summary)
+
+
+def _same_timing_keys(path: Path, timing: dict) -> bool:
+    """Whether the saved summary splits its time the same way (an older summary is rewritten)."""
+    try:
+        return set(json.loads(path.read_text()).get("timing") or {}) == set(timing)
+    except (OSError, ValueError):
+        return False
 
 
 def _untimed(v):

@@ -42,6 +42,11 @@ def test_timing_split_counts_compiles_and_a_reproduced_rerun_keeps_the_summary(t
     main(["--out", str(out)])  # same numbers, other timings
     assert "summary.json: same results as the saved one; kept it" in capsys.readouterr().out
     assert (out / "summary.json").read_bytes() == before
+    old = json.loads(before)
+    old["timing"] = {"compile [s]": 0.1, "figures and claims [s]": 0.0}  # an older summary's split
+    (out / "summary.json").write_text(json.dumps(old))
+    main(["--out", str(out)])  # same numbers, the split in the new form: rewritten
+    assert set(json.loads((out / "summary.json").read_text())["timing"]) == set(t)
     main(["--out", str(out), "--set", "scale=3.0"])  # other numbers: rewritten
     assert json.loads((out / "summary.json").read_text())["config"]["scale"] == 3.0
 
