@@ -104,6 +104,27 @@ def section(name: str, root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def time_table(names, root: Path) -> str:
+    """Each experiment's committed wall time split into load / compile / compute / write / plot."""
+    lines = [
+        "| experiment | wall [s] | " + " | ".join(f"{p} [s]" for p in PHASES) + " | programs compiled |",
+        "|---|---|" + "---|" * len(PHASES) + "---|",
+    ]
+    for n in names:
+        s = json.loads((root / n / "summary.json").read_text())
+        t = s.get("timing") or {}
+        if "plot [s]" in t:
+            cells = [f"{t[p + ' [s]']:.0f}" for p in PHASES] + [str(t["programs compiled"])]
+        else:  # a summary from before the split: what it recorded
+            cells = ["-", f"{t['compile [s]']:.0f}" if t else "-", "-", "-", "-", str(t.get("programs compiled", "-"))]
+        lines.append(f"| {n} | {s['seconds']:.0f} | " + " | ".join(cells) + " |")
+    note = (
+        "Wall time of each committed run on 2 CPU cores (plot: figures and claims, after the run). A dash: "
+        "the run predates the split, and rerunning it takes longer than was at hand."
+    )
+    return "## Wall time\n\n" + note + "\n\n" + "\n".join(lines) + "\n"
+
+
 def main(root: str | Path = "results") -> Path:
     root = Path(root)
     names = [n for n in ORDER if (root / n / "summary.json").is_file()]
@@ -119,7 +140,8 @@ def main(root: str | Path = "results") -> Path:
         "`python -m experiments.all` reruns every experiment and regenerates this page.\n"
     )
     path = root / "README.md"
-    io.atomic_write_bytes(path, (head + "\n" + "\n".join(section(n, root) for n in names)).encode())
+    body = "\n".join(section(n, root) for n in names)
+    io.atomic_write_bytes(path, (head + "\n" + time_table(names, root) + "\n" + body).encode())
     print(f"wrote {path} ({len(names)} experiment(s): {', '.join(names)})")
     return path
 

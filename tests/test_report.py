@@ -25,3 +25,15 @@ def test_a_no_without_the_shared_rule_says_so():
     old = {"claim": "c", "source": "s", "measured": 1.0, "agrees": False}
     assert _report.agreement(old).startswith("**no** (the study's own test")
     assert _report.agreement({**old, "rule": "ibjax-verdict/1"}) == "**no**"
+
+
+def test_wall_time_table_splits_new_summaries_and_marks_old_ones(tmp_path):
+    new = {"load [s]": 1.0, "compile [s]": 8.4, "compute [s]": 2.2, "write [s]": 0.3, "plot [s]": 1.9}
+    for name, timing in (("tishby", {**new, "programs compiled": 19}), ("snr", {"compile [s]": 5.0}), ("cnn", None)):
+        (tmp_path / name).mkdir()
+        s = {"seconds": 14.0, **({"timing": timing} if timing else {})}
+        (tmp_path / name / "summary.json").write_text(json.dumps(s))
+    rows = _report.time_table(["tishby", "snr", "cnn"], tmp_path).splitlines()
+    assert "| load [s] | compile [s] | compute [s] | write [s] | plot [s] |" in rows[4]
+    assert rows[6] == "| tishby | 14 | 1 | 8 | 2 | 0 | 2 | 19 |"
+    assert rows[7] == "| snr | 14 | - | 5 | - | - | - | - |" and rows[8] == "| cnn | 14 | - | - | - | - | - | - |"
