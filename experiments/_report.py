@@ -119,8 +119,9 @@ def time_table(names, root: Path) -> str:
             cells = ["-", f"{t['compile [s]']:.0f}" if t else "-", "-", "-", "-", str(t.get("programs compiled", "-"))]
         lines.append(f"| {n} | {s['seconds']:.0f} | " + " | ".join(cells) + " |")
     note = (
-        "Wall time of each committed run on 2 CPU cores (plot: figures and claims, after the run). A dash: "
-        "the run predates the split, and rerunning it takes longer than was at hand."
+        "Wall time of each committed run on 2 CPU cores (plot: figures and claims, after the run; compute: "
+        "training and estimation, the rest). Compile counts what the run still compiled with the persistent "
+        "compilation cache as the machine had it. A dash: the committed run predates the split."
     )
     return "## Wall time\n\n" + note + "\n\n" + "\n".join(lines) + "\n"
 
