@@ -206,7 +206,7 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         "files": files,
     }
     saved = out / "summary.json"  # a rerun that reproduced every number, its time split the same way, keeps it
-    if _same_results(saved, summary) and _same_timing_keys(saved, timing):
+    if _same_results(saved, summary):
         print(f"summary.json: same results as the saved one; kept it (this run took {seconds:.0f} s)")
     else:
         io.atomic_write_json(out / "summary.json", summary)
@@ -241,21 +241,15 @@ TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result (nor is
 
 
 def _same_results(path: Path, summary: dict) -> bool:
-    """Whether the saved summary equals ``summary`` in everything but its timings."""
+    """Whether the saved summary equals ``summary`` in everything but its timings, and splits its time
+    the same way (a summary with an older split is rewritten)."""
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
     plain = lambda s: _untimed(json.loads(json.dumps(s, default=io._json_default)))
-    return plain(old) == plain(summary)
-
-
-def _same_timing_keys(path: Path, timing: dict) -> bool:
-    """Whether the saved summary splits its time the same way (an older summary is rewritten)."""
-    try:
-        return set(json.loads(path.read_text()).get("timing") or {}) == set(timing)
-    except (OSError, ValueError):
-        return False
+    same_split = set(old.get("timing") or {}) == set(summary.get("timing") or {})
+    return same_split and plain(old) == plain(summary)
 
 
 def _untimed(v):

@@ -68,9 +68,11 @@ def split(s: dict) -> str:
     if not t:
         return ""
     if "plot [s]" in t:
-        return ", of which " + ", ".join(f"{t[k + ' [s]']:.0f} s {k}" for k in PHASES).replace(
-            " s compile", f" s compile ({t['programs compiled']} programs)"
-        )
+        parts = [
+            f"{t[k + ' [s]']:.0f} s {k}" + (f" ({t['programs compiled']} programs)" if k == "compile" else "")
+            for k in PHASES
+        ]
+        return ", of which " + ", ".join(parts)
     return (
         f", of which {t['compile [s]']:.0f} s compiling ({t['programs compiled']} programs) and "
         f"{t['figures and claims [s]']:.0f} s figures and claims"

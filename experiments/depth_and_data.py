@@ -285,17 +285,34 @@ def _loss_figure(results, cfg) -> Figure:
 
 
 def trend(xs, cells, sign: int):
-    """Whether mean(cell) moves with x in direction ``sign`` beyond the spread: the last minus the first
-    available mean exceeds twice their combined se, and the rank correlation has that sign; None when
-    fewer than two cells have a mean."""
+    """Whether mean(cell) moves with x in direction ``sign`` beyond the spread: True when the last minus
+    the first available mean exceeds twice their combined se in that direction and the rank correlation
+    has that sign, False when the same holds in the opposite direction, None (no power) otherwise or
+    when fewer than two cells have a mean."""
     pts = [(x, c["mean"], c["se"]) for x, c in zip(xs, cells) if c["mean"] is not None]
     if len(pts) < 2:
         return None
     means = np.array([m for _, m, _ in pts])
     ranks = lambda a: np.argsort(np.argsort(a)).astype(float)
-    r = np.corrcoef(ranks(np.array([x for x, _, _ in pts])), ranks(means))[0, 1]
-    diff = sign * (pts[-1][1] - pts[0][1])
-    return bool(diff > 2 * np.hypot(pts[0][2], pts[-1][2]) and sign * np.nan_to_num(r) > 0)
+    r = np.nan_to_num(np.corrcoef(ranks(np.array([x for x, _, _ in pts])), ranks(means))[0, 1])
+    diff, spread = sign * (pts[-1][1] - pts[0][1]), 2 * np.hypot(pts[0][2], pts[-1][2])
+    if diff > spread and sign * r > 0:
+        return True
+    if -diff > spread and sign * r < 0:
+        return False
+    return None
+
+
+def _decided(xs, cells, sign: int) -> dict:
+    """A claim's ``agrees`` by ``trend``, with the reason when it is undecided."""
+    v = trend(xs, cells, sign)
+    if v is not None:
+        return {"agrees": v}
+    n = sum(c["mean"] is not None for c in cells)
+    why = f"fewer than two of the {len(cells)} settings have a value" if n < 2 else "no power"
+    if n >= 2:
+        why += ": the last-minus-first difference is within twice its combined standard error, or the ranks disagree"
+    return {"agrees": None, "reason": why}
 
 
 def _show(c: dict, what: str):
@@ -321,7 +338,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             "claim": "deeper networks reach the loss threshold in fewer epochs",
             "source": "Shwartz-Ziv & Tishby 2017, Fig. 5",
             "measured": {f"{d} hidden, {what}": _show(c, "not reached") for d, c in zip(depths, ett)},
-            "agrees": trend(depths, ett, -1),
+            **_decided(depths, ett, -1),
         },
         {
             "claim": "deeper networks start compressing sooner",
@@ -332,7 +349,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
                 )
                 for d, c in zip(depths, peak)
             },
-            "agrees": trend(depths, peak, -1),
+            **_decided(depths, peak, -1),
         },
         {
             "claim": "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
@@ -341,7 +358,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
                 f"final I(T;Y) of the output, {size:g} of the data, mean over depths [bits]": c
                 for size, c in zip(sizes, pooled)
             },
-            "agrees": trend(sizes, pooled, +1),
+            **_decided(sizes, pooled, +1),
         },
     ]
 

@@ -10,8 +10,8 @@ loading and writing files (``phase_clock``, fed by the library's readers and wri
         pipeline.evaluate_runs(...)
     p["load"], p["write"]           # seconds in run/data/plane loads and in (atomic) file writes
 
-The experiments' harness splits every summary's time with them (load / compile / compute / write / plot); tests and benchmarks count the
-programs a code path compiles (e.g. delta-skip's rounds reuse a few bucket-sized programs).
+The experiments' harness splits every summary's time with them (load / compile / compute / write /
+plot); tests and benchmarks count the programs a code path compiles (e.g. delta-skip's rounds reuse a few bucket-sized programs).
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ training and test splits) are computed at the last epoch only (NaN elsewhere): a
 whole split costs more than the step itself (an MNIST MLP: 10,000 images against a batch of 128); the
 running loss and accuracy of the epoch's batches are kept at every epoch.
 
-``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1`` (with ``stop=``, those
-before ``stop`` only: the rest leave the state as it is, so one compiled length serves a shorter last segment); every epoch's
-randomness is ``fold_in(key, epoch)``, so a run cut into segments (saved and resumed between them, see
+``Trainer.segment(state, key, hp, start, length=n)`` runs epochs ``start .. start+n-1`` (with ``stop=``,
+those before ``stop`` only: the rest leave the state as it is, so one compiled length serves a shorter
+last segment); every epoch's randomness is ``fold_in(key, epoch)``, so a run cut into segments (saved and resumed between them, see
 ``ibjax.runs``) gives the same numbers as the same segments run without a stop.
 
 Batch norm (a model with ``train_apply``): its running statistics are part of the scan's carried state

@@ -161,3 +161,24 @@ def test_full_batch_is_undefined_not_zero(tmp_path):
 )
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(snr, [*args])
+
+
+def test_a_transition_far_from_the_peak_is_no_only_in_szt_s_batch_size():
+    """Two seeds whose last hidden layer peaks at epoch 1000 and loses half its I(X;T), with the SNR
+    transition at epoch 10 (two decades early): "no" at SZT's batch 512, undecided at 256."""
+    from types import SimpleNamespace
+
+    epochs = np.array([0, 10, 100, 1000, 3000])
+    curve = np.array([1.0, 2.0, 3.0, 4.0, 2.0])  # hidden layer: peak at 1000, drop 2 = 50% of its peak
+    i_xt = np.stack([np.stack([curve, curve, np.ones(5)], axis=1)] * 2)  # S x E x (2 hidden + output)
+    r = {
+        "plane": SimpleNamespace(i_xt=i_xt, epochs=epochs),
+        "transition": np.full((2, 3), 10.0),
+        "steepest": np.full((2, 3), 10.0),
+    }
+    claim = ("the transition coincides with the onset of compression", "SZT")
+    at_512 = snr._coincide(r, claim, 512)
+    assert at_512["agrees"] is False and "reason" not in at_512
+    assert at_512["measured"]["layer 2 |log10(transition / peak epoch)|"]["mean"] == pytest.approx(2.0)
+    at_256 = snr._coincide(r, claim, 256)
+    assert at_256["agrees"] is None and at_256["reason"].startswith("not SZT's setting: batch 256, SZT used 512")
