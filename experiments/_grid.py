@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from experiments import _harness as harness
 from ibjax import claims, pipeline
 
 
@@ -77,29 +76,34 @@ def slug(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label.replace("{:g}", "sweep")).strip("_")
 
 
-def drops(i_xt_SxExL) -> np.ndarray:
-    """Peak-to-final I(X;T) drop per seed and layer (S x L)."""
-    return harness.peak_to_final(np.asarray(i_xt_SxExL, float))
+def outcomes(plane) -> list[str]:
+    """Per T (the output layer included): the verdict module's compression outcome ("compresses", "does
+    not compress", "undecided") at the plane's cap log2 N; "undefined" where an estimate is NaN."""
+    i_xt = np.asarray(plane.i_xt, float)
+    if not np.isfinite(i_xt).all():
+        return ["undefined"] * i_xt.shape[2]
+    return [claims.decide(st).outcome for st in claims.layers(i_xt, plane.epochs, cap=claims.cap_xt(plane))]
 
 
-def compresses(drop_SxL, *, min_bits: float = 0.05) -> np.ndarray:
-    """Per layer (L,): the mean drop exceeds ``min_bits`` and 2 standard errors over seeds (the noise)."""
-    d = np.asarray(drop_SxL, float)
-    se = d.std(axis=0, ddof=1) / np.sqrt(d.shape[0]) if d.shape[0] > 1 else np.zeros(d.shape[1])
-    return (d.mean(axis=0) > min_bits) & (d.mean(axis=0) > 2 * se)
+def agreement(outcomes_L: list[str], reference_L: list[str]) -> list[bool | None]:
+    """Per T: True / False where the outcome and the reference are both decided, else None."""
+    decided = ("compresses", "does not compress")
+    return [a == b if a in decided and b in decided else None for a, b in zip(outcomes_L, reference_L)]
 
 
 def agreement_figure(rows: list[str], cols: list[str], panels: dict, *, title: str):
     """Heatmaps (one per panel key) of rows x cols: green where the estimator agrees with the reference on
-    the presence of compression, red where not; each cell annotated with its mean absolute error."""
+    the presence of compression, red where not, grey where either is undecided; each cell annotated with
+    its mean absolute error."""
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(1.0 + 0.7 * len(cols) * len(panels), 0.9 + 0.32 * len(rows)), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    cmap = ListedColormap(["#d9534f", "#5cb85c"])
+    cmap = ListedColormap(["#d9534f", "#bbbbbb", "#5cb85c"])  # disagrees, undecided, agrees
     for ax, (name, (agree_RxC, mae_RxC)) in zip(axes, panels.items()):
-        ax.imshow(np.asarray(agree_RxC, float), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        a = np.array([[0.5 if x is None else float(x) for x in row] for row in agree_RxC])
+        ax.imshow(a, cmap=cmap, vmin=0, vmax=1, aspect="auto")
         for (r, c), m in np.ndenumerate(np.asarray(mae_RxC)):
             ax.text(c, r, f"{m:.2g}", ha="center", va="center", fontsize=7)
         ax.set_xticks(range(len(cols)), cols, fontsize=8)

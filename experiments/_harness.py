@@ -5,7 +5,7 @@ An experiment module defines a frozen ``Config`` dataclass (fields may be nested
 
     run(cfg, out, *, force) -> dict        # planes, metrics, ...: no prints but progress, no plots
     figures(results, cfg, out) -> list     # the figure paths
-    claims(results, cfg) -> list[dict]     # {claim, source, measured, agrees}
+    claims(results, cfg) -> list[dict]     # ibjax.claims.entry(...): {claim, source, measured, agrees, rule, ...}
 
 and calls ``harness.main(NAME, Config, QUICK, run, figures, claims, argv)``. The command line:
 ``--set a.b=VALUE`` (repeatable, any field; typed by the field's current value), ``--seeds N``,
@@ -187,10 +187,12 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
     checked = claims(results, cfg)
     plot = time.perf_counter() - t1
     timing = split_time(seconds, compiled, phases, plot)
-    for c in checked:
-        missing = {"claim", "source", "measured", "agrees"} - set(c)
+    for c in checked:  # every verdict from ibjax.claims: its rule named, and why when undecided
+        missing = {"claim", "source", "measured", "agrees", "rule"} - set(c)
         if missing:
-            raise ValueError(f"claim {c.get('claim')!r} lacks {sorted(missing)}")
+            raise ValueError(f"claim {c.get('claim')!r} lacks {sorted(missing)} (build it with ibjax.claims.entry)")
+        if c["agrees"] is None and not c.get("reason"):
+            raise ValueError(f"claim {c['claim']!r} is undecided without a reason")
     files = sorted(
         {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not _hidden(p, out)} | {"summary.json"}
     )  # (summary.json itself is written below: listed on the first run too)
@@ -270,11 +272,6 @@ def _argv(a) -> list[str]:
     return args + ([f"--out {a.out}"] if a.out else [])
 
 
-def peak_to_final(i_xt_SxExL):
-    """Per seed and T: max over epochs minus the last epoch's value (S x L)."""
-    return i_xt_SxExL.max(axis=1) - i_xt_SxExL[:, -1]
-
-
 def mean_se(values_S) -> dict:
     """Mean and standard error over seeds (se 0 for one seed), rounded for JSON."""
     import numpy as np
@@ -282,22 +279,6 @@ def mean_se(values_S) -> dict:
     v = np.asarray(values_S, float)
     se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
     return {"mean": round(float(v.mean()), 4), "se": round(se, 4), "n_seeds": int(len(v))}
-
-
-def status(values_S, threshold: float = 0.0):
-    """True: the seeds' mean is clearly above ``threshold`` (mean - 2 se); False: clearly below
-    (mean + 2 se); None: neither (the run cannot decide)."""
-    import numpy as np
-
-    v = np.asarray(values_S, float)
-    m, se = v.mean(), (v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
-    return True if m - 2 * se > threshold else False if m + 2 * se < threshold else None
-
-
-def verdict(statuses, want: bool):
-    """All statuses equal ``want``: True; any equals ``not want``: False; else None."""
-    statuses = list(statuses)
-    return True if all(s is want for s in statuses) else False if any(s is (not want) for s in statuses) else None
 
 
 def check_epoch_specs(cfg, *names: str) -> None:

@@ -38,8 +38,6 @@ def agreement(c: dict) -> str:
     """'yes', '**no**', or 'undecided: <reason>' (a claim the run cannot decide is never rendered as no)."""
     if c["agrees"] is None and c.get("reason"):
         return f"undecided: {c['reason']}"
-    if c["agrees"] is False and "rule" not in c:  # a study not yet on ibjax.claims: no ceiling or power check
-        return "**no** (the study's own test, not yet the shared rule with its ceiling and power checks)"
     return AGREE[c["agrees"]]
 
 

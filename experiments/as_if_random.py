@@ -9,9 +9,10 @@ binning of bin size 0.07 (Saxe's unbounded grid, so ReLU values are not folded) 
 with the ``window:W`` view (W = 5 kept epochs, 160 training epochs from first to last), whose
 values are plotted at the window's first epoch.
 
-A hidden layer compresses when its peak-to-final I(X;T) drop exceeds 10% of its peak I(X;T) by more
-than 2 standard errors over seeds (the `saxe` experiment's rule); the late-training change is the last
-value minus the value at ``late`` x the training length.
+Compression is decided by the shared verdict rule (``ibjax.claims``: the peak-to-final drop's interval
+over seeds against max(0.1 bits, 5% of the peak), undecided at the cap log2 4096 or without power); a
+network compresses when one of its hidden layers does. The late-training change is the last value minus
+the value at ``late`` x the training length.
 
     python -m experiments.as_if_random                   # 2 x 3 seeds x 8000 epochs: 3 min of CPU time (11 min on 2 busy cores)
     python -m experiments.as_if_random --set window=10
@@ -27,9 +28,9 @@ from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from ibjax import checkpoints, pipeline, plotting, registry
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, RunConfig, TrainConfig
 
-COMPRESSION = 0.1  # a drop counts as compression above this fraction of the layer's peak I(X;T)
 THESIS = "student thesis (epoch skipping / as-if-random), in the project's sources"
 
 
@@ -114,30 +115,23 @@ def late_index(epochs_E, n_epochs: int, late: float) -> int:
 
 
 def layer_stats(plane, cfg: Config) -> dict:
-    """Per seed and hidden layer (S x L-1): peak, peak-to-final drop, late change of I(X;T)."""
+    """Per seed and hidden layer (S x L-1): peak, final, late change of I(X;T)."""
     i_xt = plane.i_xt[:, :, :-1]
     k = late_index(plane.epochs, cfg.run.train.n_epochs, cfg.late)
-    return {
-        "peak": i_xt.max(axis=1),
-        "drop": harness.peak_to_final(i_xt),
-        "late_change": i_xt[:, -1] - i_xt[:, k],
-        "final": i_xt[:, -1],
-    }
+    return {"peak": i_xt.max(axis=1), "late_change": i_xt[:, -1] - i_xt[:, k], "final": i_xt[:, -1]}
 
 
-def compresses(drop_S, peak_S) -> bool:
-    """The drop exceeds COMPRESSION x the peak by more than 2 standard errors over seeds."""
-    excess = np.asarray(drop_S) - COMPRESSION * np.asarray(peak_S)
-    se = excess.std(ddof=1) / np.sqrt(len(excess)) if len(excess) > 1 else 0.0
-    return bool(excess.mean() > 2 * se and excess.mean() > 0)
+def compression(plane) -> list:
+    """The verdict module's compression statistic of each hidden layer (cap: log2 of the inputs)."""
+    return verdicts.layers(plane.i_xt[:, :, :-1], plane.epochs, cap=verdicts.cap_xt(plane))
 
 
 def layer_table(plane, cfg: Config) -> dict:
     st = layer_stats(plane, cfg)
     return {
         f"layer {l + 1}": {name: harness.mean_se(v[:, l]) for name, v in st.items()}
-        | {"compresses": compresses(st["drop"][:, l], st["peak"][:, l])}
-        for l in range(st["drop"].shape[1])
+        | {"compression": c.summary(), "verdict": verdicts.decide(c).outcome}
+        for l, c in enumerate(compression(plane))
     }
 
 
@@ -174,13 +168,11 @@ def overlay_figure(planes: dict, cfg: Config) -> Figure:
 
 
 def _claim(claim, source, plane, cfg, expect: bool) -> dict:
-    st = layer_stats(plane, cfg)
-    which = [compresses(st["drop"][:, l], st["peak"][:, l]) for l in range(st["drop"].shape[1])]
-    measured = {
-        f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(st["drop"][:, l]) for l in range(len(which))
-    }
-    measured["hidden layers compressing (> 10% of peak, 2 se)"] = int(sum(which))
-    return {"claim": claim, "source": source, "measured": measured, "agrees": bool(any(which) == expect)}
+    stats = compression(plane)
+    v = verdicts.network(stats, want="compresses" if expect else "does not compress")
+    measured = {f"layer {l + 1}": c.summary() for l, c in enumerate(stats)}
+    measured["hidden layers compressing"] = sum(verdicts.decide(c).outcome == "compresses" for c in stats)
+    return verdicts.entry(claim, source, v, measured)
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:

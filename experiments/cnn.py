@@ -39,10 +39,9 @@ from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from ibjax import checkpoints, data, io, pipeline, plotting, registry, schedules
+from ibjax import claims as verdicts
 from ibjax.config import CNNConfig, DataConfig, ResNetConfig, RunConfig, TrainConfig
 
-COMPRESSION = 0.1  # a peak-to-final drop counts as compression above this fraction of the peak
-TOL = 0.05  # bits: an estimate "increases" only by more than this
 NETS, ACTS, OPTS = ("cnn", "resnet"), ("tanh", "relu"), ("sgd", "gd")
 ESTIMATORS = ("binning", "kde", "knn")
 
@@ -325,52 +324,75 @@ def figures(results: dict, cfg: Config, out) -> list:
 # ---------------------------------------------------------------- claims
 
 
-def _dpi(results) -> tuple[dict, bool | None]:
-    """Largest increase of binned I(X;T) from one hidden layer to the next, per network (S values)."""
-    measured, ok = {}, True
+def _saturated(values, cap: float) -> bool:
+    """Every value within the verdict rule's tolerance of the cap: the estimate cannot order or drop."""
+    v = np.asarray(values, float)
+    return bool(np.isfinite(v).all() and (v >= cap - verdicts.RULE.tolerance(cap)).all())
+
+
+def _undecided(why: str) -> verdicts.Verdict:
+    return verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why)
+
+
+def _dpi(results, cap: float) -> tuple[dict, verdicts.Verdict]:
+    """The data-processing inequality between consecutive hidden layers under binning (claims.dpi)."""
     if "binning" not in next(iter(results["layers"].values())):
-        return {}, None
+        return {}, _undecided("binning not among the estimators")
+    measured, found = {}, {}
     for k, d in results["layers"].items():
         v = d["binning"].i_xt[:, :, :-1]  # S x E x hidden
-        rise = np.diff(v, axis=2).max(axis=(1, 2)) if v.shape[2] > 1 else np.zeros(v.shape[0])
-        measured[f"{' '.join(k)}: largest layer-to-layer increase [bits]"] = harness.mean_se(rise)
-        ok &= bool(rise.max() <= TOL)
-    d0 = next(iter(results["layers"].values()))["binning"]
-    measured["ceiling log2(N) [bits]"] = harness.mean_se([np.log2(d0.measured["n_samples"])])
-    return measured, ok
+        name = " ".join(k)
+        if v.shape[2] < 2:
+            continue
+        if _saturated(v, cap):
+            found[name] = _undecided(f"saturated: every hidden layer at its cap log2 N = {cap:.2f} bits at every epoch")
+            continue
+        dpi = verdicts.dpi(v)
+        measured[f"{name}: DPI violations (epoch, layer)"] = f"{dpi['violations']} of {dpi['cells']}"
+        found[name] = verdicts.holds(dpi["violations"] == 0, effect=dpi["worst excess [bits]"], what="violated")
+    measured["ceiling log2(N) [bits]"] = round(cap, 4)
+    return measured, verdicts.every(found) if found else _undecided("no network has two hidden layers")
 
 
-def _compression(results, cfg) -> tuple[dict, bool | None]:
-    measured, status = {}, {}
+def _compression(results, cfg, cap: float) -> tuple[dict, verdicts.Verdict]:
+    measured, found = {}, {}
     for (n, a, o), d in results["layers"].items():
         for est in [e for e in ("binning", "kde") if e in d]:
-            v = d[est].i_xt[:, :, -2]  # last hidden T
-            rel = (v.max(1) - v[:, -1]) / np.maximum(v.max(1), 1e-12)
-            measured[f"{n} {a} {o}, {est}: last hidden layer drop / peak"] = harness.mean_se(rel)
-            status[n, a, o, est] = rel.mean() > COMPRESSION
+            st = verdicts.compression(d[est].i_xt[:, :, -2], d[est].epochs, cap=cap)  # last hidden T
+            measured[f"{n} {a} {o}, {est}: last hidden layer"] = st.summary()
+            want = "compresses" if a == "tanh" else "does not compress"
+            found[f"{n} {a} {o} {est}"] = verdicts.decide(st, want=want)
     if not {"tanh", "relu"} <= set(cfg.activations):
-        return measured, None
-    tanh = [s for (n, a, o, e), s in status.items() if a == "tanh"]
-    relu = [s for (n, a, o, e), s in status.items() if a == "relu"]
-    return measured, bool(all(tanh) and not any(relu))
+        return measured, _undecided("needs both tanh and relu among the activations")
+    return measured, verdicts.every(found)
 
 
-def _pool(results) -> tuple[dict, bool]:
-    measured, ok = {}, True
+def _pool(results, cap: float) -> tuple[dict, verdicts.Verdict]:
+    """After <= before pooling, on the estimators for which an increase is possible (not binning:
+    floor(max t / b) = max floor(t / b), so binning cannot rise by construction; reported only)."""
+    measured, found = {}, {}
     for k, d in results["pooled"].items():
         for est, p in d.items():
             v = p.i_xt
             diff = v[:, :, 1::2] - v[:, :, 0::2]  # after - before
-            measured[f"{' '.join(k)}, {est}: share of (epoch, layer) with after <= before"] = harness.mean_se(
+            name = f"{' '.join(k)}, {est}"
+            measured[f"{name}: share of (epoch, layer) with after <= before"] = harness.mean_se(
                 (diff <= 1e-6).mean(axis=(1, 2))
             )
-            measured[f"{' '.join(k)}, {est}: mean after - before [bits]"] = harness.mean_se(diff.mean(axis=(1, 2)))
-            ok &= bool(diff.max() <= 1e-6) if est == "binning" else True
-    return measured, ok
+            measured[f"{name}: mean after - before [bits]"] = harness.mean_se(diff.mean(axis=(1, 2)))
+            if est == "binning":
+                continue
+            if _saturated(v, cap):
+                found[name] = _undecided(f"saturated at log2 N = {cap:.2f} bits before and after pooling")
+            else:
+                found[name] = verdicts.positive(-diff.mean(axis=(1, 2)), what="before - after")
+    if not found:
+        return measured, _undecided("only binning, which cannot increase under pooling by construction")
+    return measured, verdicts.every(found)
 
 
-def _filters_vs_layers(results) -> tuple[dict, bool]:
-    measured, ok = {}, True
+def _filters_vs_layers(results, cap: float) -> tuple[dict, verdicts.Verdict]:
+    measured, found = {}, {}
     for k, d in results["filters"].items():
         for est in [e for e in ("kde", "knn") if e in d]:
             a, conv = filter_array(d[est].i_xt, d[est].layer_names)
@@ -379,41 +401,43 @@ def _filters_vs_layers(results) -> tuple[dict, bool]:
                 measured[f"{' '.join(k)}, {est}: layer {l} mean per-filter I(X;T) [bits]"] = harness.mean_se(
                     per_layer[:, j]
                 )
-            ok &= bool(np.all(np.diff(per_layer.mean(0)) <= TOL))
-    return measured, ok if measured else None
+            name = f"{' '.join(k)} {est}"
+            if _saturated(per_layer, cap):
+                found[name] = _undecided(f"saturated at log2 N = {cap:.2f} bits")
+            else:  # the first convolutional layer's mean per-filter value above the last one's
+                found[name] = verdicts.positive(per_layer[:, 0] - per_layer[:, -1], what="first - last layer")
+    return measured, verdicts.every(found) if found else _undecided("no kde or knn per-filter planes")
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
     src = "CNN information-plane study (course project, mel-spectrograms); Tishby & Zaslavsky 2015 (DPI)"
-    dpi, v_dpi = _dpi(results)
-    comp, v_comp = _compression(results, cfg)
-    pool, v_pool = _pool(results)
-    filt, v_filt = _filters_vs_layers(results)
+    cap = float(np.log2(cfg.mi_samples))
+    dpi, v_dpi = _dpi(results, cap)
+    comp, v_comp = _compression(results, cfg, cap)
+    pool, v_pool = _pool(results, cap)
+    filt, v_filt = _filters_vs_layers(results, cap)
     return [
-        {
-            "claim": "per-layer I(X;T) does not increase with depth (data processing inequality), binning",
-            "source": src,
-            "agrees": v_dpi,
-            "measured": dpi,
-        },
-        {
-            "claim": "tanh networks compress (last hidden layer's I(X;T) falls > 10% after its peak), ReLU networks do not",
-            "source": src + "; Saxe et al. 2018",
-            "agrees": v_comp,
-            "measured": comp,
-        },
-        {
-            "claim": "pooling reduces I(X;T): after 2x2 max pooling <= before (exact for binning)",
-            "source": src,
-            "agrees": v_pool,
-            "measured": pool,
-        },
-        {
-            "claim": "per-filter I(X;T) (mean over a layer's filters) decreases with depth",
-            "source": src,
-            "agrees": v_filt,
-            "measured": filt,
-        },
+        verdicts.entry(
+            "per-layer I(X;T) does not increase with depth (data processing inequality), binning", src, v_dpi, dpi
+        ),
+        verdicts.entry(
+            "tanh networks compress (the last hidden layer's I(X;T) falls after its peak), ReLU networks do not",
+            src + "; Saxe et al. 2018",
+            v_comp,
+            comp,
+        ),
+        verdicts.entry(
+            "pooling reduces I(X;T): after 2x2 max pooling <= before (KDE and kNN; binning cannot rise by construction)",
+            src,
+            v_pool,
+            pool,
+        ),
+        verdicts.entry(
+            "per-filter I(X;T) (mean over a layer's filters) decreases with depth (first above last layer)",
+            src,
+            v_filt,
+            filt,
+        ),
     ]
 
 

@@ -8,8 +8,8 @@ the 4096 inputs (205, 1843, 3482 samples) are the ``data.train_subset`` axis of 
 depth (3 sizes x 5 seeds). Epochs to threshold: the epochs trained when the cross-entropy on the
 network's own training subset (after the epoch's updates) is first <= 0.1 nats, i.e. the label's
 geometric-mean probability >= 0.905; null if never, and a cell's mean is null unless every seed got
-there. Compression onset: the epoch of peak I(X;T) of the last hidden layer (null when it falls less
-than 0.1 bits from peak to end); I(X;T), I(T;Y) by binning (30 bins) on all inputs at the 81
+there. Compression onset: the epoch of peak I(X;T) of the last hidden layer (null in a seed whose own
+peak-to-final drop is below the verdict rule's threshold, ``ibjax.claims.seed_compresses``); I(X;T), I(T;Y) by binning (30 bins) on all inputs at the 81
 log-spaced kept epochs.
 
 Why the training loss: it is defined for every size; the 5% networks fit their 205 samples but their
@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from ibjax import checkpoints, data, pipeline, plotting, registry, schedules
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 METRICS = ("train_loss", "test_loss")
@@ -56,7 +57,6 @@ class Config:
     seeds: int = 5
     threshold_metric: str = "train_loss"  # or test_loss
     threshold: float = 0.1  # nats
-    min_drop: float = 0.1  # bits: a last hidden layer whose I(X;T) falls less from its peak does not compress
     estimator: str = "binning"
     options: str = "n_bins=30"
     epochs: str = "all"  # evaluated subset of the kept epochs (these are log-spaced already)
@@ -101,8 +101,6 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"threshold_metric must be one of {METRICS}, got {cfg.threshold_metric!r}")
     if not np.isfinite(cfg.threshold) or cfg.threshold <= 0:
         raise ValueError(f"threshold must be a finite loss > 0 (nats), got {cfg.threshold}")
-    if not np.isfinite(cfg.min_drop) or cfg.min_drop < 0:
-        raise ValueError(f"min_drop must be a finite number of bits >= 0, got {cfg.min_drop}")
     for d in cfg.depths:
         MLPConfig(widths(cfg, d), cfg.run.model.activation, cfg.run.model.init)
     registry.parse_options(cfg.estimator, cfg.options)
@@ -183,7 +181,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             xt = p.i_xt[:, :, last]  # S x E
             drop = xt.max(axis=1) - xt[:, -1]
             table["peak_ixt_epoch"][str(d)][k] = cell(
-                [int(p.epochs[e]) if dr >= cfg.min_drop else None for e, dr in zip(xt.argmax(axis=1), drop)]
+                [int(p.epochs[e]) if ok else None for e, ok in zip(xt.argmax(axis=1), verdicts.seed_compresses(xt))]
             )
             table["peak_ixt_drop"][str(d)][k] = harness.mean_se(drop)
             table["final_i_ty"][str(d)][k] = harness.mean_se(p.i_ty[:, -1, -1])
@@ -200,9 +198,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             "definition": "epochs trained when the per-epoch loss is first <= value; null if never",
         },
         "compression_onset": {
-            "min_drop_bits": cfg.min_drop,
-            "definition": "epoch of peak I(X;T) of the last hidden layer; null when its peak "
-            "minus final I(X;T) is below min_drop",
+            "rule": verdicts.RULE.describe(),
+            "definition": "epoch of peak I(X;T) of the last hidden layer; null when that seed's peak minus "
+            "final I(X;T) is below the verdict rule's threshold max(min_drop_bits, min_drop_frac x peak)",
         },
         **table,
         "timings": timings,
@@ -264,7 +262,7 @@ def _epochs_figure(results, cfg) -> Figure:
     axes[0].legend(fontsize=8)
     fig.suptitle(
         f"mean ± se over {cfg.seeds} seed(s); missing points: not reached (left) or no compression (right, "
-        f"peak-to-final I(X;T) < {cfg.min_drop:g} bits) in some seed",
+        "peak-to-final I(X;T) below the verdict rule's threshold) in some seed",
         fontsize=10,
     )
     return fig
@@ -286,33 +284,40 @@ def _loss_figure(results, cfg) -> Figure:
 
 def trend(xs, cells, sign: int):
     """Whether mean(cell) moves with x in direction ``sign`` beyond the spread: True when the last minus
-    the first available mean exceeds twice their combined se in that direction and the rank correlation
-    has that sign, False when the same holds in the opposite direction, None (no power) otherwise or
-    when fewer than two cells have a mean."""
-    pts = [(x, c["mean"], c["se"]) for x, c in zip(xs, cells) if c["mean"] is not None]
+    the first available mean has its whole interval (``ibjax.claims.combined``: Welch, the rule's level)
+    on that side of 0 and the rank correlation has that sign, False when the same holds in the opposite
+    direction, None (no power) otherwise or when fewer than two cells have a mean."""
+    pts = [(x, c) for x, c in zip(xs, cells) if c["mean"] is not None]
     if len(pts) < 2:
         return None
-    means = np.array([m for _, m, _ in pts])
+    means = np.array([c["mean"] for _, c in pts])
     ranks = lambda a: np.argsort(np.argsort(a)).astype(float)
-    r = np.nan_to_num(np.corrcoef(ranks(np.array([x for x, _, _ in pts])), ranks(means))[0, 1])
-    diff, spread = sign * (pts[-1][1] - pts[0][1]), 2 * np.hypot(pts[0][2], pts[-1][2])
-    if diff > spread and sign * r > 0:
+    r = np.nan_to_num(np.corrcoef(ranks(np.array([x for x, _ in pts])), ranks(means))[0, 1])
+    iv = lambda c: verdicts.Interval(c["mean"], c["se"], np.nan, np.nan, c["n_seeds"])
+    d = verdicts.combined(iv(pts[-1][1]), iv(pts[0][1]))  # last - first
+    lo, hi = (d.lo, d.hi) if sign > 0 else (-d.hi, -d.lo)
+    if lo > 0 and sign * r > 0:
         return True
-    if -diff > spread and sign * r < 0:
+    if hi < 0 and sign * r < 0:
         return False
     return None
 
 
-def _decided(xs, cells, sign: int) -> dict:
-    """A claim's ``agrees`` by ``trend``, with the reason when it is undecided."""
+def _decided(xs, cells, sign: int) -> verdicts.Verdict:
+    """A claim's verdict by ``trend`` (effect: last minus first available mean), with the reason when
+    it is undecided."""
     v = trend(xs, cells, sign)
+    means = [c["mean"] for c in cells if c["mean"] is not None]
+    effect = means[-1] - means[0] if len(means) >= 2 else np.nan
     if v is not None:
-        return {"agrees": v}
-    n = sum(c["mean"] is not None for c in cells)
+        return verdicts.Verdict(
+            v, "holds" if v else "fails: significant the other way", effect, (np.nan, np.nan), 0.0, ""
+        )
+    n = len(means)
     why = f"fewer than two of the {len(cells)} settings have a value" if n < 2 else "no power"
     if n >= 2:
-        why += ": the last-minus-first difference is within twice its combined standard error, or the ranks disagree"
-    return {"agrees": None, "reason": why}
+        why += ": the last-minus-first difference's interval contains 0, or the ranks disagree"
+    return verdicts.Verdict(None, "undecided", effect, (np.nan, np.nan), 0.0, why)
 
 
 def _show(c: dict, what: str):
@@ -333,33 +338,34 @@ def claims(results: dict, cfg: Config) -> list[dict]:
         harness.mean_se(np.mean([results["sub_planes"][(size, d)].i_ty[:, -1, -1] for d in depths], axis=0))
         for size in sizes
     ]
+    src = "Shwartz-Ziv & Tishby 2017"
     return [
-        {
-            "claim": "deeper networks reach the loss threshold in fewer epochs",
-            "source": "Shwartz-Ziv & Tishby 2017, Fig. 5",
-            "measured": {f"{d} hidden, {what}": _show(c, "not reached") for d, c in zip(depths, ett)},
-            **_decided(depths, ett, -1),
-        },
-        {
-            "claim": "deeper networks start compressing sooner",
-            "source": "Shwartz-Ziv & Tishby 2017, Sec. 3.4",
-            "measured": {
+        verdicts.entry(
+            "deeper networks reach the loss threshold in fewer epochs",
+            f"{src}, Fig. 5",
+            _decided(depths, ett, -1),
+            {f"{d} hidden, {what}": _show(c, "not reached") for d, c in zip(depths, ett)},
+        ),
+        verdicts.entry(
+            "deeper networks start compressing sooner",
+            f"{src}, Sec. 3.4",
+            _decided(depths, peak, -1),
+            {
                 f"{d} hidden, epoch of peak I(X;T) of the last hidden layer ({big} of the data)": _show(
                     c, "no compression"
                 )
                 for d, c in zip(depths, peak)
             },
-            **_decided(depths, peak, -1),
-        },
-        {
-            "claim": "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
-            "source": "Shwartz-Ziv & Tishby 2017, Fig. 6",
-            "measured": {
+        ),
+        verdicts.entry(
+            "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
+            f"{src}, Fig. 6",
+            _decided(sizes, pooled, +1),
+            {
                 f"final I(T;Y) of the output, {size:g} of the data, mean over depths [bits]": c
                 for size, c in zip(sizes, pooled)
             },
-            **_decided(sizes, pooled, +1),
-        },
+        ),
     ]
 
 

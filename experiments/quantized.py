@@ -27,11 +27,11 @@ import numpy as np
 from experiments import _grid
 from experiments import _harness as harness
 from ibjax import checkpoints, io, pipeline, plotting
-from ibjax.claims import Verdict, cap_xt, compression, decide, entry
+from ibjax.claims import RULE, Verdict, cap_xt, compression, decide, entry, every, holds, positive
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.runs import load_data
 
-MIN_DROP = 0.05  # bits: a smaller peak-to-final drop is not compression
+ACCURACY_GAP = 3e-2  # "within a few points": float minus 8-bit test accuracy below this
 
 
 def _default_run() -> RunConfig:
@@ -150,18 +150,19 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
 def compare(exact, planes: dict, *, binary_x: bool = False) -> dict:
     """Per estimator setting: mean absolute error per layer (bits; over seeds and epochs) of I(X;T) and
     I(T;Y) against the exact plane, and per layer whether it agrees on the presence of compression."""
-    ref = _grid.compresses(_grid.drops(exact.i_xt), min_bits=MIN_DROP)
-    out = {"exact compresses": ref.tolist(), "exact drop": [harness.mean_se(d) for d in _grid.drops(exact.i_xt).T]}
+    ref = _grid.outcomes(exact)
+    drop = exact.i_xt.max(axis=1) - exact.i_xt[:, -1]  # S x L
+    out = {"exact outcome": ref, "exact drop": [harness.mean_se(d) for d in drop.T]}
     for label, p in planes.items():
         est = np.asarray(p.i_xt, float)
         finite = bool(np.isfinite(est).all())
         mae_xt = np.abs(est - exact.i_xt).mean(axis=(0, 1))
         mae_ty = np.abs(np.asarray(p.i_ty, float) - exact.i_ty).mean(axis=(0, 1))
-        agree = (_grid.compresses(_grid.drops(est), min_bits=MIN_DROP) == ref) if finite else np.zeros_like(ref)
+        agree = _grid.agreement(_grid.outcomes(p), ref)
         out[label] = {
             "mae_i_xt": np.round(mae_xt, 4).tolist(),
             "mae_i_ty": np.round(mae_ty, 4).tolist(),
-            "agrees": agree.tolist(),
+            "agrees": agree,
             "finite": finite,
             "dpi": _grid.dpi_check(p),
         }
@@ -174,10 +175,10 @@ def error_table(errors: dict, exact: dict) -> str:
     compression with the exact plane)."""
     lines = []
     for name, e in errors.items():
-        layers = [f"T{l + 1}" for l in range(len(e["exact compresses"]))]
+        layers = [f"T{l + 1}" for l in range(len(e["exact outcome"]))]
         lines += [
             f"**{name}** (exact plane compresses in: "
-            f"{', '.join(l for l, c in zip(layers, e['exact compresses']) if c) or 'no layer'})",
+            f"{', '.join(l for l, c in zip(layers, e['exact outcome']) if c == 'compresses') or 'no layer'})",
             "",
             "| setting | " + " | ".join(layers) + " | agrees | DPI violations |",
             "|---" * (len(layers) + 3) + "|",
@@ -185,10 +186,11 @@ def error_table(errors: dict, exact: dict) -> str:
         for label, v in e.items():
             if not isinstance(v, dict) or "mae_i_xt" not in v:
                 continue
-            cells = [f"{m:.2f}" + ("" if a else "*") for m, a in zip(v["mae_i_xt"], v["agrees"])]
+            cells = [f"{m:.2f}" + {True: "", False: "*", None: "?"}[a] for m, a in zip(v["mae_i_xt"], v["agrees"])]
             d = v.get("dpi", {})
             dpi = "-" if d.get("violations") is None else f"{d['violations']}/{d['cells']}"
-            agrees = f"{sum(v['agrees'])}/{len(layers)}" if not v.get("undecided") else "undecided†"
+            n_dec = sum(a is not None for a in v["agrees"])
+            agrees = f"{sum(a is True for a in v['agrees'])}/{n_dec}" if not v.get("undecided") else "undecided†"
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {agrees} | {dpi} |")
         why = sorted({v["undecided"] for v in e.values() if isinstance(v, dict) and v.get("undecided")})
         lines += ["", *(f"† {w}" for w in why)] if why else []
@@ -244,16 +246,17 @@ def figures(results: dict, cfg: Config, out) -> list:
         for lab in next(iter(errors.values()))
         if isinstance(errors[next(iter(errors))][lab], dict) and "mae_i_xt" in errors[next(iter(errors))][lab]
     ]
-    n_layers = len(next(iter(errors.values()))["exact compresses"])
+    n_layers = len(next(iter(errors.values()))["exact outcome"])
     panels = {
-        name: (np.array([e[lab]["agrees"] for lab in labels]), np.array([e[lab]["mae_i_xt"] for lab in labels]))
+        name: ([e[lab]["agrees"] for lab in labels], np.array([e[lab]["mae_i_xt"] for lab in labels]))
         for name, e in errors.items()
     }
     fig = _grid.agreement_figure(
         labels,
         [f"T{l + 1}" for l in range(n_layers)],
         panels,
-        title="agrees with the exact plane on compression (green) / not (red); numbers: mean |I(X;T) error| in bits",
+        title="agrees with the exact plane on compression (green) / not (red) / undecided (grey); "
+        "numbers: mean |I(X;T) error| in bits",
     )
     paths.append(plotting.save(fig, out / "agreement.png"))
     return paths
@@ -297,65 +300,88 @@ def _activation_dependence(exact: dict) -> dict:
 
 def claims(results: dict, cfg: Config) -> list[dict]:
     exact, errors, acc = results["exact"], results["errors"], results["accuracy"]
-    out_layer = {name: _grid.drops(p.i_xt)[:, -1] for name, p in exact.items()}
+    out_layer = {n: decide(compression(p.i_xt[:, :, -1], p.epochs, cap=cap_xt(p))) for n, p in exact.items()}
     fit = {name: _fitting(p, results["h_y"]) for name, p in exact.items()}
     binning = [
         (name, lab)
         for name in errors
         for lab, v in errors[name].items()
-        if isinstance(v, dict) and lab.startswith("bin")
+        if isinstance(v, dict) and lab.startswith("bin") and not v.get("undecided")
     ]
-    n_flip = sum(not all(errors[name][lab]["agrees"]) for name, lab in binning)
-    n_ok = sum(all(errors[name][lab]["agrees"]) for name, lab in binning)
+    n_flip = sum(any(a is False for a in errors[name][lab]["agrees"]) for name, lab in binning)
+    n_ok = sum(all(a is True for a in errors[name][lab]["agrees"]) for name, lab in binning)
+    if not binning:
+        v_bin = Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "no usable binning setting")
+    elif n_flip and n_ok:
+        v_bin = holds(True, effect=n_flip / len(binning))
+    elif n_flip + n_ok < len(binning):
+        v_bin = Verdict(
+            None,
+            "undecided",
+            np.nan,
+            (np.nan, np.nan),
+            np.nan,
+            f"no power: {len(binning) - n_flip - n_ok} of {len(binning)} binning settings are undecided "
+            "in some layer, and the decided ones all go one way",
+        )
+    else:
+        v_bin = holds(False, effect=n_flip / len(binning), what="every binning setting gives the same pattern")
     acts = list(cfg.activations)
     gaps = {a: np.array(acc[f"{a} float"]) - np.array(acc[f"{a} 8-bit"]) for a in acts if f"{a} 8-bit" in acc}
+    src = "Lorenzen, Igel & Nielsen 2022"
+    v_acc = (
+        every({a: positive(ACCURACY_GAP - g, what=f"{ACCURACY_GAP:g} - ({a} float - 8-bit)") for a, g in gaps.items()})
+        if gaps
+        else Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "no 8-bit network beside a float one")
+    )
     return [
-        {
-            "claim": "a fitting phase in every layer: I(T;Y) rises in all layers (exact planes)",
-            "source": "Lorenzen, Igel & Nielsen 2022, abstract",
-            "agrees": bool(all(n_up == n for n_up, n, _ in fit.values())),
-            "measured": {
-                f"{k}: layers whose I(T;Y) rises > 0.01 bits, of those starting below H(Y)": f"{u} of {n}"
-                f" (least rise {r:.3f} bits)"
-                for k, (u, n, r) in fit.items()
-            },
-        },
-        {
-            "claim": "the output layer compresses in all experiments (exact planes)",
-            "source": "Lorenzen, Igel & Nielsen 2022, abstract",
-            "agrees": bool(all(errors[n]["exact compresses"][-1] for n in exact)),
-            "measured": {f"{n}: output peak-to-final drop [bits]": harness.mean_se(d) for n, d in out_layer.items()},
-        },
+        entry(
+            f"a fitting phase in every layer: I(T;Y) rises (by > {RULE.min_drop_bits:g} bits) in all layers that "
+            "start below H(Y) (exact planes)",
+            f"{src}, abstract",
+            every({f"{k} {l}": v for k, f in fit.items() for l, v in f.items()})
+            if any(fit.values())
+            else Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "every layer starts at H(Y)"),
+            {f"{k}: layers starting below H(Y)": sorted(f) for k, f in fit.items()},
+        ),
+        entry(
+            "the output layer compresses in all experiments (exact planes)",
+            f"{src}, abstract",
+            every(out_layer),
+            {f"{n}: output peak-to-final drop [bits]": round(v.effect, 4) for n, v in out_layer.items()},
+        ),
         _activation_dependence(exact),
-        {
-            "claim": "binning choices alone give qualitatively different results (some settings support, some refute "
+        entry(
+            "binning choices alone give qualitatively different results (some settings support, some refute "
             "the exact plane's compression pattern)",
-            "source": "Lorenzen, Igel & Nielsen 2022, Sec. 4",
-            "agrees": bool(n_flip > 0 and n_ok > 0) if binning else None,
-            "measured": {
-                "binning settings x networks agreeing in every layer": f"{n_ok} of {len(binning)}",
+            f"{src}, Sec. 4",
+            v_bin,
+            {
+                "usable binning settings x networks agreeing in every layer": f"{n_ok} of {len(binning)}",
                 "disagreeing in at least one layer": f"{n_flip} of {len(binning)}",
             },
-        },
-        {
-            "claim": "8-bit quantization-aware training reaches the float network's accuracy within a few points",
-            "source": "Lorenzen, Igel & Nielsen 2022, Sec. 5 (accuracy of quantized networks)",
-            "agrees": bool(all(g.mean() < 3e-2 for g in gaps.values())) if gaps else None,
-            "measured": {
+        ),
+        entry(
+            "8-bit quantization-aware training reaches the float network's accuracy within a few points",
+            f"{src}, Sec. 5 (accuracy of quantized networks)",
+            v_acc,
+            {
                 **{f"{k} test accuracy": harness.mean_se(v) for k, v in acc.items()},
                 **{f"{a}: float minus 8-bit": harness.mean_se(g) for a, g in gaps.items()},
             },
-        },
+        ),
     ]
 
 
-def _fitting(plane, h_y: float) -> tuple[int, int, float]:
-    """(layers whose seed-mean I(T;Y) rises by > 0.01 bits, layers starting 0.01 below their ceiling H(Y),
-    the least rise among the latter). A layer that starts at H(Y) (all inputs apart) cannot rise."""
-    i_ty = plane.i_ty.mean(axis=0)  # E x L
-    room = i_ty[0] < h_y - 0.01
-    rise = i_ty.max(axis=0) - i_ty[0]
-    return int((rise[room] > 0.01).sum()), int(room.sum()), float(rise[room].min()) if room.any() else 0.0
+def _fitting(plane, h_y: float) -> dict:
+    """Per layer that starts below its ceiling H(Y) (a layer at H(Y), all inputs apart, cannot rise):
+    whether its I(T;Y) rises, peak minus first over seeds, by more than the rule's minimum change."""
+    i_ty = np.asarray(plane.i_ty, float)  # S x E x L
+    room = i_ty[:, 0].mean(axis=0) < h_y - RULE.tolerance(h_y)
+    return {
+        f"T{l + 1}": positive(i_ty[:, :, l].max(axis=1) - i_ty[:, 0, l], threshold=RULE.min_drop_bits, what="rise")
+        for l in np.flatnonzero(room)
+    }
 
 
 def main(argv=None) -> dict:

@@ -6,11 +6,14 @@ measures every hidden layer's peak-to-final I(X;T) drop under a grid of estimato
 Saxe's binning at several bin sizes (one sweep call), IDNNs-style binning with 30 bins in fixed,
 per-layer and per-neuron ranges and with equal-mass bins, KDE upper bound at several noise variances
 (one sweep call), Kraskov kNN at two k, EDGE averaged over projection keys, matrix-based Rényi entropy
-at two orders and both kernel-width rules, and the exact plane of the 8-bit twin. A layer compresses
-under a setting when its mean drop over seeds exceeds 0.05 bits and 5% of its peak, and twice the
-standard error from the seeds and the estimator's own randomness (EDGE keys, Rényi subsets) combined.
-For each claim (tanh compresses; ReLU does not) the README table gives the share of settings that
-support it.
+at two orders and both kernel-width rules, and the exact plane of the 8-bit twin. Each setting's
+network is decided by the shared verdict rule (``ibjax.claims``: a hidden layer compresses when its
+peak-to-final drop's interval over seeds lies above max(0.1 bits, 5% of its peak); undecided at the
+estimate's cap or without power; the network compresses when one hidden layer does, does not when
+none can). Settings of one estimator family (binning, KDE, kNN, EDGE, Rényi) vote within it; each
+family then votes once on the claim (tanh compresses; ReLU does not), so two kNN k or four bin sizes
+count as one family. The exact plane of the quantized twin, the one estimator-free measurement, is
+its own claim line and does not vote.
 
     python -m experiments.robustness            # 3 seeds x 2 activations, 3000 epochs, 40 kept, full grid
     python -m experiments.robustness --quick    # CI-sized
@@ -26,10 +29,11 @@ from matplotlib.figure import Figure
 
 from experiments import _grid
 from experiments import _harness as harness
+from ibjax import claims as verdicts
 from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
-MIN_BITS, MIN_FRACTION = 0.05, 0.05  # a drop below 0.05 bits or 5% of the layer's peak is not compression
+FAMILIES = {"binning": "binning", "kde": "KDE", "knn": "kNN", "edge": "EDGE", "renyi": "Renyi"}
 
 
 def _default_run() -> RunConfig:
@@ -112,26 +116,35 @@ def grid(cfg: Config) -> list:
     return g
 
 
+def cap(plane) -> float:
+    """The estimate's cap: log2 of the samples it sees (Renyi: its subset)."""
+    n = plane.measured["n_samples"]
+    return float(np.log2(min(n, plane.settings.get("subset") or n)))
+
+
 def drop_stats(plane) -> dict:
-    """Per hidden layer: mean drop over seeds, its standard error (seeds and estimator noise combined),
-    the mean peak, and whether the layer compresses."""
+    """Per hidden layer: the verdict module's statistic and outcome (drop, peak, compresses), and the
+    network's verdicts for both claims; an undefined (NaN) estimate decides nothing."""
     i_xt = np.asarray(plane.i_xt, float)[:, :, :-1]  # S x E x hidden layers
-    s = i_xt.shape[0]
-    drop = harness.peak_to_final(i_xt)  # S x L
-    se_seed = drop.std(axis=0, ddof=1) / np.sqrt(s) if s > 1 else np.zeros(drop.shape[1])
-    se_est = np.zeros(drop.shape[1])
-    try:
-        est = np.asarray(plane.i_xt_se, float)[:, :, :-1]
-        peak = i_xt.argmax(axis=1)  # S x L
-        se_peak = np.take_along_axis(est, peak[:, None, :], axis=1)[:, 0]
-        se_est = np.sqrt((se_peak**2 + est[:, -1] ** 2).mean(axis=0) / s)
-    except AttributeError:
-        pass
-    se = np.sqrt(se_seed**2 + se_est**2)
-    mean, top = drop.mean(axis=0), i_xt.max(axis=1).mean(axis=0)
-    ok = np.isfinite(mean)
-    compresses = ok & (mean > MIN_BITS) & (mean > MIN_FRACTION * top) & (mean > 2 * se)
-    return {"drop": mean, "se": se, "peak": top, "compresses": compresses, "finite": ok}
+    n_h = i_xt.shape[2]
+    if not np.isfinite(i_xt).all():
+        nan = np.full(n_h, np.nan)
+        none = verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "undefined (NaN) estimates")
+        return {
+            "drop": nan,
+            "peak": nan,
+            "compresses": np.zeros(n_h, bool),
+            "finite": np.zeros(n_h, bool),
+            "network": {"compresses": none, "does not compress": none},
+        }
+    stats = verdicts.layers(i_xt, plane.epochs, cap=cap(plane))
+    return {
+        "drop": np.array([st.drop.mean for st in stats]),
+        "peak": np.array([st.peak for st in stats]),
+        "compresses": np.array([verdicts.decide(st).outcome == "compresses" for st in stats]),
+        "finite": np.ones(n_h, bool),
+        "network": {w: verdicts.network(stats, want=w) for w in ("compresses", "does not compress")},
+    }
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -159,19 +172,26 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         settings = list(planes)
         dataset = planes[settings[0]].measured["data"]
     table = {
-        act: {lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items()} for lab, st in s.items()}
+        act: {
+            lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items() if k != "network"}
+            | {"network": st["network"]["compresses"].outcome}
+            for lab, st in s.items()
+        }
         for act, s in stats.items()
     }
     summary = {"dataset": dataset, "settings": settings, "drops": table, "dpi": dpi, "excluded": excluded}
-    return {"stats": stats, "settings": settings, "excluded": excluded, "summary": summary}
+    families = {act: {lab: p.estimator for lab, p in planes.items()} for act in stats}  # same grid per activation
+    return {"stats": stats, "settings": settings, "excluded": excluded, "families": families, "summary": summary}
 
 
-def share(stats: dict, act: str, *, compress: bool, excluded=()) -> tuple[int, int]:
-    """(settings under which the network compresses (any hidden layer) or, with compress=False, under which
-    no hidden layer does, settings where the estimator is defined and not ``excluded``)."""
-    s = [st for lab, st in stats[act].items() if st["finite"].all() and lab not in excluded]
-    hits = sum(bool(st["compresses"].any()) == compress for st in s)
-    return hits, len(s)
+def family_votes(stats: dict, families: dict, want: str, excluded=()) -> dict:
+    """Family name -> its vote on ``want`` (its settings vote within it; the exact plane is left out)."""
+    by = {}
+    for lab, st in stats.items():
+        if lab in excluded or families[lab] not in FAMILIES:
+            continue
+        by.setdefault(FAMILIES[families[lab]], {})[lab] = st["network"][want]
+    return {fam: verdicts.vote(vs) for fam, vs in by.items()}
 
 
 def figures(results: dict, cfg: Config, out) -> list:
@@ -192,38 +212,55 @@ def figures(results: dict, cfg: Config, out) -> list:
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
-    stats = results["stats"]
+    stats, families = results["stats"], results["families"]
     out = []
-    for act, compress, text, source in (
+    for act, want, text, source in (
         (
             "tanh",
-            True,
+            "compresses",
             "tanh networks compress (a hidden layer loses information about the input late in training)",
             "Shwartz-Ziv & Tishby 2017; Saxe et al. 2018 (binning)",
         ),
-        ("relu", False, "ReLU networks do not compress", "Saxe et al. 2018"),
+        ("relu", "does not compress", "ReLU networks do not compress", "Saxe et al. 2018"),
     ):
         if act not in stats:
             continue
         skip = results.get("excluded", {}).get(act, {})
-        hits, n = share(stats, act, compress=compress, excluded=skip)
+        votes = family_votes(stats[act], families[act], want, skip)
         usable = [st for lab, st in stats[act].items() if lab not in skip]
         per_layer = {
             f"T{l + 1}": f"{int(sum(st['compresses'][l] for st in usable))} of {len(usable)}"
             for l in range(len(next(iter(stats[act].values()))["drop"]))
         }
-        out.append(
-            {
-                "claim": text,
-                "source": source,
-                "agrees": bool(hits > n / 2) if n else None,
-                "measured": {
-                    "share of estimator settings supporting it": f"{hits} of {n} ({hits / max(n, 1):.0%})",
-                    "settings under which each hidden layer compresses": per_layer,
-                    "settings left out of the share (undecided)": skip or "none",
-                },
-            }
+        v = (
+            verdicts.vote(votes)
+            if votes
+            else verdicts.Verdict(None, "undecided", np.nan, (np.nan,) * 2, np.nan, "no usable estimator family")
         )
+        measured = {
+            "family votes": {
+                fam: fv.outcome if fv.agrees is not None else f"undecided: {fv.reason}" for fam, fv in votes.items()
+            },
+            "settings, network verdict": {
+                lab: st["network"]["compresses"].outcome
+                for lab, st in stats[act].items()
+                if families[act][lab] in FAMILIES
+            },
+            "settings under which each hidden layer compresses": per_layer,
+            "settings left out (undecided)": skip or "none",
+        }
+        out.append(verdicts.entry(f"{text} (estimator families vote once each)", source, v, measured))
+        exact = [lab for lab in stats[act] if families[act][lab] == "exact"]
+        for lab in exact:
+            ve = stats[act][lab]["network"][want]
+            out.append(
+                verdicts.entry(
+                    f"{text}: the exact plane of the quantized twin ({lab})",
+                    source,
+                    ve,
+                    {"per hidden layer: compresses": stats[act][lab]["compresses"].tolist()},
+                )
+            )
     return out
 
 

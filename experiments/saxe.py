@@ -13,10 +13,11 @@ Choices: 8000 epochs (Shwartz-Ziv & Tishby's length, whose setup Saxe et al. re-
 274 log-spaced epochs (schedule log:400: dense while I(X;T) rises, sparse in the slow compression
 phase); binning on all kept epochs, KDE (about 17x the cost per point) on 38 of them (log:50).
 Full-batch GD trains the same 8000 epochs (8000 Adam steps; SGD takes 13 per epoch) and still fits the
-training set. A hidden layer compresses when its peak-to-final drop exceeds 10% of its peak I(X;T) by
-more than 2 standard errors over seeds, and does not when it is below 10% by more than 2 standard
-errors; a drop depends strongly on a setting when its largest mean over the sweep is at least twice
-its smallest (and the gap exceeds 2 standard errors).
+training set. Compression is decided by the shared verdict rule (``ibjax.claims``: the peak-to-final
+drop's interval over seeds against max(0.1 bits, 5% of the peak); undecided at the cap log2 4096 or
+without power); a network does not compress when every hidden layer clearly does not. A drop depends
+strongly on a setting when, at the sweep's largest-drop setting, the layer compresses and its drop
+exceeds twice the drop at the smallest-drop setting (paired over seeds, the interval above 0).
 
     python -m experiments.saxe               # 5 seeds x 8000 epochs: about 8 min on 2 idle CPU cores
     python -m experiments.saxe --seeds 50    # the paper's 50 networks: about 1 h
@@ -35,9 +36,9 @@ from matplotlib.ticker import NullFormatter
 
 from experiments import _harness as harness
 from ibjax import checkpoints, pipeline, plotting, registry
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
-COMPRESSION = 0.1  # a drop counts as compression above this fraction of the layer's peak I(X;T)
 STRONG = 2.0  # "depends strongly": the largest mean drop over a sweep is >= this times the smallest
 ESTIMATORS = ("binning", "idnns_binning", "kde_upper", "kde_lower")
 
@@ -152,7 +153,12 @@ def _lower(plane):
 def _drops(i_xt_SxExL):
     """Hidden layers' peak-to-final drop and peak (each S x H; the output layer is left out)."""
     hidden = np.asarray(i_xt_SxExL)[:, :, :-1]
-    return harness.peak_to_final(hidden), hidden.max(axis=1)
+    return hidden.max(axis=1) - hidden[:, -1], hidden.max(axis=1)
+
+
+def _stats(epochs_E, i_xt_SxExL, cap: float) -> list:
+    """The verdict module's compression statistic of each hidden layer."""
+    return verdicts.layers(np.asarray(i_xt_SxExL)[:, :, :-1], epochs_E, cap=cap)
 
 
 def _table(drop_SxH) -> dict:
@@ -190,7 +196,11 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         keep(act, "kde_upper", kde, "noise_var")
         keep(act, "kde_lower", kde, "noise_var", "i_xt_lower")
         sweeps[act] = {
-            opt: (p.sweep[opt], np.stack([_drops(v)[0] for v in p.values["i_xt"]]))
+            opt: (
+                p.sweep[opt],
+                np.stack([_drops(v)[0] for v in p.values["i_xt"]]),
+                [_stats(p.epochs, v, verdicts.cap_xt(p)) for v in p.values["i_xt"]],
+            )
             for opt, (p, _) in (("bin_size", bins), ("noise_var", kde))
         }
     gd = f"{a}_gd"
@@ -225,7 +235,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                         for l in range(d.shape[2])
                     },
                 }
-                for opt, (vals, d) in sweeps[act].items()
+                for opt, (vals, d, _) in sweeps[act].items()
             }
             for act in (a, b)
         },
@@ -257,7 +267,7 @@ def _sensitivity(results: dict, cfg: Config) -> Figure:
     main = {"bin_size": cfg.bin_size, "noise_var": cfg.noise_var}
     xlabel = {"bin_size": "bin size (unbounded binning)", "noise_var": "KDE noise variance (upper bound)"}
     for i, act in enumerate(acts):
-        for j, (opt, (vals, d)) in enumerate(results["sweeps"][act].items()):
+        for j, (opt, (vals, d, _)) in enumerate(results["sweeps"][act].items()):
             ax, x = axes[i, j], np.asarray(vals, float)
             n_s = d.shape[1]
             se = d.std(axis=1, ddof=1) / np.sqrt(n_s) if n_s > 1 else np.zeros(d.shape[::2])
@@ -307,9 +317,25 @@ def figures(results: dict, cfg: Config, out) -> list:
 # ---------------------------------------------------------------- claims
 
 
-def _compresses(results, net, key, l):
-    drop, peak = results["drops"][net, key]
-    return harness.status(drop[:, l] / np.maximum(peak[:, l], 1e-12), COMPRESSION)
+def _layer_stats(results, net, key) -> list:
+    p = results["planes"][net, key]
+    return _stats(p.epochs, p.i_xt, verdicts.cap_xt(p))
+
+
+def _strong(vals, d_GxS, stats_G, last: int) -> verdicts.Verdict:
+    """The drop at the sweep's largest-drop setting compresses and exceeds STRONG x the drop at its
+    smallest-drop setting (paired over seeds)."""
+    means = d_GxS.mean(axis=1)
+    lo, hi = int(np.argmin(means)), int(np.argmax(means))
+    if len(vals) < 2:
+        return verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "one setting: nothing to compare")
+    top = verdicts.decide(stats_G[hi][last])
+    if top.outcome != "compresses":
+        why = top.reason or "the layer does not compress at any setting"
+        return top._replace(agrees=None, outcome="undecided", reason=f"at the largest-drop setting {vals[hi]:g}: {why}")
+    return verdicts.positive(
+        d_GxS[hi] - STRONG * d_GxS[lo], what=f"drop at {vals[hi]:g} - {STRONG:g} x drop at {vals[lo]:g}"
+    )
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
@@ -325,10 +351,12 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     ms = lambda net, k, l: harness.mean_se(dr[net, k][0][:, l])
     rel = lambda net, k, l: harness.mean_se(dr[net, k][0][:, l] / np.maximum(dr[net, k][1][:, l], 1e-12))
     unbounded = ("binning", "kde_upper")
+    stats = {(net, k): _layer_stats(results, net, k) for net in (a, b, gd) for k in unbounded}
 
     c1 = {f"{a} layer {l + 1} drop, {est[k]} [bits]": ms(a, k, l) for k in unbounded for l in lasts}
     c1.update({f"{a} layer {last + 1} drop / peak, {est[k]}": rel(a, k, last) for k in unbounded})
-    v1 = harness.verdict([_compresses(results, a, k, last) for k in unbounded], True)
+    sgd = {est[k]: verdicts.decide(stats[a, k][last]) for k in unbounded}
+    v1 = verdicts.every(sgd)
 
     c2 = {f"{b} layer {last + 1} drop, {est[k]} [bits]": ms(b, k, last) for k in unbounded}
     c2.update(
@@ -342,60 +370,47 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     c2[f"{b} layer {last + 1} drop, {est['idnns_binning']} (folded; not used for the verdict) [bits]"] = ms(
         b, "idnns_binning", last
     )
-    v2 = harness.verdict([_compresses(results, b, k, l) for k in unbounded for l in range(n_h)], False)
+    v2 = verdicts.every({est[k]: verdicts.network(stats[b, k], want="does not compress") for k in unbounded})
 
     c3 = {
         f"{a} layer {last + 1} drop, {net_label}, {est[k]} [bits]": ms(net, k, last)
         for k in unbounded
         for net, net_label in ((a, "SGD"), (gd, "full-batch GD"))
     }
-    sgd = [_compresses(results, a, k, last) for k in unbounded]
-    v3 = harness.verdict([_compresses(results, gd, k, last) for k in unbounded], True) if all(sgd) else None
+    v3 = verdicts.every({est[k]: verdicts.decide(stats[gd, k][last]) for k in unbounded})
+    if v1.agrees is not True:  # GD "as SGD does" needs SGD's compression first
+        v3 = v3._replace(
+            agrees=None, outcome="undecided", reason=f"SGD's own compression is not shown: {v1.reason or v1.outcome}"
+        )
 
-    c4, strong = {}, []
-    for opt, k in (("bin_size", "binning"), ("noise_var", "kde_upper")):
-        vals, d = results["sweeps"][a][opt]
+    c4, strong = {}, {}
+    for opt in ("bin_size", "noise_var"):
+        vals, d, st = results["sweeps"][a][opt]
         d = d[:, :, last]  # G x S
-        means = d.mean(axis=1)
-        lo, hi = int(np.argmin(means)), int(np.argmax(means))
         c4[f"{a} layer {last + 1} drop at {opt} {vals[0]:g} [bits]"] = harness.mean_se(d[0])
         c4[f"{a} layer {last + 1} drop at {opt} {vals[-1]:g} [bits]"] = harness.mean_se(d[-1])
         c4[f"range of that drop over the {len(vals)} {opt} values [bits]"] = harness.mean_se(d.max(0) - d.min(0))
-        peak = dr[a, k][1][:, last].mean()
-        if len(vals) < 2 or means[hi] < COMPRESSION * peak:
-            strong.append(None)  # nothing compresses at any setting, or nothing to compare
-            continue
-        se = d.std(axis=1, ddof=1) / np.sqrt(d.shape[1]) if d.shape[1] > 1 else np.zeros(len(vals))
-        gap = means[hi] - means[lo] > 2 * np.hypot(se[hi], se[lo])
-        strong.append(bool(means[hi] >= STRONG * means[lo] and gap))
-    v4 = harness.verdict(strong, True)
+        strong[opt] = _strong(vals, d, st, last)
+    v4 = verdicts.every(strong)
 
     src = "Saxe et al. 2018 (ICLR)"
     return [
-        {
-            "claim": f"{a} networks compress: the last hidden layers' I(X;T) falls after its peak",
-            "source": f"{src}, Fig. 1 / Shwartz-Ziv & Tishby 2017, Fig. 3",
-            "agrees": v1,
-            "measured": c1,
-        },
-        {
-            "claim": f"{b} networks do not compress (unbounded binning and KDE)",
-            "source": f"{src}, Fig. 1",
-            "agrees": v2,
-            "measured": c2,
-        },
-        {
-            "claim": "full-batch GD compresses as SGD does (compression is not caused by SGD noise)",
-            "source": f"{src}, Sec. 4",
-            "agrees": v3,
-            "measured": c3,
-        },
-        {
-            "claim": "the size of the drop depends strongly on the bin size and on the KDE noise variance",
-            "source": f"{src} (estimator settings); Goldfeld et al. 2019 (binning tracks clustering at the bin scale)",
-            "agrees": v4,
-            "measured": c4,
-        },
+        verdicts.entry(
+            f"{a} networks compress: the last hidden layers' I(X;T) falls after its peak",
+            f"{src}, Fig. 1 / Shwartz-Ziv & Tishby 2017, Fig. 3",
+            v1,
+            c1,
+        ),
+        verdicts.entry(f"{b} networks do not compress (unbounded binning and KDE)", f"{src}, Fig. 1", v2, c2),
+        verdicts.entry(
+            "full-batch GD compresses as SGD does (compression is not caused by SGD noise)", f"{src}, Sec. 4", v3, c3
+        ),
+        verdicts.entry(
+            "the size of the drop depends strongly on the bin size and on the KDE noise variance",
+            f"{src} (estimator settings); Goldfeld et al. 2019 (binning tracks clustering at the bin scale)",
+            v4,
+            c4,
+        ),
     ]
 
 

@@ -33,11 +33,14 @@ from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from experiments import tishby
+from ibjax import claims as verdicts
 from ibjax import data as data_mod
 from ibjax import infoplane, io, pipeline, plotting, registry, skipping
 from ibjax.config import RunConfig
 
 STRATEGIES = ("every", "approx", "exact")
+FAR_FEWER = 0.5  # "far fewer epochs": at most this share of the kept epochs evaluated
+TIME_SHARE = 0.5  # "saves time": at least this share of the time the skipped epochs would cost is saved
 
 
 @dataclass(frozen=True)
@@ -382,6 +385,31 @@ def curves_figure(results: dict, cfg: Config) -> Figure:
     return fig
 
 
+def fewer(n_evaluated: int, n_kept: int) -> verdicts.Verdict:
+    """ "Far fewer epochs": at most FAR_FEWER of the kept epochs evaluated (273 of 274 fails)."""
+    r = n_evaluated / n_kept
+    return verdicts.holds(r <= FAR_FEWER, effect=r, threshold=FAR_FEWER, what=f"{n_evaluated} of {n_kept} evaluated")
+
+
+def saves_time(time_fraction: float, evaluated_fraction: float) -> verdicts.Verdict:
+    """Skipping saves at least TIME_SHARE of the time its skipped epochs would cost:
+    1 - time / full >= TIME_SHARE (1 - evaluated / kept). A run that skips half the epochs and saves
+    5% of the time fails."""
+    need = TIME_SHARE * (1 - evaluated_fraction)
+    saved = 1 - time_fraction
+    return verdicts.holds(
+        saved >= need, effect=saved, threshold=need, what=f"saved {saved:.0%} of the time, need {need:.0%}"
+    )
+
+
+def within_delta(max_error_norm: list, deltas) -> verdicts.Verdict:
+    """The exact walk's guarantee: an unevaluated epoch lies between evaluated ones whose values differ
+    by at most delta H(X); the interpolated plane is within delta where I(X;T) is monotone between
+    them. Fails when a delta's worst normalised error exceeds it."""
+    worst = max(e / d for e, d in zip(max_error_norm, deltas))
+    return verdicts.holds(worst <= 1 + 1e-9, effect=worst, threshold=1.0, what=f"worst error {worst:.2f} x delta")
+
+
 def claims(results: dict, cfg: Config) -> list[dict]:
     rows = {(r["strategy"], r["param"]): r for r in results["rows"]}
     d = cfg.headline_delta
@@ -390,58 +418,73 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     thesis = "student thesis (epoch skipping / as-if-random), in the project's sources"
     exact_rows = [rows[("exact", dd)] for dd in cfg.deltas]
     full_x, last = results["full"][0], results["full"][0].shape[2] - 2  # last hidden layer
+    stat = verdicts.compression(full_x[:, :, last].T, cap=h_x)  # all kept epochs: seeds x epochs
     drop_full = full_x[:, :, last].max(axis=0) - full_x[-1, :, last]
     kept = np.asarray(results["results"][("exact", d)].i_xt).reshape(len(ex["epochs_kept"]), -1, full_x.shape[2])
     drop_skip = kept[:, :, last].max(axis=0) - kept[-1, :, last]
-    return [
+    gap = float(np.abs(drop_skip - drop_full).max())
+    survives = verdicts.every(
         {
-            "claim": "delta-skip evaluates far fewer epochs than the full schedule",
-            "source": thesis,
-            "agrees": bool(ex["n_evaluated"] < ex["n_total"]),
-            "measured": {
+            "compresses": verdicts.decide(stat),
+            "survives": verdicts.holds(
+                gap <= d * h_x + 1e-6, effect=gap, threshold=d * h_x, what="drop moved by skipping"
+            ),
+        }
+    )
+    return [
+        verdicts.entry(
+            f"delta-skip evaluates far fewer epochs than the full schedule (at most {FAR_FEWER:.0%} of them)",
+            thesis,
+            fewer(ex["n_evaluated"], ex["n_total"]),
+            {
                 f"exact, delta={d}: evaluated / kept": round(ex["n_evaluated"] / ex["n_total"], 4),
                 f"approx, delta={d}: evaluated / kept": round(ap["n_evaluated"] / ap["n_total"], 4),
             },
-        },
-        {
-            "claim": "the plane interpolated from the kept epochs is within about delta of the full one "
+        ),
+        verdicts.entry(
+            "the plane interpolated from the kept epochs is within delta of the full one "
             "(exact delta-skip; linear interpolation)",
-            "source": thesis,
-            "agrees": bool(all(r["max_error_norm"] <= dd + 1e-9 for r, dd in zip(exact_rows, cfg.deltas))),
-            "measured": {
+            thesis,
+            within_delta([r["max_error_norm"] for r in exact_rows], cfg.deltas),
+            {
                 f"max normalised error, delta={dd}": harness.mean_se(r["max_error_norm_per_seed"])
                 for r, dd in zip(exact_rows, cfg.deltas)
             },
-        },
-        {
-            "claim": "the approximate (doubling) walk needs fewer evaluations than exact bisection, at a larger worst error",
-            "source": thesis,
-            "agrees": bool(ap["n_evaluated"] < ex["n_evaluated"] and ap["max_error_norm"] > ex["max_error_norm"]),
-            "measured": {
+        ),
+        verdicts.entry(
+            "the approximate (doubling) walk needs fewer evaluations than exact bisection, at a larger worst error",
+            thesis,
+            verdicts.holds(
+                ap["n_evaluated"] < ex["n_evaluated"] and ap["max_error_norm"] > ex["max_error_norm"],
+                effect=ap["n_evaluated"] / ex["n_evaluated"],
+                what="approx is not both cheaper and coarser",
+            ),
+            {
                 f"approx, delta={d}: max normalised error": harness.mean_se(ap["max_error_norm_per_seed"]),
                 f"exact, delta={d}: max normalised error": harness.mean_se(ex["max_error_norm_per_seed"]),
                 "approx / exact evaluations": round(ap["n_evaluated"] / ex["n_evaluated"], 4),
             },
-        },
-        {
-            "claim": "skipping epochs saves evaluation wall time",
-            "source": thesis,
-            "agrees": bool(ex["seconds"] < results["summary"]["full_seconds"]),
-            "measured": {
+        ),
+        verdicts.entry(
+            f"skipping epochs saves evaluation wall time (at least {TIME_SHARE:.0%} of what the skipped epochs cost)",
+            thesis,
+            saves_time(ex["time_fraction"], ex["n_evaluated"] / ex["n_total"]),
+            {
                 f"exact, delta={d}: time / full evaluation": ex["time_fraction"],
                 f"approx, delta={d}: time / full evaluation": ap["time_fraction"],
                 f"exact, delta={d}: CPU time / full evaluation": ex["cpu_fraction"],
             },
-        },
-        {
-            "claim": "the last hidden layer compresses (peak-to-final I(X;T) drop); the drop survives skipping",
-            "source": "Shwartz-Ziv & Tishby 2017, Fig. 3",
-            "agrees": bool(drop_full.mean() > 0.1 and np.all(np.abs(drop_skip - drop_full) <= d * h_x + 1e-6)),
-            "measured": {
+        ),
+        verdicts.entry(
+            "the last hidden layer compresses (peak-to-final I(X;T) drop); the drop survives skipping (within delta H(X))",
+            "Shwartz-Ziv & Tishby 2017, Fig. 3",
+            survives,
+            {
+                f"layer {last + 1} compression, all epochs": stat.summary(),
                 f"layer {last + 1} drop, all epochs [bits]": harness.mean_se(drop_full),
                 f"layer {last + 1} drop, exact delta={d} epochs [bits]": harness.mean_se(drop_skip),
             },
-        },
+        ),
     ]
 
 

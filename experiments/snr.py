@@ -22,12 +22,13 @@ summary). Steepest decline (where SZT place the phase transition): the epoch of 
 d log SNR / d log n, the smoothed log SNR's difference between n(1 - w) and n(1 + w) over the log of
 their ratio, searched from the early peak to E / (1 + w)^2. Claims (tanh unless said): early SNR =
 the early peak, late SNR = the median over n > E / 10, drift-then-diffusion when every layer's mean
-early SNR is above 1 and mean late SNR below 1; a hidden layer compresses when its peak-to-final
-I(X;T) drop is at least 10% of its peak; the transition coincides with the onset of compression when,
+early SNR is above 1 and mean late SNR below 1; a hidden layer compresses by the shared verdict rule
+(``ibjax.claims``: the peak-to-final drop's interval over seeds against max(0.1 bits, 5% of the
+peak), undecided at the cap log2 4096 or without power); the transition coincides with the onset of compression when,
 on each compressing one of the last two hidden layers, the mean over seeds of |log10(transition
 epoch / epoch of peak I(X;T))| is at most 0.5 (plane epoch e = params after e epochs, 0 counted as
 1); ReLU agrees when every hidden layer has a transition in at least half the seeds and the last
-hidden layer does not compress. Full batch (run.train.batch_size=0, one batch per epoch): the std,
+hidden layer clearly does not compress (undecided when that layer's drop cannot decide). Full batch (run.train.batch_size=0, one batch per epoch): the std,
 the SNR and the transitions are undefined: NaN in metrics, null in the summary, said in the figure,
 the claims undecided.
 
@@ -47,10 +48,10 @@ from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from ibjax import checkpoints, io, models, pipeline, plotting, registry, schedules
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig, with_model
 
 MIN_HALF = 2  # the smoothing window is at least n ± 2 epochs
-COMPRESSES = 0.1  # a layer compresses: peak-to-final I(X;T) drop >= 10% of its peak
 COINCIDE = 0.5  # decades: the transition coincides with the I(X;T) peak
 BOUNDED = ("tanh", "hard_tanh", "softsign", "sigmoid")  # binned with `options`; others with `options_unbounded`
 FULL_BATCH = "undefined: full batch (one batch per epoch), so the minibatch gradient std and the SNR do not exist"
@@ -335,14 +336,18 @@ def figures(results: dict, cfg: Config, out) -> list:
 
 
 def _undecided(claim: str, source: str, why: str) -> dict:
-    return {"claim": claim, "source": source, "measured": why, "agrees": None, "note": why}
+    return verdicts.entry(
+        claim, source, verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why), {"why": why}
+    )
 
 
 def _compression(plane):
-    """Per seed and hidden layer: peak-to-final drop, its fraction of the peak, the peak epoch (S x L-1)."""
+    """Per seed and hidden layer: peak-to-final drop, its fraction of the peak, the peak epoch (S x L-1);
+    and the verdict module's statistic of each hidden layer."""
     i_xt = plane.i_xt[:, :, :-1]
-    drop = harness.peak_to_final(i_xt)
-    return drop, drop / np.maximum(i_xt.max(1), 1e-12), plane.epochs[i_xt.argmax(1)]
+    drop = i_xt.max(1) - i_xt[:, -1]
+    stats = verdicts.layers(i_xt, plane.epochs, cap=verdicts.cap_xt(plane))
+    return drop, drop / np.maximum(i_xt.max(1), 1e-12), plane.epochs[i_xt.argmax(1)], stats
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
@@ -358,13 +363,17 @@ def claims(results: dict, cfg: Config) -> list[dict]:
         out += [_undecided(*c, "not measured: tanh is not among the activations") for c in (c1, c2)]
     else:
         n_l = tanh["snr"].shape[2]
-        ok = bool(np.all(np.nanmean(tanh["peak"], 0) > 1) and np.all(np.mean(tanh["late"], 0) < 1))
+        phases = {}
+        for l in range(n_l):  # early SNR above 1 and late SNR below 1, each with its interval over seeds
+            early, late = tanh["peak"][:, l], tanh["late"][:, l]
+            phases[f"T{l + 1} drift"] = _positive(early - 1, "early SNR - 1")
+            phases[f"T{l + 1} diffusion"] = _positive(1 - late, "1 - late SNR")
         out.append(
-            {
-                "claim": c1[0],
-                "source": c1[1],
-                "agrees": ok,
-                "measured": {
+            verdicts.entry(
+                c1[0],
+                c1[1],
+                verdicts.every(phases),
+                {
                     **{
                         f"layer {l + 1} early SNR (peak, n <= sqrt(E))": harness.mean_se(tanh["peak"][:, l])
                         for l in range(n_l)
@@ -374,37 +383,40 @@ def claims(results: dict, cfg: Config) -> list[dict]:
                         for l in range(n_l)
                     },
                 },
-            }
+            )
         )
         out.append(_coincide(tanh, c2, cfg.run.train.batch_size))
     if relu is None:
         out.append(_undecided(*c3, "not measured: relu is not among the activations"))
     else:
-        drop, frac, _ = _compression(relu["plane"])
+        drop, frac, _, stats = _compression(relu["plane"])
         last = drop.shape[1] - 1
         has = np.isfinite(relu["transition"][:, :-1]).mean(0)  # fraction of seeds with a transition, hidden layers
-        compresses = bool(frac[:, last].mean() >= COMPRESSES)
+        v = verdicts.decide(stats[last], want="does not compress")
+        if not np.all(has >= 0.5):
+            v = v._replace(agrees=False, outcome="fails: a hidden layer has a transition in fewer than half the seeds")
         out.append(
-            {
-                "claim": c3[0],
-                "source": c3[1],
-                "agrees": bool(np.all(has >= 0.5) and not compresses),
-                "measured": {
+            verdicts.entry(
+                c3[0],
+                c3[1],
+                v,
+                {
                     **{
                         f"layer {l + 1} transition epoch": _stat(relu["transition"][:, l])
                         for l in range(relu["snr"].shape[2])
                     },
                     f"layer {last + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(drop[:, last]),
                     f"layer {last + 1} drop / peak I(X;T)": harness.mean_se(frac[:, last]),
+                    f"layer {last + 1} compression": stats[last].summary(),
                 },
-            }
+            )
         )
     return out
 
 
 def _coincide(r: dict, claim, batch_size: int) -> dict:
-    drop, frac, peak_epoch = _compression(r["plane"])
-    measured, verdict = {}, []
+    drop, frac, peak_epoch, stats = _compression(r["plane"])
+    measured, verdict = {}, {}
     for l in range(max(0, drop.shape[1] - 2), drop.shape[1]):  # the last two hidden layers
         tr = r["transition"][:, l]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -415,18 +427,31 @@ def _coincide(r: dict, claim, batch_size: int) -> dict:
         measured[f"layer {l + 1} |log10(transition / peak epoch)|"] = _stat(ratio, 3)
         measured[f"layer {l + 1} |log10(steepest decline / peak epoch)|"] = _stat(steep, 3)
         measured[f"layer {l + 1} drop / peak I(X;T)"] = harness.mean_se(frac[:, l])
-        if frac[:, l].mean() >= COMPRESSES and np.isfinite(ratio).any():
-            verdict.append(bool(np.nanmean(ratio) <= COINCIDE))
-    res = {"claim": claim[0], "source": claim[1], "measured": measured, "agrees": all(verdict) if verdict else None}
+        measured[f"layer {l + 1} compression verdict"] = verdicts.decide(stats[l]).outcome
+        if verdicts.decide(stats[l]).outcome == "compresses" and np.isfinite(ratio).any():
+            verdict[f"T{l + 1}"] = _positive(COINCIDE - ratio, f"{COINCIDE:g} - |log10(transition / peak epoch)|")
     if not verdict:
-        res["note"] = "undecided: no last hidden layer compresses (drop < 10% of peak) or has a transition"
-    elif not res["agrees"] and batch_size != SZT_BATCH:  # a "no" only in the paper's setting
-        res["agrees"] = None
-        res["reason"] = (
-            f"not SZT's setting: batch {batch_size}, SZT used {SZT_BATCH}; the transition epoch's dependence on "
-            "the batch size (and on the SNR threshold) is not measured"
+        why = "no last hidden layer compresses (by the verdict rule) or has a transition"
+        v = verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why)
+    else:
+        v = verdicts.every(verdict)
+    if v.agrees is False and batch_size != SZT_BATCH:  # a "no" only in the paper's setting
+        v = v._replace(
+            agrees=None,
+            outcome="undecided",
+            reason=f"not SZT's setting: batch {batch_size}, SZT used {SZT_BATCH}; the transition epoch's dependence "
+            "on the batch size (and on the SNR threshold) is not measured",
         )
-    return res
+    return verdicts.entry(claim[0], claim[1], v, measured)
+
+
+def _positive(values_S, what: str) -> verdicts.Verdict:
+    """claims.positive over the seeds that have a value (a seed without a transition has none)."""
+    v = np.asarray(values_S, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), 0.0, f"{what}: no seed has a value")
+    return verdicts.positive(v, what=what)
 
 
 def main(argv=None) -> dict:

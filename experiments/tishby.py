@@ -1,7 +1,7 @@
 """Shwartz-Ziv & Tishby's information plane of the 12-bit task, end to end.
 
-    python -m experiments.tishby                      # 5 seeds x 8000 epochs, 274 log-spaced checkpoints
-    python -m experiments.tishby --seeds 50           # the paper's 50 networks, one vmapped call: 4 min
+    python -m experiments.tishby                      # the paper's 50 seeds x 8000 epochs, one vmapped call
+    python -m experiments.tishby --seeds 5            # 274 log-spaced checkpoints each
     python -m experiments.tishby --set estimator=kde --set options=noise_var=1e-3
     python -m experiments.tishby --quick              # CI-sized: 300 epochs
 
@@ -18,13 +18,14 @@ import numpy as np
 
 from experiments import _harness as harness
 from ibjax import checkpoints, pipeline, plotting, registry
+from ibjax import claims as verdicts
 from ibjax.config import DataConfig, RunConfig
 
 
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit")))
-    seeds: int = 5
+    seeds: int = 50
     estimator: str = "binning"
     options: str = "n_bins=30"  # the estimator's options, "name=value;name=value"
     epochs: str = "all"
@@ -39,15 +40,14 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         dirs, cfg.estimator, registry.parse_options(cfg.estimator, cfg.options), epochs=cfg.epochs, out=out
     )
     metrics = [checkpoints.load_metrics(d) for d in dirs]
-    acc = {k: [float(m[k][-1]) for m in metrics] for k in ("train_acc", "test_acc")}
     return {
         "plane": plane,
+        "h_y": verdicts.cap_ty(pipeline.load_data(cfg.run).y),
         "metrics": {k: np.stack([m[k] for m in metrics]) for k in metrics[0]},
         "summary": {
             "dataset": plane.measured["data"],
             "run_dirs": [str(d) for d in dirs],
-            "final_train_acc": acc["train_acc"],
-            "final_test_acc": acc["test_acc"],
+            **{f"final_{k}": [float(m[k][-1]) for m in metrics] for k in ("train_acc", "test_acc")},
         },
     }
 
@@ -64,28 +64,30 @@ def figures(results: dict, cfg: Config, out) -> list:
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:
-    plane = results["plane"]
-    i_xt, i_ty = plane.i_xt, plane.i_ty  # S x E x L
-    drop = harness.peak_to_final(i_xt[:, :, :-1])  # S x hidden layers
-    last = drop.shape[1] - 1
+    plane, h_y, szt = results["plane"], results["h_y"], "Shwartz-Ziv & Tishby 2017"
+    i_xt, i_ty = plane.i_xt[:, :, :-1], plane.i_ty  # S x E x hidden layers; S x E x L
+    stats = verdicts.layers(i_xt, plane.epochs, cap=verdicts.cap_xt(plane))
+    last = len(stats) - 1  # the last hidden layer
+    rise, ty = verdicts.rises(i_ty, cap=h_y), verdicts.layers(i_ty, plane.epochs, cap=h_y)
     return [
-        {
-            "claim": "the last hidden layers first gain, then lose information about the input (compression)",
-            "source": "Shwartz-Ziv & Tishby 2017, Fig. 3",
-            "agrees": bool(drop[:, last].mean() > 0.1),
-            "measured": {
-                f"layer {l + 1} peak-to-final I(X;T) drop [bits]": harness.mean_se(drop[:, l])
-                for l in range(drop.shape[1])
-            },
-        },
-        {
-            "claim": "I(T;Y) of the output layer increases during training (fitting)",
-            "source": "Shwartz-Ziv & Tishby 2017, Sec. 3",
-            "agrees": bool((i_ty[:, -1, -1] - i_ty[:, 0, -1]).mean() > 0),
-            "measured": {
-                "final minus first I(T;Y) of the output [bits]": harness.mean_se(i_ty[:, -1, -1] - i_ty[:, 0, -1])
-            },
-        },
+        verdicts.entry(
+            f"the last hidden layer (T{last + 1}) first gains, then loses information about the input (compression)",
+            f"{szt}, Fig. 3",
+            verdicts.gains_then_loses(i_xt[:, :, last], plane.epochs, cap=verdicts.cap_xt(plane)),
+            {f"T{l + 1}": st.summary() for l, st in enumerate(stats)},
+        ),
+        verdicts.entry(
+            "every layer's I(T;Y) rises during training (fitting); layers at H(Y) from the first epoch cannot rise",
+            f"{szt}, Sec. 3",
+            verdicts.every(rise) if rise else verdicts.undecided("every T at H(Y) from the first epoch"),
+            {"H(Y) [bits]": round(h_y, 4), "decided on (the others start at H(Y))": sorted(rise)}
+            | {f"T{l + 1} I(T;Y)": st.summary()["peak minus first [bits]"] for l, st in enumerate(ty)},
+        ),
+        verdicts.entry(
+            f"compression follows fitting: T{last + 1}'s I(X;T) peaks after most (> 50%) of its I(T;Y) gain",
+            f"{szt}, Sec. 3.2",
+            verdicts.after_fitting(i_xt[:, :, last], i_ty[:, :, last]),
+        ),
     ]
 
 

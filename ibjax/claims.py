@@ -15,7 +15,10 @@ the whole interval lies below it; anything else is *undecided*, with the reason:
     claims.entry("the last hidden layer compresses", "Shwartz-Ziv & Tishby 2017", v, measured=stat.summary())
 
 ``compare`` decides a difference of two conditions on the same statistic with the combined error;
-``positive`` decides the sign of any per-seed quantity. Every summary names the rule (``RULE``).
+``positive`` decides the sign of any per-seed quantity; ``network`` decides a network from its T
+(one compresses: it compresses; all clearly do not: it does not); ``every`` joins one claim measured
+several ways (estimators, settings); ``vote`` lets independent ones (estimator families) vote once each.
+Every summary names the rule (``RULE``).
 """
 
 from __future__ import annotations
@@ -149,6 +152,17 @@ def compression(values_SxE, epochs_E=None, *, cap: float | None = None, rule: Ru
     )
 
 
+def seed_compresses(values_SxE, *, rule: Rule = RULE) -> np.ndarray:
+    """Per seed (one curve, no interval): whether its own peak-to-final drop exceeds the rule's
+    threshold max(min_drop_bits, min_drop_frac * peak). For per-seed quantities such as the epoch a
+    seed starts compressing; a claim over seeds is decided by ``decide``."""
+    v = np.asarray(values_SxE, np.float64)
+    if v.ndim != 2 or v.shape[1] < 2 or not np.isfinite(v).all():
+        raise ValueError(f"values_SxE must be finite seeds x epochs with >= 2 epochs, got shape {v.shape}")
+    peak = v.max(axis=1)
+    return peak - v[:, -1] > np.maximum(rule.min_drop_bits, rule.min_drop_frac * np.abs(peak))
+
+
 class Verdict(NamedTuple):
     agrees: bool | None  # with the claim as stated (``want``); None: undecided
     outcome: str  # one of OUTCOMES (or "holds" / "fails" / "undecided" for positive / compare)
@@ -183,12 +197,134 @@ def decide(stat: Stat, *, want: str = "compresses", rule: Rule = RULE) -> Verdic
     return Verdict(agrees, outcome, d.mean, (d.lo, d.hi), thr, reason)
 
 
+def layers(values_SxExL, epochs_E=None, *, cap: float | None = None, rule: Rule = RULE) -> list[Stat]:
+    """The compression statistic of each T (the last axis) of a seeds x epochs x T array."""
+    v = np.asarray(values_SxExL, np.float64)
+    if v.ndim != 3:
+        raise ValueError(f"values_SxExL must be seeds x epochs x T, got shape {v.shape}")
+    return [compression(v[:, :, l], epochs_E, cap=cap, rule=rule) for l in range(v.shape[2])]
+
+
+def network(stats, *, want: str = "compresses", rule: Rule = RULE, names=None) -> Verdict:
+    """A network (several T) compresses when one of its T clearly does, does not when every T clearly
+    does not; else undecided, naming the undecided T and why. The effect is the largest mean drop."""
+    stats = list(stats)
+    if not stats:
+        raise ValueError("stats must name at least one T")
+    if want not in OUTCOMES[:2]:
+        raise ValueError(f"want must be one of {OUTCOMES[:2]}, got {want!r}")
+    names = list(names) if names is not None else [f"T{l + 1}" for l in range(len(stats))]
+    vs = [decide(s, rule=rule) for s in stats]
+    top = max(range(len(vs)), key=lambda l: vs[l].effect)
+    if any(v.outcome == OUTCOMES[0] for v in vs):
+        outcome, reason = OUTCOMES[0], ""
+        top = max((l for l in range(len(vs)) if vs[l].outcome == OUTCOMES[0]), key=lambda l: vs[l].effect)
+    elif all(v.outcome == OUTCOMES[1] for v in vs):
+        outcome, reason = OUTCOMES[1], ""
+    else:
+        outcome = "undecided"
+        reason = "; ".join(f"{n}: {v.reason}" for n, v in zip(names, vs) if v.outcome == "undecided")
+    v = vs[top]
+    agrees = None if outcome == "undecided" else outcome == want
+    return Verdict(agrees, outcome, v.effect, v.interval, v.threshold, reason)
+
+
+def every(verdicts: dict) -> Verdict:
+    """One claim measured several ways (estimators, settings, layers): it agrees when every way agrees,
+    disagrees when one clearly disagrees, else undecided naming the undecided ways. The effect and
+    interval are those of the first way that decides the outcome."""
+    if not verdicts:
+        raise ValueError("verdicts must hold at least one verdict")
+    items = list(verdicts.items())
+    against = [(k, v) for k, v in items if v.agrees is False]
+    if against:
+        k, v = against[0]
+        return v._replace(outcome=f"{v.outcome} ({k})")
+    open_ = [(k, v) for k, v in items if v.agrees is None]
+    if open_:
+        k, v = open_[0]
+        return v._replace(reason="; ".join(f"{k}: {v.reason}" for k, v in open_))
+    return items[0][1]
+
+
+def vote(verdicts: dict) -> Verdict:
+    """Independent measurements of one claim (estimator families) vote once each: it agrees when more
+    of the decided ones agree than disagree, disagrees when more disagree; undecided on a tie or when
+    none decides. The effect is the share of the decided votes that agree."""
+    if not verdicts:
+        raise ValueError("verdicts must hold at least one verdict")
+    yes = [k for k, v in verdicts.items() if v.agrees is True]
+    no = [k for k, v in verdicts.items() if v.agrees is False]
+    n = len(yes) + len(no)
+    share = len(yes) / n if n else float("nan")
+    tally = f"{len(yes)} agree ({', '.join(yes) or 'none'}), {len(no)} disagree ({', '.join(no) or 'none'})"
+    if len(yes) > len(no):
+        return Verdict(True, "holds", share, (share, share), 0.5, "")
+    if len(no) > len(yes):
+        return Verdict(False, f"fails: {tally}", share, (share, share), 0.5, "")
+    open_ = "; ".join(f"{k}: {v.reason}" for k, v in verdicts.items() if v.agrees is None)
+    why = f"no power: the decided votes tie, {tally}" if n else "no power: no vote decides"
+    return Verdict(None, "undecided", share, (share, share), 0.5, why + (f"; undecided: {open_}" if open_ else ""))
+
+
+def holds(ok: bool, *, effect: float = float("nan"), threshold: float = float("nan"), what: str = "") -> Verdict:
+    """A yes/no fact of the run that has no interval (a count, a ratio of evaluations): holds or fails."""
+    return Verdict(
+        bool(ok), "holds" if ok else f"fails{': ' + what if what else ''}", effect, (effect, effect), threshold, ""
+    )
+
+
 def positive(
     values_S, *, threshold: float = 0.0, want: bool = True, rule: Rule = RULE, what: str = "the value"
 ) -> Verdict:
     """Is the per-seed quantity above ``threshold`` (interval above: holds; below: fails)?"""
     i = interval(values_S, rule)
     return _sign(i, threshold, want, rule, what)
+
+
+def gains_then_loses(values_SxE, epochs_E=None, *, cap: float | None = None, rule: Rule = RULE) -> Verdict:
+    """The two halves of "first gains, then loses" (Shwartz-Ziv & Tishby): peak minus first above the
+    rule's minimum change, and a drop that ``decide`` calls compression; each with its interval."""
+    v = np.asarray(values_SxE, np.float64)
+    return every(
+        {
+            "first gains": positive(
+                v.max(axis=1) - v[:, 0], threshold=rule.min_drop_bits, rule=rule, what="peak - first"
+            ),
+            "then loses": decide(compression(v, epochs_E, cap=cap, rule=rule), rule=rule),
+        }
+    )
+
+
+def rises(values_SxExL, *, cap: float, rule: Rule = RULE, names=None) -> dict:
+    """Per T that starts below ``cap`` (H(Y) for I(T;Y): a T at its cap from the first epoch cannot rise):
+    name -> whether its peak minus first value is above the rule's minimum change."""
+    v = np.asarray(values_SxExL, np.float64)
+    names = list(names) if names is not None else [f"T{l + 1}" for l in range(v.shape[2])]
+    room = v[:, 0].mean(axis=0) < cap - rule.tolerance(cap)
+    return {
+        names[l]: positive(
+            v[:, :, l].max(axis=1) - v[:, 0, l], threshold=rule.min_drop_bits, rule=rule, what=f"{names[l]}'s rise"
+        )
+        for l in np.flatnonzero(room)
+    }
+
+
+def after_fitting(i_xt_SxE, i_ty_SxE, *, share: float = 0.5, rule: Rule = RULE) -> Verdict:
+    """Compression follows fitting: at the epoch of its I(X;T) peak, a T has done more than ``share`` of
+    its I(T;Y) gain (peak minus first), per seed, the interval over seeds above ``share``; undecided
+    without a gain above the rule's minimum change."""
+    x, y = np.asarray(i_xt_SxE, np.float64), np.asarray(i_ty_SxE, np.float64)
+    at, gain = x.argmax(axis=1), y.max(axis=1) - y[:, 0]
+    if gain.mean() <= rule.min_drop_bits:
+        return undecided(f"no I(T;Y) gain to share out (peak minus first {gain.mean():.3f} bits)")
+    done = (y[np.arange(len(at)), at] - y[:, 0]) / np.maximum(gain, 1e-12)
+    return positive(done, threshold=share, rule=rule, what="share of the I(T;Y) gain done at the I(X;T) peak")
+
+
+def undecided(reason: str) -> Verdict:
+    """A verdict the run cannot give, with the reason."""
+    return Verdict(None, "undecided", float("nan"), (float("nan"), float("nan")), float("nan"), reason)
 
 
 def compare(

@@ -26,8 +26,8 @@ def figures(results, cfg, out):
     return []
 
 def claims(results, cfg):
-    return [{"claim": "value is positive", "source": "test", "measured": cfg.value, "agrees": cfg.value > 0},
-            {"claim": "value is two", "source": "test", "measured": cfg.value, "agrees": cfg.value == 2.0}]
+    return [{"claim": "value is positive", "source": "test", "measured": cfg.value, "agrees": cfg.value > 0, "rule": "test"},
+            {"claim": "value is two", "source": "test", "measured": cfg.value, "agrees": cfg.value == 2.0, "rule": "test"}]
 
 def main(argv=None):
     return harness.main("tiny", Config, QUICK, run, figures, claims, argv)

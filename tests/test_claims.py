@@ -124,3 +124,65 @@ def test_dpi_counts_only_clear_violations():
         claims.dpi(np.full((2, 2, 2), np.nan))
     with pytest.raises(ValueError, match=">= 2 layers"):
         claims.dpi(np.zeros((2, 3, 1)))
+
+
+def _three_layers():
+    """Seeds x epochs x 3 T: T1 clearly compresses (5 -> 3 bits), T2 is flat, T3 straddles."""
+    clear = _curve([5.0, 5.1, 4.9], [3.0, 3.1, 2.9])
+    flat = np.full((3, 6), 3.0) + np.array([0.0, 0.01, -0.01])[:, None]
+    loose = _curve([4.0, 4.0, 4.0], [3.0, 4.0, 4.4])  # drops 1, 0, -0.4: the interval straddles 0.2
+    return np.stack([clear, flat, loose], axis=2)
+
+
+def test_network_compresses_when_one_t_does_and_not_when_all_clearly_do_not():
+    v = _three_layers()
+    stats = claims.layers(v, cap=12.0)
+    net = claims.network(stats)
+    assert (net.outcome, net.agrees) == ("compresses", True) and net.effect == pytest.approx(2.0)
+    assert claims.network(stats, want="does not compress").agrees is False
+    # without the compressing T: T3 straddles, so "does not compress" is undecided naming T2's partner
+    rest = claims.network(stats[1:], want="does not compress", names=["T2", "T3"])
+    assert rest.agrees is None and rest.reason.startswith("T3: no power") and "T2" not in rest.reason
+    assert claims.network([stats[1]], want="does not compress").agrees is True
+
+
+def test_every_and_vote_by_hand():
+    yes, no = claims.holds(True, effect=1.0), claims.holds(False, effect=0.0, what="x")
+    open_ = claims.undecided("saturated at its cap 8.64 bits")
+    assert claims.every({"a": yes, "b": yes}).agrees is True
+    assert claims.every({"a": yes, "b": no}).agrees is False and claims.every({"a": yes, "b": no}).outcome.endswith(
+        "(b)"
+    )
+    e = claims.every({"a": yes, "b": open_})
+    assert e.agrees is None and e.reason == "b: saturated at its cap 8.64 bits"
+    # a vote: two families for, one against; a tie is undecided; undecided families do not vote
+    assert claims.vote({"kNN": yes, "KDE": yes, "binning": no}).agrees is True
+    tie = claims.vote({"kNN": yes, "binning": no, "EDGE": open_})
+    assert (
+        tie.agrees is None
+        and tie.reason.startswith("no power: the decided votes tie")
+        and "EDGE: saturated" in tie.reason
+    )
+    assert claims.vote({"kNN": no, "KDE": no, "binning": yes}).agrees is False
+
+
+def test_seed_compresses_is_the_rule_threshold_per_seed():
+    v = np.array([[1.0, 4.0, 3.7], [1.0, 4.0, 3.85], [1.0, 1.0, 0.95]])  # drops 0.3, 0.15, 0.05
+    # thresholds max(0.1, 0.05 x peak): 0.2, 0.2, 0.1
+    assert claims.seed_compresses(v).tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="values_SxE"):
+        claims.seed_compresses(np.array([[1.0, np.nan]]))
+
+
+def test_rises_leaves_out_what_starts_at_its_cap_and_after_fitting_by_hand():
+    y = np.stack([np.full((3, 4), 1.0), np.array([[0.2, 0.5, 0.8, 0.9]] * 3) + np.array([[0], [0.01], [-0.01]])], 2)
+    r = claims.rises(y, cap=1.0)
+    assert list(r) == ["T2"] and r["T2"].agrees is True and r["T2"].effect == pytest.approx(0.7)
+    x = np.array([[1.0, 2.0, 5.0, 4.0]] * 3) + np.array([[0], [0.01], [-0.01]])  # peaks at epoch 2
+    a = claims.after_fitting(x, y[:, :, 1])  # (0.8 - 0.2) / 0.7 of the gain done at the peak
+    assert a.agrees is True and a.effect == pytest.approx(0.6 / 0.7, abs=0.01)
+    early = claims.after_fitting(np.array([[1.0, 5.0, 4.0, 3.0]] * 3) + np.array([[0], [0.01], [-0.01]]), y[:, :, 1])
+    assert early.agrees is False  # peak at epoch 1: 3/7 of the gain done
+    assert claims.after_fitting(x, np.full((3, 4), 0.5)).agrees is None  # no gain to share out
+    g = claims.gains_then_loses(x, cap=12.0)
+    assert g.agrees is True and claims.gains_then_loses(np.array([[5.0, 5.0, 3.0, 3.0]] * 3), cap=12.0).agrees is False

@@ -111,7 +111,8 @@ def test_trend():
     assert dd.trend([1, 2, 3], [c(30), c(20), c(10)], -1) is True
     assert dd.trend([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1) is None  # within the spread: no power
     assert dd.trend([1, 2, 3], [c(10), c(20), c(30)], -1) is False  # significantly the other way
-    assert dd._decided([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1)["reason"].startswith("no power")
+    assert dd._decided([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1).reason.startswith("no power")
+    assert dd._decided([1, 2, 3], [c(10), c(20), c(30)], -1).agrees is False
     assert dd.trend([1, 2, 3], [c(10), c(20), c(30)], +1) is True
     assert dd.trend([1, 2], [c(None), c(3)], -1) is None
 

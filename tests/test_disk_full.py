@@ -20,7 +20,7 @@ def _run(cfg, out, *, force=False):
 
 
 def _claims(results, cfg):
-    return [{"claim": "c", "source": "s", "measured": results["summary"]["value"], "agrees": True}]
+    return [{"claim": "c", "source": "s", "measured": results["summary"]["value"], "agrees": True, "rule": "test"}]
 
 
 def test_disk_full_is_one_line_and_keeps_the_old_summary(tmp_path, monkeypatch, capsys):

@@ -29,9 +29,10 @@ def test_tishby_quick_end_to_end(tmp_path, capsys):
     saved = json.loads((out / "summary.json").read_text())
     assert saved["final_test_acc"][0] > 0.8 and saved["dataset"] == "var_u" and saved["versions"]["jax"]
     assert {"claim", "source", "measured", "agrees"} <= set(saved["claims"][0])
-    drop = saved["claims"][0]["measured"]["layer 5 peak-to-final I(X;T) drop [bits]"]
+    drop = saved["claims"][0]["measured"]["T5"]["peak-to-final drop [bits]"]
     want = i_xt[:, :, 4].max(1) - i_xt[:, -1, 4]
     assert drop["mean"] == pytest.approx(want.mean(), abs=1e-4) and drop["n_seeds"] == 2
+    assert all(c["rule"] == "ibjax-verdict/1" and (c["agrees"] is not None or c["reason"]) for c in saved["claims"])
     # rerun: the finished run directories and the result are reused, not recomputed
     tishby.main(["--quick", "--out", str(out), "--seeds", "2"])
     printed = capsys.readouterr().out
@@ -71,6 +72,33 @@ def test_out_that_is_a_file_fails_early(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tishby.main(["--quick", "--out", str(f)])
     assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def _plane(i_xt_SxExL, i_ty_SxExL):
+    e = i_xt_SxExL.shape[1]
+    v = {"i_xt": i_xt_SxExL[None], "i_ty": i_ty_SxExL[None]}
+    return InfoPlane(np.arange(e), v, "binning", {}, measured={"n_samples": 4096, "data": "var_u"})
+
+
+def test_tishby_claims_fail_on_a_plane_that_contradicts_them():
+    """Each claim can fail: a plane whose last hidden layer only rises and whose I(T;Y) falls, and one
+    whose last hidden layer compresses before it fits."""
+    s, e = 4, 6
+    jitter = np.linspace(-0.02, 0.02, s)[:, None, None]
+    up = np.linspace(2.0, 6.0, e)[None, :, None] + jitter  # I(X;T) only rises: no compression
+    down = np.linspace(0.8, 0.3, e)[None, :, None] + jitter  # I(T;Y) falls: no fitting
+    x = np.concatenate([np.full((s, e, 1), 12.0), up, up / 2], axis=2)  # T1 at the cap, T2 hidden, output
+    y = np.concatenate([np.full((s, e, 1), 1.0), down, down], axis=2)
+    c = tishby.claims({"plane": _plane(x, y), "h_y": 1.0}, tishby.Config())
+    assert [k["agrees"] for k in c] == [False, False, None]  # the third: no I(T;Y) gain to share out
+    assert c[1]["measured"]["decided on (the others start at H(Y))"] == ["T2", "T3"]
+    # compression before fitting: I(X;T) peaks at epoch 1, I(T;Y) gains only afterwards
+    xt = np.array([3.0, 6.0, 5.0, 4.0, 3.5, 3.0])[None, :, None] + jitter
+    ty = np.array([0.2, 0.2, 0.3, 0.6, 0.8, 0.9])[None, :, None] + jitter
+    x2 = np.concatenate([np.full((s, e, 1), 12.0), xt, xt / 2], axis=2)
+    y2 = np.concatenate([np.full((s, e, 1), 1.0), ty, ty], axis=2)
+    c = tishby.claims({"plane": _plane(x2, y2), "h_y": 1.0}, tishby.Config())
+    assert [k["agrees"] for k in c] == [True, True, False]
 
 
 def test_tishby_module_is_small():

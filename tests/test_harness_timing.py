@@ -23,7 +23,9 @@ def run(cfg, out, *, force=False):
 
 
 def claims(results, cfg):
-    return [{"claim": "runs", "source": "test", "measured": results["summary"]["value"], "agrees": True}]
+    return [
+        {"claim": "runs", "source": "test", "measured": results["summary"]["value"], "agrees": True, "rule": "test"}
+    ]
 
 
 def main(argv):

@@ -21,10 +21,31 @@ def test_pipes_in_a_claim_are_escaped(tmp_path):
     assert "\\|\\|K^T K - I\\|\\|_F^2" in row and "undecided: no power: \\|interval\\|" in row
 
 
-def test_a_no_without_the_shared_rule_says_so():
-    old = {"claim": "c", "source": "s", "measured": 1.0, "agrees": False}
-    assert _report.agreement(old).startswith("**no** (the study's own test")
-    assert _report.agreement({**old, "rule": "ibjax-verdict/1"}) == "**no**"
+def test_undecided_renders_its_reason_never_no():
+    c = {"claim": "c", "source": "s", "measured": 1.0, "agrees": None, "reason": "saturated at its cap", "rule": "r"}
+    assert _report.agreement(c) == "undecided: saturated at its cap"
+    assert _report.agreement({**c, "agrees": False}) == "**no**" and _report.agreement({**c, "agrees": True}) == "yes"
+
+
+def test_the_harness_refuses_a_claim_without_the_shared_rule(tmp_path, capsys):
+    import dataclasses
+
+    import pytest
+
+    from experiments import _harness as harness
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        value: float = 1.0
+
+    def claims(results, cfg):
+        return [{"claim": "c", "source": "s", "measured": 1.0, "agrees": False}]  # its own test, no rule
+
+    with pytest.raises(SystemExit):
+        harness.main(
+            "tiny", Config, {}, lambda c, o, force: {}, lambda r, c, o: [], claims, ["--out", str(tmp_path / "o")]
+        )
+    assert "lacks ['rule'] (build it with ibjax.claims.entry)" in capsys.readouterr().err
 
 
 def test_wall_time_table_splits_new_summaries_and_marks_old_ones(tmp_path):

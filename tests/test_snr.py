@@ -135,7 +135,7 @@ def test_full_batch_is_undefined_not_zero(tmp_path):
         ]
     )
     assert summary["snr_undefined"] is True
-    assert all(c["agrees"] is None and "undefined" in c["note"] for c in summary["claims"])
+    assert all(c["agrees"] is None and "undefined" in c["reason"] for c in summary["claims"])
     assert "undefined" in summary["transition_epochs"]["tanh"]["note"]
     with np.load(out / "snr.npz") as z:
         assert np.isnan(z["tanh_snr_SxExL"]).all() and np.isnan(z["tanh_transition_SxL"]).all()
@@ -172,7 +172,7 @@ def test_a_transition_far_from_the_peak_is_no_only_in_szt_s_batch_size():
     curve = np.array([1.0, 2.0, 3.0, 4.0, 2.0])  # hidden layer: peak at 1000, drop 2 = 50% of its peak
     i_xt = np.stack([np.stack([curve, curve, np.ones(5)], axis=1)] * 2)  # S x E x (2 hidden + output)
     r = {
-        "plane": SimpleNamespace(i_xt=i_xt, epochs=epochs),
+        "plane": SimpleNamespace(i_xt=i_xt, epochs=epochs, measured={"n_samples": 4096}),
         "transition": np.full((2, 3), 10.0),
         "steepest": np.full((2, 3), 10.0),
     }
