@@ -37,8 +37,19 @@ AGREE = {True: "yes", False: "**no**", None: "undecided"}
 def agreement(c: dict) -> str:
     """'yes', '**no**', or 'undecided: <reason>' (a claim the run cannot decide is never rendered as no)."""
     if c["agrees"] is None and c.get("reason"):
-        return f"undecided: {c['reason']}"
-    return AGREE[c["agrees"]]
+        return f"undecided: {c['reason']}" + _effect(c)
+    return AGREE[c["agrees"]] + _effect(c)
+
+
+def _effect(c: dict) -> str:
+    """' (effect E, interval [lo, hi], threshold T)' from the verdict module's entry, when it has them."""
+    e, iv, t = c.get("effect"), c.get("interval") or [None, None], c.get("threshold")
+    if e is None:
+        return ""
+    out = f"effect {e:.3g}"
+    if None not in iv and iv[0] != iv[1]:
+        out += f", interval [{iv[0]:.3g}, {iv[1]:.3g}]"
+    return f" ({out}" + (f", threshold {t:.3g})" if t is not None else ")")
 
 
 def fmt(measured) -> str:
@@ -140,6 +151,9 @@ def main(root: str | Path = "results") -> Path:
         "`results/NAME/summary.json`; numbers are means ± standard errors over seeds. "
         "`python -m experiments.all` reruns every experiment and regenerates this page.\n"
     )
+    verdicts = root / "VERDICTS.md"  # the introduction: how the verdicts changed under the shared rule
+    if verdicts.is_file():
+        head += "\n" + verdicts.read_text().strip() + "\n"
     path = root / "README.md"
     body = "\n".join(section(n, root) for n in names)
     io.atomic_write_bytes(path, (head + "\n" + time_table(names, root) + "\n" + body).encode())

@@ -383,12 +383,19 @@ def _pool(results, cap: float) -> tuple[dict, verdicts.Verdict]:
             if est == "binning":
                 continue
             if _saturated(v, cap):
-                found[name] = _undecided(f"saturated at log2 N = {cap:.2f} bits before and after pooling")
+                found.setdefault(est, {})[name] = _undecided(f"saturated at log2 N = {cap:.2f} bits before and after")
             else:
-                found[name] = verdicts.positive(-diff.mean(axis=(1, 2)), what="before - after")
+                found.setdefault(est, {})[name] = verdicts.positive(-diff.mean(axis=(1, 2)), what="before - after")
     if not found:
         return measured, _undecided("only binning, which cannot increase under pooling by construction")
-    return measured, verdicts.every(found)
+    return measured, _by_estimator(found, measured)
+
+
+def _by_estimator(found: dict, measured: dict) -> verdicts.Verdict:
+    """Each estimator decides over the networks (``every``); the estimators then vote once each."""
+    per = {est: verdicts.every(v) for est, v in found.items()}
+    measured["estimator verdicts"] = {e: v.outcome if v.agrees is not None else "undecided" for e, v in per.items()}
+    return verdicts.vote(per)
 
 
 def _filters_vs_layers(results, cap: float) -> tuple[dict, verdicts.Verdict]:
@@ -403,10 +410,11 @@ def _filters_vs_layers(results, cap: float) -> tuple[dict, verdicts.Verdict]:
                 )
             name = f"{' '.join(k)} {est}"
             if _saturated(per_layer, cap):
-                found[name] = _undecided(f"saturated at log2 N = {cap:.2f} bits")
+                found.setdefault(est, {})[name] = _undecided(f"saturated at log2 N = {cap:.2f} bits")
             else:  # the first convolutional layer's mean per-filter value above the last one's
-                found[name] = verdicts.positive(per_layer[:, 0] - per_layer[:, -1], what="first - last layer")
-    return measured, verdicts.every(found) if found else _undecided("no kde or knn per-filter planes")
+                first_last = per_layer[:, 0] - per_layer[:, -1]
+                found.setdefault(est, {})[name] = verdicts.positive(first_last, what="first - last layer")
+    return measured, _by_estimator(found, measured) if found else _undecided("no kde or knn per-filter planes")
 
 
 def claims(results: dict, cfg: Config) -> list[dict]:

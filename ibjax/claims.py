@@ -248,23 +248,22 @@ def every(verdicts: dict) -> Verdict:
 
 
 def vote(verdicts: dict) -> Verdict:
-    """Independent measurements of one claim (estimator families) vote once each: it agrees when more
-    of the decided ones agree than disagree, disagrees when more disagree; undecided on a tie or when
-    none decides. The effect is the share of the decided votes that agree."""
+    """Independent measurements of one claim (estimator families, estimators) vote once each: it agrees
+    when more of them agree than disagree or abstain (undecided), disagrees when more disagree than
+    agree or abstain; else undecided (no majority). The effect is the share of all votes that agree."""
     if not verdicts:
         raise ValueError("verdicts must hold at least one verdict")
     yes = [k for k, v in verdicts.items() if v.agrees is True]
     no = [k for k, v in verdicts.items() if v.agrees is False]
-    n = len(yes) + len(no)
-    share = len(yes) / n if n else float("nan")
-    tally = f"{len(yes)} agree ({', '.join(yes) or 'none'}), {len(no)} disagree ({', '.join(no) or 'none'})"
-    if len(yes) > len(no):
+    open_ = [k for k, v in verdicts.items() if v.agrees is None]
+    share = len(yes) / len(verdicts)
+    tally = f"{len(yes)} agree ({', '.join(yes) or 'none'}), {len(no)} disagree ({', '.join(no) or 'none'}), {len(open_)} undecided"
+    if len(yes) > len(no) + len(open_):
         return Verdict(True, "holds", share, (share, share), 0.5, "")
-    if len(no) > len(yes):
+    if len(no) > len(yes) + len(open_):
         return Verdict(False, f"fails: {tally}", share, (share, share), 0.5, "")
-    open_ = "; ".join(f"{k}: {v.reason}" for k, v in verdicts.items() if v.agrees is None)
-    why = f"no power: the decided votes tie, {tally}" if n else "no power: no vote decides"
-    return Verdict(None, "undecided", share, (share, share), 0.5, why + (f"; undecided: {open_}" if open_ else ""))
+    why = "; ".join(f"{k}: {verdicts[k].reason}" for k in open_)
+    return Verdict(None, "undecided", share, (share, share), 0.5, f"no majority: {tally}" + (f"; {why}" if why else ""))
 
 
 def holds(ok: bool, *, effect: float = float("nan"), threshold: float = float("nan"), what: str = "") -> Verdict:

@@ -155,15 +155,15 @@ def test_every_and_vote_by_hand():
     )
     e = claims.every({"a": yes, "b": open_})
     assert e.agrees is None and e.reason == "b: saturated at its cap 8.64 bits"
-    # a vote: two families for, one against; a tie is undecided; undecided families do not vote
+    # a vote: two families for, one against; no majority is undecided; undecided votes abstain
     assert claims.vote({"kNN": yes, "KDE": yes, "binning": no}).agrees is True
     tie = claims.vote({"kNN": yes, "binning": no, "EDGE": open_})
-    assert (
-        tie.agrees is None
-        and tie.reason.startswith("no power: the decided votes tie")
-        and "EDGE: saturated" in tie.reason
-    )
+    assert tie.agrees is None and tie.reason.startswith("no majority: 1 agree (kNN)")
+    assert "EDGE: saturated" in tie.reason
     assert claims.vote({"kNN": no, "KDE": no, "binning": yes}).agrees is False
+    # an abstention counts against both sides: one clear vote among undecided ones decides nothing
+    assert claims.vote({"a": no, "b": open_, "c": open_}).agrees is None
+    assert claims.vote({"a": yes, "b": yes, "c": open_}).agrees is True
 
 
 def test_seed_compresses_is_the_rule_threshold_per_seed():

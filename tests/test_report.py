@@ -25,6 +25,8 @@ def test_undecided_renders_its_reason_never_no():
     c = {"claim": "c", "source": "s", "measured": 1.0, "agrees": None, "reason": "saturated at its cap", "rule": "r"}
     assert _report.agreement(c) == "undecided: saturated at its cap"
     assert _report.agreement({**c, "agrees": False}) == "**no**" and _report.agreement({**c, "agrees": True}) == "yes"
+    d = {**c, "agrees": True, "effect": 1.6375, "interval": [1.1036, 2.1714], "threshold": 0.1}
+    assert _report.agreement(d) == "yes (effect 1.64, interval [1.1, 2.17], threshold 0.1)"
 
 
 def test_the_harness_refuses_a_claim_without_the_shared_rule(tmp_path, capsys):
