@@ -331,7 +331,7 @@ def _saturated(values, cap: float) -> bool:
 
 
 def _undecided(why: str) -> verdicts.Verdict:
-    return verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why)
+    return verdicts.undecided(why)
 
 
 def _dpi(results, cap: float) -> tuple[dict, verdicts.Verdict]:

@@ -27,7 +27,7 @@ import numpy as np
 from experiments import _grid
 from experiments import _harness as harness
 from ibjax import checkpoints, io, pipeline, plotting
-from ibjax.claims import RULE, Verdict, cap_xt, compression, decide, entry, every, holds, positive
+from ibjax.claims import RULE, Verdict, cap_xt, compression, decide, entry, every, holds, positive, undecided
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.runs import load_data
 
@@ -311,7 +311,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     n_flip = sum(any(a is False for a in errors[name][lab]["agrees"]) for name, lab in binning)
     n_ok = sum(all(a is True for a in errors[name][lab]["agrees"]) for name, lab in binning)
     if not binning:
-        v_bin = Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "no usable binning setting")
+        v_bin = undecided("no usable binning setting")
     elif n_flip and n_ok:
         v_bin = holds(True, effect=n_flip / len(binning))
     elif n_flip + n_ok < len(binning):
@@ -332,7 +332,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     v_acc = (
         every({a: positive(ACCURACY_GAP - g, what=f"{ACCURACY_GAP:g} - ({a} float - 8-bit)") for a, g in gaps.items()})
         if gaps
-        else Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "no 8-bit network beside a float one")
+        else undecided("no 8-bit network beside a float one")
     )
     return [
         entry(
@@ -341,7 +341,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             f"{src}, abstract",
             every({f"{k} {l}": v for k, f in fit.items() for l, v in f.items()})
             if any(fit.values())
-            else Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "every layer starts at H(Y)"),
+            else undecided("every layer starts at H(Y)"),
             {f"{k}: layers starting below H(Y)": sorted(f) for k, f in fit.items()},
         ),
         entry(

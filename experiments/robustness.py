@@ -129,7 +129,7 @@ def drop_stats(plane) -> dict:
     n_h = i_xt.shape[2]
     if not np.isfinite(i_xt).all():
         nan = np.full(n_h, np.nan)
-        none = verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "undefined (NaN) estimates")
+        none = verdicts.undecided("undefined (NaN) estimates")
         return {
             "drop": nan,
             "peak": nan,
@@ -232,11 +232,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             f"T{l + 1}": f"{int(sum(st['compresses'][l] for st in usable))} of {len(usable)}"
             for l in range(len(next(iter(stats[act].values()))["drop"]))
         }
-        v = (
-            verdicts.vote(votes)
-            if votes
-            else verdicts.Verdict(None, "undecided", np.nan, (np.nan,) * 2, np.nan, "no usable estimator family")
-        )
+        v = verdicts.vote(votes) if votes else verdicts.undecided("no usable estimator family")
         measured = {
             "family votes": {
                 fam: fv.outcome if fv.agrees is not None else f"undecided: {fv.reason}" for fam, fv in votes.items()

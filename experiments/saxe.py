@@ -328,7 +328,7 @@ def _strong(vals, d_GxS, stats_G, last: int) -> verdicts.Verdict:
     means = d_GxS.mean(axis=1)
     lo, hi = int(np.argmin(means)), int(np.argmax(means))
     if len(vals) < 2:
-        return verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, "one setting: nothing to compare")
+        return verdicts.undecided("one setting: nothing to compare")
     top = verdicts.decide(stats_G[hi][last])
     if top.outcome != "compresses":
         why = top.reason or "the layer does not compress at any setting"

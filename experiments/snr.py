@@ -336,9 +336,7 @@ def figures(results: dict, cfg: Config, out) -> list:
 
 
 def _undecided(claim: str, source: str, why: str) -> dict:
-    return verdicts.entry(
-        claim, source, verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why), {"why": why}
-    )
+    return verdicts.entry(claim, source, verdicts.undecided(why), {"why": why})
 
 
 def _compression(plane):
@@ -432,7 +430,7 @@ def _coincide(r: dict, claim, batch_size: int) -> dict:
             verdict[f"T{l + 1}"] = _positive(COINCIDE - ratio, f"{COINCIDE:g} - |log10(transition / peak epoch)|")
     if not verdict:
         why = "no last hidden layer compresses (by the verdict rule) or has a transition"
-        v = verdicts.Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why)
+        v = verdicts.undecided(why)
     else:
         v = verdicts.every(verdict)
     if v.agrees is False and batch_size != SZT_BATCH:  # a "no" only in the paper's setting
