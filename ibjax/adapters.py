@@ -116,6 +116,47 @@ register(
 )
 
 
+def mean_sq_distance(t_NxD):
+    """The mean of ||t_i - t_j||^2 over all N^2 ordered pairs, in closed form: 2 x the total variance
+    (zero-padded columns add nothing). The scale of ``kde_relative``'s kernels."""
+    return 2.0 * jnp.sum(jnp.var(t_NxD, axis=-2), axis=-1)
+
+
+def _kde_relative(t, d, key, x, y, *, scale, n_classes):
+    """Kolchinsky-Tracey bounds with the kernel variance ``scale`` x the T's mean squared pairwise
+    distance, so the estimate does not change when a layer's activations are multiplied by a constant
+    and layers of different widths and scales are measured at the same relative resolution."""
+    spread = mean_sq_distance(t)
+    var = jnp.maximum(scale * spread, 1e-30)  # a constant T: every kernel on one point, I = 0
+    return {
+        **_kde(t, d, key, x, y, noise_var=var, n_classes=n_classes),
+        "kernel_var": var,
+        "warn_constant": spread == 0,
+    }
+
+
+register(
+    Estimator(
+        "kde_relative",
+        _kde_relative,
+        {
+            "scale": Option(
+                0.01,
+                "kernel variance as a fraction of the T's mean squared pairwise distance (2 x its total variance)",
+                float,
+                positive,
+                traced=True,
+            )
+        },
+        ("i_xt", "i_ty", "i_xt_lower", "i_ty_lower", "kernel_var"),
+        lambda s, n, widths: 3 * _block(n) * n,
+        help="Kolchinsky-Tracey bounds, kernel variance relative to each (epoch, T)'s spread (recorded as kernel_var)",
+        label_conditional=True,
+        warnings={"warn_constant": "a T was constant over the samples (every pairwise distance 0): I = 0 there"},
+    )
+)
+
+
 # ---------------------------------------------------------------- kNN (KSG)
 
 

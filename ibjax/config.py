@@ -143,7 +143,8 @@ MODEL_KINDS = {"mlp": MLPConfig, "cnn": CNNConfig, "resnet": ResNetConfig}
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "var_u"  # var_u | generated_12bit | szt_12bit | single_neuron | mnist_test | mnist_train
+    name: str = "var_u"  # var_u | generated_12bit | szt_12bit | single_neuron | mnist_test | mnist_train |
+    # fashion_mnist (= fashion_mnist_test) | fashion_mnist_train (runs.IMAGE_DATASETS) | audio:DIR (ibjax.audio)
     split: str = "random"
     split_seed: int = 0
     train_frac: float = 0.8  # size of the training split (fixes array shapes)

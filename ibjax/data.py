@@ -1,6 +1,7 @@
 """Datasets as ``Dataset(x_NxD float32, y_N int32, ...)``: var_u (SZT), its generated stand-in, the
-12-bit task with stochastic labels (``stochastic_12bit``), the single-neuron task, MNIST (IDX files)
-and correlated Gaussian pairs."""
+12-bit task with stochastic labels (``stochastic_12bit``), the single-neuron task, MNIST and
+Fashion-MNIST (IDX files), folders of audio clips as log-mel spectrograms (``audio_folder``) and
+correlated Gaussian pairs."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ MNIST_MD5 = {
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FASHION_MNIST_MD5 = {  # (upstream, Debian's dataset-fashion-mnist 0.0~git20200523.55506a9-1): same content
+    "train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "cf8536b0aa1a6ac5fa3f23001093305c"),
+    "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe", "10bea18fdb374794d4bb42e356e600c9"),
+    "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", "f78720b4224f21cce2f2ccf2d7a94c9a"),
+    "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", "0d30e22e447f3c33dab9ed536400ac01"),
 }
 SPLITS = ("random", "ordered", "all")
 
@@ -233,26 +241,51 @@ def mnist(
     of the official files (the tests use the first 1000 test images); it needs an explicit ``path``,
     so a subset's digest is never applied to a file found on the search path or downloaded.
     """
+    return _idx_images("mnist", "mnist", MNIST_MD5, MNIST_URL, split, path=path, flat=flat, md5=md5)
+
+
+def fashion_mnist(
+    split: str = "test",
+    *,
+    path: str | os.PathLike | None = None,
+    flat: bool = True,
+    md5: Mapping[str, str] | None = None,
+) -> Dataset:
+    """Fashion-MNIST (Xiao et al. 2017, 10 clothing classes, MNIST's layout) ``split`` as float32 in
+    [0, 1], flat (N x 784) or N x 28 x 28 x 1.
+
+    Looked up in ``path``, else ``fashion-mnist/`` under ``$IBJAX_DATA_DIR``, the user cache, then
+    /usr/share/datasets (where Debian's ``dataset-fashion-mnist`` package installs the files, offline),
+    else downloaded from the upstream mirror. Each .gz file must match one of its two known md5s
+    (``FASHION_MNIST_MD5``): upstream's, or the Debian package's, which re-compressed the same bytes
+    (its decompressed content is identical). ``md5`` works as in ``mnist``.
+    """
+    return _idx_images(
+        "fashion_mnist", "fashion-mnist", FASHION_MNIST_MD5, FASHION_MNIST_URL, split, path=path, flat=flat, md5=md5
+    )
+
+
+def _idx_images(name, subdir, official, url, split, *, path, flat, md5) -> Dataset:
+    """An MNIST-layout dataset (IDX images and labels, "train" or "t10k" prefixes) found, checked, read."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if md5 is not None:
         if path is None:
             raise ValueError("md5 (digests of a subset) needs an explicit path to the subset's files")
-        unknown = sorted(set(md5) - set(MNIST_MD5))
+        unknown = sorted(set(md5) - set(official))
         if unknown:
-            raise ValueError(f"md5 names unknown MNIST files {unknown}; known: {sorted(MNIST_MD5)}")
-    digests = {**MNIST_MD5, **(md5 or {})}
+            title = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}.get(name, name)
+            raise ValueError(f"md5 names unknown {title} files {unknown}; known: {sorted(official)}")
+    digests = {**official, **(md5 or {})}
     prefix = "train" if split == "train" else "t10k"
     arrays = []
     for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
-        name = f"{prefix}-{kind}"
-        p = io.find_data_file(
-            name, path=path, subdir="mnist", algorithm="md5", digest=digests[name], url=MNIST_URL + name
-        )
+        file = f"{prefix}-{kind}"
+        p = io.find_data_file(file, path=path, subdir=subdir, algorithm="md5", digest=digests[file], url=url + file)
         arrays.append(read_idx(p))
     images, labels = arrays
     if len(images) != len(labels):
         raise ValueError(f"{p.parent}: {len(images)} images but {len(labels)} labels")
     x = images.astype(np.float32) / 255.0
     x = x.reshape(len(x), -1) if flat else x[..., None]
-    return Dataset(x, labels.astype(np.int32), f"mnist_{split}", str(p.parent))
+    return Dataset(x, labels.astype(np.int32), f"{name}_{split}", str(p.parent))

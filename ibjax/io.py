@@ -273,15 +273,25 @@ def file_digest(path: str | os.PathLike, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def verify_digest(path: Path, algorithm: str, expected: str) -> None:
+def _accepted(expected: str | tuple[str, ...]) -> tuple[str, ...]:
+    """One digest, or several accepted ones (the same content packaged twice, e.g. upstream and Debian)."""
+    return (expected,) if isinstance(expected, str) else tuple(expected)
+
+
+def _expected_text(expected) -> str:
+    return " or ".join(_accepted(expected))
+
+
+def verify_digest(path: Path, algorithm: str, expected: str | tuple[str, ...]) -> None:
     got = file_digest(path, algorithm)
-    if got != expected:
+    if got not in _accepted(expected):
         raise ValueError(
-            f"{path}: {algorithm} checksum mismatch (expected {expected}, got {got}); the file is corrupt or not the expected dataset"
+            f"{path}: {algorithm} checksum mismatch (expected {_expected_text(expected)}, got {got}); "
+            "the file is corrupt or not the expected dataset"
         )
 
 
-def download_verified(url: str, dest: Path, algorithm: str, expected: str) -> Path:
+def download_verified(url: str, dest: Path, algorithm: str, expected: str | tuple[str, ...]) -> Path:
     """Download ``url``, check its digest, and only then move it atomically to ``dest``."""
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
@@ -289,8 +299,10 @@ def download_verified(url: str, dest: Path, algorithm: str, expected: str) -> Pa
     except OSError as e:
         raise FileNotFoundError(f"could not download {url} ({e}); pass an explicit path or set ${ENV_DATA_DIR}") from e
     got = hashlib.new(algorithm, data).hexdigest()
-    if got != expected:
-        raise ValueError(f"download of {url}: {algorithm} checksum mismatch (expected {expected}, got {got})")
+    if got not in _accepted(expected):
+        raise ValueError(
+            f"download of {url}: {algorithm} checksum mismatch (expected {_expected_text(expected)}, got {got})"
+        )
     atomic_write_bytes(dest, data)
     return dest
 
@@ -301,14 +313,15 @@ def find_data_file(
     path: str | os.PathLike | None,
     subdir: str,
     algorithm: str,
-    digest: str,
+    digest: str | tuple[str, ...],
     url: str | None,
     arg: str = "path",
 ) -> Path:
     """Locate a data file: explicit ``path`` (file or directory), else ``$IBJAX_DATA_DIR/subdir``,
-    then the user cache ``~/.cache/ibjax/subdir``, then the package's own files (``PACKAGE_DATA``),
-    else download ``url`` into the cache. The digest is
-    checked wherever it is found."""
+    then the user cache ``~/.cache/ibjax/subdir``, then the system's dataset packages
+    (``SYSTEM_DATA``, Debian's /usr/share/datasets), then the package's own files (``PACKAGE_DATA``),
+    else download ``url`` into the cache. The digest (or one of several accepted digests) is checked
+    wherever it is found."""
     if path is not None:
         p = Path(path)
         p = p / name if p.is_dir() else p
@@ -327,15 +340,19 @@ def find_data_file(
 
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "_data"  # small files shipped with ibjax (var_u.mat)
+SYSTEM_DATA = Path("/usr/share/datasets")  # Debian's dataset-* packages (dataset-fashion-mnist: fashion-mnist/)
 
 
 def _search_roots() -> Iterable[Path]:
     """Where data is looked for when no explicit path is given: $IBJAX_DATA_DIR (if set), the user
-    cache, then the files shipped with the package."""
+    cache, the system's dataset packages (when that directory exists), then the files shipped with
+    the package."""
     roots = []
     if os.environ.get(ENV_DATA_DIR):
         roots.append(Path(os.environ[ENV_DATA_DIR]))
     roots.append(cache_dir())
+    if SYSTEM_DATA.is_dir():
+        roots.append(SYSTEM_DATA)
     roots.append(PACKAGE_DATA)
     return roots
 

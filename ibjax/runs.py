@@ -43,6 +43,13 @@ _LOADERS = {
     "single_neuron": lambda path=None: data_mod.single_neuron(),
     "stochastic_12bit": lambda path=None: data_mod.stochastic_12bit(),
 }
+IMAGE_DATASETS = {  # data.name -> (loader, split); fashion_mnist is its 10k test split, as mnist_test is MNIST's
+    "mnist_test": (data_mod.mnist, "test"),
+    "mnist_train": (data_mod.mnist, "train"),
+    "fashion_mnist": (data_mod.fashion_mnist, "test"),
+    "fashion_mnist_test": (data_mod.fashion_mnist, "test"),
+    "fashion_mnist_train": (data_mod.fashion_mnist, "train"),
+}
 
 
 def versions() -> dict:
@@ -86,9 +93,14 @@ def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
     name = cfg.data.name
     if name in _LOADERS:
         return _LOADERS[name](path)
-    if name in ("mnist_test", "mnist_train"):
-        return data_mod.mnist(name.split("_", 1)[1], path=path, flat=cfg.model.kind == "mlp")
-    raise ValueError(f"data.name must be one of {sorted(_LOADERS) + ['mnist_test', 'mnist_train']}, got {name!r}")
+    if name.startswith("audio:"):  # a folder of clips per class, as log-mel spectrograms (default settings)
+        from ibjax import audio
+
+        return audio.audio_folder(name.split(":", 1)[1], flat=cfg.model.kind == "mlp")
+    if name in IMAGE_DATASETS:
+        loader, split = IMAGE_DATASETS[name]
+        return loader(split, path=path, flat=cfg.model.kind == "mlp")
+    raise ValueError(f"data.name must be one of {sorted(_LOADERS) + sorted(IMAGE_DATASETS)} or audio:DIR, got {name!r}")
 
 
 def run_config(cfg: RunConfig, seed: int, n_vmapped: int, save_every: int) -> dict:

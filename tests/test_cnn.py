@@ -142,3 +142,26 @@ def test_cnn_quick_end_to_end(quick):
     pool = s["claims"][2]["measured"]
     assert pool["cnn tanh sgd, binning: share of (epoch, layer) with after <= before"]["mean"] == 1.0
     assert all(v <= np.log2(100) + 1e-4 for v in a[np.isfinite(a)])
+
+
+def test_fashion_mnist_is_a_data_name_of_the_study(tmp_path, monkeypatch, refused):
+    """--set data.name=fashion_mnist: the study's split and MI samples come from Fashion-MNIST (the
+    committed first 500 test images here); other datasets are refused before training."""
+    from experiments import cnn
+
+    root = tmp_path / "data"
+    shutil.copytree(Path(__file__).parent / "data" / "fashion-mnist" / "first500", root / "fashion-mnist")
+    monkeypatch.setenv("IBJAX_DATA_DIR", str(root))
+    for k, v in {
+        "t10k-images-idx3-ubyte.gz": "de8c3e9bbf39c9b1488ea32722149bda",
+        "t10k-labels-idx1-ubyte.gz": "054aa312f89c1a1bd60b2658a90cc583",
+    }.items():
+        monkeypatch.setitem(data.FASHION_MNIST_MD5, k, v)
+    cfg = cnn.Config(data=cnn.DataConfig(name="fashion_mnist", train_frac=0.2), mi_samples=300)
+    x, y = cnn.mi_samples(next(iter(cnn.networks(cfg).values())), cfg.mi_samples)
+    sp = data.split(data.fashion_mnist("test", flat=False), "random", seed=0, train_frac=0.2)
+    np.testing.assert_array_equal(x, sp.x_test[:300])
+    np.testing.assert_array_equal(y, sp.y_test[:300])
+    assert x.shape == (300, 28, 28, 1)
+    err = refused(cnn, ["--quick", "--set", "data.name=var_u"])
+    assert "data.name must be one of ('mnist_test', 'fashion_mnist', 'fashion_mnist_test')" in err

@@ -29,6 +29,7 @@ def test_var_u_found_via_env_dir_set_by_conftest(data_dir):
 def test_var_u_search_path_without_env_is_cache_then_the_packaged_copy(monkeypatch, tmp_path, data_dir):
     monkeypatch.delenv(io.ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(io, "SYSTEM_DATA", tmp_path / "no-system-datasets")
     cache = tmp_path / "ibjax"
     assert list(io._search_roots()) == [cache, io.PACKAGE_DATA]  # nothing next to the checkout is searched
     shipped = data.var_u()  # offline, no cache, no env: the copy shipped with the package, not the stand-in
@@ -207,3 +208,71 @@ def test_portable_source_hides_the_machine_prefix(tmp_path, monkeypatch):
     assert data.portable_source(str(io.PACKAGE_DATA / "var_u.mat")) == "ibjax/_data/var_u.mat"
     assert data.portable_source("/somewhere/else/file.mat") == "else/file.mat"
     assert data.portable_source("generated") == "generated"
+
+
+# tests/data/fashion-mnist: the test labels as Debian's dataset-fashion-mnist installs them (its md5 is
+# the second of the two accepted digests) and, in first500/, the first 500 test images and labels.
+FASHION_FIRST500_MD5 = {
+    "t10k-images-idx3-ubyte.gz": "de8c3e9bbf39c9b1488ea32722149bda",
+    "t10k-labels-idx1-ubyte.gz": "054aa312f89c1a1bd60b2658a90cc583",
+}
+FASHION_LABELS_HEAD = [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # ankle boot, pullover, trouser, trouser, shirt, ...
+
+
+def test_fashion_mnist_labels_of_the_debian_package_pass_their_digest_through_the_search_path(data_dir):
+    name = "t10k-labels-idx1-ubyte.gz"
+    upstream, debian = data.FASHION_MNIST_MD5[name]
+    assert upstream != debian and io.file_digest(data_dir / "fashion-mnist" / name, "md5") == debian
+    p = io.find_data_file(
+        name, path=None, subdir="fashion-mnist", algorithm="md5", digest=data.FASHION_MNIST_MD5[name], url=None
+    )
+    assert p == data_dir / "fashion-mnist" / name
+    y = data.read_idx(p)
+    assert y.shape == (10000,) and np.bincount(y).tolist() == [1000] * 10  # 1000 test images per class
+    np.testing.assert_array_equal(y[:10], FASHION_LABELS_HEAD)
+    with pytest.raises(ValueError, match=f"expected {upstream} or {debian}, got"):  # MNIST's labels are not it
+        io.verify_digest(data_dir / "mnist" / name, "md5", data.FASHION_MNIST_MD5[name])
+
+
+def test_fashion_mnist_is_found_where_debian_installs_it(data_dir, tmp_path, monkeypatch):
+    """Nothing in $IBJAX_DATA_DIR or the cache: the loader finds SYSTEM_DATA/fashion-mnist (Debian's
+    /usr/share/datasets), after the user's own roots and before the files shipped with ibjax."""
+    monkeypatch.delenv(io.ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    system = tmp_path / "usr-share-datasets"
+    monkeypatch.setattr(io, "SYSTEM_DATA", system)
+    assert io.SYSTEM_DATA not in io._search_roots()  # absent directories are not searched
+    (system / "fashion-mnist").mkdir(parents=True)
+    for f in FASHION_FIRST500_MD5:
+        shutil.copy(data_dir / "fashion-mnist" / "first500" / f, system / "fashion-mnist" / f)
+    assert list(io._search_roots()) == [tmp_path / "cache" / "ibjax", system, io.PACKAGE_DATA]
+    for f, digest in FASHION_FIRST500_MD5.items():
+        monkeypatch.setitem(data.FASHION_MNIST_MD5, f, (data.FASHION_MNIST_MD5[f][0], digest))
+    ds = data.fashion_mnist("test", flat=False)
+    assert ds.source == str(system / "fashion-mnist") and ds.name == "fashion_mnist_test"
+    assert ds.x.shape == (500, 28, 28, 1) and ds.x.dtype == np.float32 and ds.x.max() == 1.0
+
+
+def test_fashion_mnist_first500_and_the_data_names(data_dir, monkeypatch):
+    sub = data_dir / "fashion-mnist" / "first500"
+    ds = data.fashion_mnist("test", path=sub, md5=FASHION_FIRST500_MD5)
+    assert ds.x.shape == (500, 784) and ds.y.dtype == np.int32
+    np.testing.assert_array_equal(ds.y, data.read_idx(data_dir / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz")[:500])
+    np.testing.assert_array_equal(ds.x * 255, data.read_idx(sub / "t10k-images-idx3-ubyte.gz").reshape(500, 784))
+    assert not np.array_equal(
+        ds.x, data.mnist("test", path=data_dir / "mnist" / "first1000", md5=MNIST_FIRST1000_MD5).x[:500]
+    )
+    with pytest.raises(ValueError, match="md5 checksum mismatch"):  # the official digests reject the subset
+        data.fashion_mnist("test", path=sub)
+    with pytest.raises(ValueError, match="unknown Fashion-MNIST files"):
+        data.fashion_mnist("test", path=sub, md5={"t10k.gz": "0" * 32})
+    from ibjax import runs
+    from ibjax.config import CNNConfig, DataConfig, RunConfig
+
+    for f, digest in FASHION_FIRST500_MD5.items():
+        monkeypatch.setitem(data.FASHION_MNIST_MD5, f, digest)
+    cfg = RunConfig(CNNConfig((28, 28, 1), (2,), 10, "tanh"), DataConfig(name="fashion_mnist"))
+    img = runs.load_data(cfg, path=sub)
+    assert img.name == "fashion_mnist_test" and img.x.shape == (500, 28, 28, 1)
+    with pytest.raises(ValueError, match="fashion_mnist_train"):  # the error lists the valid names
+        runs.load_data(RunConfig(data=DataConfig(name="fashion")))

@@ -172,3 +172,29 @@ def test_bad_inputs():
     for call, match in cases:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+def test_relative_kernels_are_the_kde_at_scale_times_the_spread_and_scale_free():
+    """kde_relative = kde at noise_var = scale x mean_ij ||t_i - t_j||^2 (by hand: the double sum in
+    float64), unchanged when the layer is multiplied by 7.3 or shifted, zero-padded columns ignored,
+    the variance used recorded; a constant T gives 0 bits and the warning."""
+    from ibjax import adapters
+
+    values, t, y = _load_refs()
+    t = t[:512].astype(np.float32)
+    y = y[:512]
+    t64 = t.astype(np.float64)
+    by_hand = ((t64[:, None, :] - t64[None, :, :]) ** 2).sum(-1).mean()
+    np.testing.assert_allclose(float(adapters.mean_sq_distance(jnp.asarray(t))), by_hand, rtol=1e-5)
+    rel = lambda t, d: adapters._kde_relative(jnp.asarray(t), d, None, None, jnp.asarray(y), scale=0.05, n_classes=2)
+    got = rel(t, t.shape[1])
+    np.testing.assert_allclose(float(got["kernel_var"]), 0.05 * by_hand, rtol=1e-5)
+    i_xt, i_ty = kde.info_plane(t, y, 0.05 * by_hand, n_classes=2)
+    np.testing.assert_allclose([got["i_xt"], got["i_ty"]], [i_xt, i_ty], rtol=1e-5)
+    assert 0.5 < float(got["i_xt"]) < np.log2(512) - 0.5  # off both ends at this scale
+    moved = rel(7.3 * t + 2.0, t.shape[1])
+    np.testing.assert_allclose([moved["i_xt"], moved["i_ty"]], [got["i_xt"], got["i_ty"]], rtol=1e-4)
+    padded = rel(np.pad(t, ((0, 0), (0, 5))), t.shape[1])
+    np.testing.assert_allclose([padded["i_xt"], padded["i_ty"]], [got["i_xt"], got["i_ty"]], rtol=1e-5)
+    flat = rel(np.ones_like(t), t.shape[1])
+    assert bool(flat["warn_constant"]) and abs(float(flat["i_xt"])) < 1e-5 and not bool(got["warn_constant"])
