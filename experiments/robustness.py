@@ -72,7 +72,7 @@ QUICK = {
     "edge_keys": 0,
     "renyi_alphas": (2.0,),
     "renyi_widths": ("silverman",),
-    "renyi_subset": 128,
+    "renyi_subset": 64,
     "exact_bits": 0,
 }
 

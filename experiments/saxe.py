@@ -72,8 +72,8 @@ class Config:
 QUICK = {
     "seeds": 2,
     "run.train.n_epochs": 150,
-    "run.train.schedule": "log:30",
-    "kde_epochs": "log:6",
+    "run.train.schedule": "log:15",
+    "kde_epochs": "log:4",
     "bin_sweep": (0.01,),
     "noise_sweep": (1e-1,),
 }  # sweeps of 2: with bin_size / noise_var added

@@ -58,8 +58,9 @@ def test_new_settings_are_recomputed_not_served_from_the_old_result(run_dir, tmp
     fresh = evaluate.main([str(run_dir), "--estimator", "binning", "--n-bins", "10", "--out", str(tmp_path / "fresh")])
     np.testing.assert_array_equal(ten.i_xt, fresh.i_xt)
     assert not np.array_equal(ten.i_xt, thirty.i_xt)
-    kde1 = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.1", "--out", str(tmp_path)])
-    kde2 = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.01", "--out", str(tmp_path)])
+    every10 = ["--epochs", "every:10"]  # 4 of the 40 epochs: KDE is O(N^2) per epoch and layer
+    kde1 = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.1", *every10, "--out", str(tmp_path)])
+    kde2 = evaluate.main([str(run_dir), "--estimator", "kde", "--noise-var", "0.01", *every10, "--out", str(tmp_path)])
     assert kde2.settings["noise_var"] == 0.01 and not np.array_equal(kde1.i_xt, kde2.i_xt)
     sub = evaluate.main(
         [str(run_dir), "--estimator", "kde", "--noise-var", "0.01", "--epochs", "every:20", "--out", str(tmp_path)]
@@ -69,7 +70,17 @@ def test_new_settings_are_recomputed_not_served_from_the_old_result(run_dir, tmp
 
 def test_sweep_gives_a_settings_axis(run_dir, tmp_path):
     out = evaluate.main(
-        [str(run_dir), "--estimator", "kde", "--sweep", "noise_var=1e-3,1e-2,1e-1", "--out", str(tmp_path)]
+        [
+            str(run_dir),
+            "--estimator",
+            "kde",
+            "--sweep",
+            "noise_var=1e-3,1e-2,1e-1",
+            "--epochs",
+            "every:10",
+            "--out",
+            str(tmp_path),
+        ]
     )
     assert out.shape[:2] == (3, 1) and out.sweep == {"noise_var": [1e-3, 1e-2, 1e-1]}
 

@@ -15,6 +15,8 @@ from ibjax.data import Split, var_u
 from ibjax.estimators import binning, edge, hsic, kde, knn, renyi
 from ibjax.train import hyper, make_train, uses
 
+WIDTHS = (12, 5, 2)  # one hidden layer and the output: two layer shapes, each compiled per estimator
+
 
 @pytest.fixture(scope="module")
 def small_run(data_dir):
@@ -22,9 +24,7 @@ def small_run(data_dir):
     idx = np.random.default_rng(0).choice(4096, 192, replace=False)
     x, y = ds.x[idx], ds.y[idx]
     cfg = RunConfig(
-        MLPConfig((12, 5, 3, 2)),
-        DataConfig(),
-        TrainConfig(n_epochs=6, schedule="every:2", batch_size=64, learning_rate=0.05),
+        MLPConfig(WIDTHS), DataConfig(), TrainConfig(n_epochs=6, schedule="every:2", batch_size=64, learning_rate=0.05)
     )
     out = make_train(cfg.model.build(), cfg.train, Split(x, y, x, y), u=uses([cfg])).train(
         jax.random.key(0), hyper(cfg)
@@ -42,6 +42,10 @@ def direct(name, st, m, p, e, l, x, y, key):
         return binning.info_plane(t, y, n_bins=st["n_bins"])
     if name == "kde":
         return kde.info_plane(t, y, st["noise_var"], bound="upper")  # n_classes from y (eager)
+    if name == "kde_relative":  # the variance by hand: scale x the mean squared pairwise distance
+        t64 = t.astype(np.float64)
+        var = st["scale"] * ((t64[:, None] - t64[None]) ** 2).sum(-1).mean()
+        return kde.info_plane(t, y, var, bound="upper")
     if name == "knn":
         big = 2 * np.sqrt(t.shape[1]) * (t.max() - t.min()) + 1  # labels beyond T's diameter (Ross 2014)
         return knn.mi(x, t, k=st["k"]), knn.mi(t, big * np.eye(2)[y], k=st["k"])
@@ -87,17 +91,17 @@ def test_engine_equals_per_epoch_per_layer_calls(small_run, name):
     options = OPTIONS.get(name, {})
     st = registry.resolve(name, options, registry.Context(len(y), 2))
     est = registry.get(name)
-    two_epochs = 2 * infoplane.item_bytes(est, st, len(y), [5, 3, 2], 1, 1) / 2**30  # chunks of 2: [0, 2], [4]
+    two_epochs = 2 * infoplane.item_bytes(est, st, len(y), list(WIDTHS[1:]), 1, 1) / 2**30  # chunks of 2: [0, 2], [4]
     got = engine(m, params, epochs, x, y, name, options, seed=7, memory_gb=two_epochs)
-    assert got.shape == (1, 1, 3, 3)
+    assert got.shape == (1, 1, 3, len(WIDTHS) - 1)
     for i, e in enumerate(epochs):
         p = jax.tree.map(lambda a: a[i], params)
-        for l in range(3):
+        for l in range(len(WIDTHS) - 1):
             want = direct(name, st, m, p, e, l, x, y, jax.random.key(7))
             # HSIC: 1e-4 relative, its centred float32 kernel sums lose digits when vmapped reductions
             # are reordered (values are O(0.1), not bits); Rényi 2e-4 bits, I = S(T) + S(Y) - S(T, Y)
             # of ~8-bit float32 entropies from a batched vs a single eigvalsh; every other estimator to 1e-6
-            tol = {"hsic": 1e-4, "renyi": 2e-4}.get(name, 1e-6)
+            tol = {"hsic": 1e-4, "renyi": 2e-4, "kde_relative": 1e-5}.get(name, 1e-6)
             np.testing.assert_allclose(
                 [got.i_xt[0, i, l], got.i_ty[0, i, l]],
                 np.asarray(want, np.float64),
@@ -119,7 +123,7 @@ def test_window_view_one_is_the_plain_plane_and_pools_epochs(small_run):
     np.testing.assert_allclose(one.i_xt, plain.i_xt, atol=1e-6)
     np.testing.assert_allclose(one.i_ty, plain.i_ty, atol=1e-6)
     w3 = engine(m, params, epochs, x, y, "binning", view="window:3")
-    assert w3.shape == (1, 1, 1, 3) and w3.epochs.tolist() == [0]
+    assert w3.shape == (1, 1, 1, len(WIDTHS) - 1) and w3.epochs.tolist() == [0]
     # by hand: pool the 3 epochs' layer-1 codes, I(T; input id) = H(T) - H(T | id)
     t = np.concatenate([np.asarray(m.apply(jax.tree.map(lambda a: a[i], params), x)[1][0]) for i in range(3)])
     ids = np.tile(np.arange(len(y)), 3)
@@ -152,7 +156,7 @@ def test_four_forced_devices_shard_items_and_match_one_device(small_run, tmp_pat
         from ibjax import infoplane, models, pipeline, views
         assert jax.device_count() == 4
         z = np.load({str(tmp_path / "in.npz")!r})
-        m = models.mlp((12, 5, 3, 2))
+        m = models.mlp({WIDTHS!r})
         tdef = jax.tree.structure(m.init(jax.random.key(0)))
         params = jax.tree.unflatten(tdef, [z[f"p{{i}}"][None] for i in range(tdef.num_leaves)])
         fns = infoplane.ApplyFns(m.apply)
