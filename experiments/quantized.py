@@ -15,6 +15,13 @@ timed.
 
     python -m experiments.quantized            # 3 seeds x 4 networks x 3000 epochs, 8-bit MNIST MLP
     python -m experiments.quantized --quick    # CI-sized
+    python -m experiments.quantized --set run.model.quant_range=minmax --set seeds=10 \
+        --set run.train.n_epochs=8000 --set run.train.learning_rate=1e-4 --set knn_k=0 --set edge_keys=0 \
+        --set mnist=false --out results/quantized/lorenzen   # Lorenzen et al.'s quantizers and settings
+
+``run.model.quant_range=minmax`` uses the quantizers of Lorenzen et al.'s code (``ibjax.quantize``):
+tanh on the batch [min, max], ReLU and the output logits on a moving-average [min, max] with their
+kernels quantized, TensorFlow's nudged fake-quant grid.
 """
 
 from __future__ import annotations

@@ -470,6 +470,8 @@ def _exact_finalize(s, ctx: Context, given):
                 "use an estimator for continuous activations (binning, kde, ...)"
             )
         s["levels"] = 2 ** int(bits)
+        if model.get("quant_range", "fixed") == "minmax":  # the output: softmax of C quantized logits
+            s["levels"] = min(s["levels"] ** max(ctx.n_classes, 2), 2**31 - 1)
     return s
 
 
@@ -480,7 +482,8 @@ register(
         {
             "levels": Option(
                 None,
-                "quantization levels per layer (default: 2**model.quant_bits of the run)",
+                "quantization levels per layer (default: 2**model.quant_bits of the run; (2**bits)**classes "
+                "for quant_range minmax, whose output is the softmax of quantized logits)",
                 int,
                 integer_at_least(2),
             )

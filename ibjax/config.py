@@ -41,6 +41,7 @@ class MLPConfig:
     kind: str = "mlp"
     quant_bits: int = 0  # 0: float; 2, 4, 8: quantization-aware (activations on 2**b levels, ibjax.quantize)
     quant_weights: bool = False  # with quant_bits: kernels quantized too
+    quant_range: str = "fixed"  # "fixed" grids + PACT, or "minmax": Lorenzen et al.'s batch / moving-average ranges
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -64,6 +65,7 @@ class MLPConfig:
             init=self.init,
             quant_bits=self.quant_bits,
             quant_weights=self.quant_weights,
+            quant_range=self.quant_range,
         )
 
     @property

@@ -91,17 +91,20 @@ def _check(activation: str, init: str) -> None:
 
 
 class _QuantDense(nn.Module):
-    """``nn.Dense`` with its kernel quantized in the forward pass (same parameter names and init)."""
+    """``nn.Dense`` with its kernel quantized in the forward pass (same parameter names and init):
+    symmetric on max |w| (``quantize.weights``), or on [min(w, 0), max(w, 0)] (``minmax``)."""
 
     features: int
     kernel_init: Callable
     bits: int
+    minmax: bool = False
 
     @nn.compact
     def __call__(self, x):
         kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-        y = x @ quantize.weights(kernel, bits=self.bits)
+        q = quantize.minmax_weights if self.minmax else quantize.weights
+        y = x @ q(kernel, bits=self.bits)
         return y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
 
 
@@ -111,31 +114,54 @@ class _MLP(nn.Module):
     init_name: str
     quant_bits: int = 0  # 0: float; else every layer's activation on 2**quant_bits levels (ibjax.quantize)
     quant_weights: bool = False
+    quant_range: str = "fixed"  # or "minmax": Lorenzen et al.'s batch / moving-average ranges
 
-    def _dense(self, i, w):
+    def _minmax_ema(self, i, last):
+        """Lorenzen's rule: the output layer and unbounded (ReLU) layers on a moving-average range."""
+        return self.quant_range == "minmax" and (last or quantize.activation_range(self.activation) is None)
+
+    def _dense(self, i, w, last):
+        if self.quant_bits and self._minmax_ema(i, last):  # tfmot's default config: kernel quantized too
+            return _QuantDense(w, INITS[self.init_name], self.quant_bits, True, name=f"Dense_{i}")
         if self.quant_weights:
             return _QuantDense(w, INITS[self.init_name], self.quant_bits, name=f"Dense_{i}")
         return nn.Dense(w, kernel_init=INITS[self.init_name], bias_init=nn.initializers.zeros, name=f"Dense_{i}")
 
-    def _activate(self, i, z, last):
+    def _ema(self, i, v, train, mask):
+        """``v`` quantized on layer i's moving-average range (updated from the live samples in training)."""
+        rng = self.variable("batch_stats", f"range_{i}", lambda: jnp.asarray(quantize.EMA_INIT, jnp.float32))
+        if train and not self.is_initializing():
+            rng.value = quantize.ema_range(rng.value, v, mask)
+        return quantize.fake_quant(v, bits=self.quant_bits, lo=rng.value[0], hi=rng.value[1])
+
+    def _activate(self, i, z, last, train=False, mask=None):
+        """(activation, logits the loss sees) of layer i."""
+        if self.quant_bits and self.quant_range == "minmax":
+            if last:  # tfmot pre-quantizes a softmax: the logits on their range, then the softmax
+                zq = self._ema(i, z, train, mask)
+                return jax.nn.softmax(zq), zq
+            if self._minmax_ema(i, last):
+                return self._ema(i, ACTIVATIONS[self.activation](z), train, mask), z
+            a = ACTIVATIONS[self.activation](z)
+            lo, hi = quantize.batch_range(a, mask if train else None)
+            return quantize.fake_quant(a, bits=self.quant_bits, lo=lo, hi=hi), z
         if last:  # the softmax output: quantized on [0, 1] in the activations only (the loss uses the logits)
             s = jax.nn.softmax(z)
-            return quantize.uniform(s, bits=self.quant_bits, lo=0.0, hi=1.0) if self.quant_bits else s
+            return (quantize.uniform(s, bits=self.quant_bits, lo=0.0, hi=1.0) if self.quant_bits else s), z
         if not self.quant_bits:
-            return ACTIVATIONS[self.activation](z)
+            return ACTIVATIONS[self.activation](z), z
         fixed = quantize.activation_range(self.activation)
         if fixed is None:  # ReLU: PACT clip alpha learned per layer
             alpha = self.param(f"clip_{i}", nn.initializers.constant(quantize.CLIP_INIT), (), jnp.float32)
-            return quantize.relu(z, alpha, bits=self.quant_bits)
-        return quantize.uniform(ACTIVATIONS[self.activation](z), bits=self.quant_bits, lo=fixed[0], hi=fixed[1])
+            return quantize.relu(z, alpha, bits=self.quant_bits), z
+        return quantize.uniform(ACTIVATIONS[self.activation](z), bits=self.quant_bits, lo=fixed[0], hi=fixed[1]), z
 
     @nn.compact
-    def __call__(self, x, noise_key=None, sigma=0.0):
+    def __call__(self, x, noise_key=None, sigma=0.0, train=False, mask=None):
         t_acts, s_acts = [], []
         for i, w in enumerate(self.widths):
-            z = self._dense(i, w)(x)
             last = i == len(self.widths) - 1
-            s = self._activate(i, z, last)
+            s, z = self._activate(i, self._dense(i, w, last)(x), last, train, mask)
             x = _add_noise(s, noise_key, i, sigma)
             s_acts.append(s)
             t_acts.append(x)
@@ -255,6 +281,7 @@ def mlp(
     init: str = "idnns",
     quant_bits: int = 0,
     quant_weights: bool = False,
+    quant_range: str = "fixed",
 ) -> Model:
     """Fully connected net ``widths = (d_in, h_1, ..., h_k, n_classes)``; softmax output layer.
 
@@ -263,7 +290,10 @@ def mlp(
     gradient (tanh/sigmoid/softsign/hard_tanh on their fixed range; ReLU on [0, alpha_l] with a
     learned clip ``params["clip_l"]``, PACT), and the softmax output reported in ``acts`` is rounded
     on [0, 1] (the logits, hence the loss, are not). ``quant_weights``: kernels quantized too.
-    ``acts`` then hold the quantized values, from which ``quantize.codes`` gives the integer codes."""
+    ``quant_range="minmax"``: the ranges of Lorenzen et al.'s code instead (``ibjax.quantize``): tanh
+    on the batch [min, max], ReLU layers and the output logits on a moving-average range kept in
+    ``batch_stats`` (variables ``{"params", "batch_stats"}`` as for batch norm), their kernels on
+    their [min, max]; the loss then sees the quantized logits. ``acts`` then hold the quantized values, from which ``quantize.codes`` gives the integer codes."""
     widths = tuple(int(w) for w in widths)
     if len(widths) < 2 or any(w < 1 for w in widths):
         raise ValueError(f"widths must list >= 2 positive sizes (input, ..., classes), got {widths}")
@@ -276,7 +306,15 @@ def mlp(
             f"quant_weights must be True or False, and True needs quant_bits > 0; got "
             f"quant_weights={quant_weights!r} with quant_bits={quant_bits}"
         )
-    return _model(_MLP(widths[1:], activation, init, quant_bits, quant_weights), (widths[0],), len(widths) - 1)
+    quantize.check_range_rule(quant_range)
+    minmax = bool(quant_bits) and quant_range == "minmax"
+    if minmax and quant_weights:
+        raise ValueError(
+            "quant_weights=True does not combine with quant_range='minmax', which quantizes the kernels of "
+            "the moving-average layers (ReLU, output) and not those of tanh layers, as Lorenzen et al. did"
+        )
+    module = _MLP(widths[1:], activation, init, quant_bits, quant_weights, quant_range)
+    return _model(module, (widths[0],), len(widths) - 1, stateful=minmax)
 
 
 def cnn(
@@ -380,6 +418,7 @@ def from_config(model_cfg: dict) -> Model:
             init=model_cfg["init"],
             quant_bits=model_cfg.get("quant_bits", 0),
             quant_weights=model_cfg.get("quant_weights", False),
+            quant_range=model_cfg.get("quant_range", "fixed"),
         )
     if kind == "cnn":
         return cnn(

@@ -12,6 +12,17 @@ Gradients are straight-through: the forward pass rounds, the backward pass sees 
 (``d q / d x = 1`` inside the range, 0 outside). Weights can be quantized too (``weights``): a
 symmetric per-tensor grid of ``2**bits - 1`` levels scaled by ``max |w|``.
 
+A second range rule, ``quant_range="minmax"`` of ``models.mlp``, is the one of Lorenzen et al.'s
+code (ExactIBAnalysisInQNNs, TensorFlow Model Optimization quantizers): a tanh layer is rounded on
+its *batch* [min, max] (in training each minibatch, in evaluation the whole evaluated input set);
+every other layer (ReLU hidden layers and the output logits, before the softmax) on a moving-average
+range: the exponential average (decay ``EMA_DECAY``, from ``EMA_INIT``) of the batch [min(., 0),
+max(., 0)], updated in each training step and frozen in evaluation; the kernels of those layers on
+their own [min(w, 0), max(w, 0)]. Every range is then nudged as ``tf.quantization.fake_quant_*``
+does, so that 0 is one of the levels (``fake_quant``). The gradient is straight-through; the ranges
+are not differentiated (TensorFlow routes the gradient of clipped values to the range variables,
+which for a batch range reaches the one extreme activation: left out).
+
 ``bits`` may be a Python int or a traced array (the level count is computed, no shape depends on
 it); the model fixes it at build time (``MLPConfig.quant_bits``), see ``ibjax.models``. Codes are
 exact: ``codes(q, lo=, hi=, bits=)`` recovers ``k`` from a quantized value, and the exact estimator
@@ -65,6 +76,20 @@ def activation_range(activation: str) -> tuple[float, float] | None:
     )
 
 
+EMA_DECAY = 0.999  # tfmot MovingAverageQuantizer's ema_decay
+EMA_INIT = (-6.0, 6.0)  # tfmot's initial min/max variables
+RANGES = ("fixed", "minmax")  # models.mlp(quant_range=): fixed grids + PACT, or Lorenzen's min/max ranges
+
+
+def check_range_rule(rule, *, name: str = "quant_range") -> str:
+    if rule not in RANGES:
+        raise ValueError(
+            f"{name} must be one of {list(RANGES)} ('fixed': tanh on [-1, 1], ReLU on a learned clip; "
+            f"'minmax': Lorenzen et al.'s batch and moving-average [min, max]), got {rule!r}"
+        )
+    return rule
+
+
 def _steps(bits):
     return (2.0 ** jnp.asarray(bits, jnp.float32)) - 1.0
 
@@ -77,6 +102,59 @@ def uniform(x, *, bits, lo, hi):
     step = (hi - lo) / n
     q = lo + jnp.round((y - lo) / step) * step
     return y + lax.stop_gradient(q - y)
+
+
+def _half_up(v):
+    return jnp.floor(v + 0.5)  # std::round of a non-negative value, as TensorFlow's kernels round
+
+
+def _nudge(lo, hi, bits):
+    n = _steps(bits)
+    scale = jnp.maximum((hi - lo) / n, 1e-12)
+    zero = _half_up(jnp.clip(-lo / scale, 0.0, n))
+    return -zero * scale, (n - zero) * scale, scale
+
+
+def nudged(lo, hi, *, bits):
+    """TensorFlow's fake-quant range: ``[lo, hi]`` shifted (width kept) so that 0 is a level, the
+    zero point ``round(-lo / scale)`` clipped to the codes ``0 .. 2**bits - 1``."""
+    return _nudge(lo, hi, bits)[:2]
+
+
+def fake_quant(x, *, bits, lo, hi):
+    """``tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=bits)``: the range nudged
+    (``nudged``), ``x`` clipped to it and rounded half up to the nearest of ``2**bits`` levels; the
+    gradient straight through inside the range, zero outside, none to ``lo`` / ``hi``."""
+    lo, hi, scale = _nudge(lax.stop_gradient(lo), lax.stop_gradient(hi), bits)
+    y = jnp.clip(x, lo, hi)
+    q = _half_up((y - lo) / scale) * scale + lo  # as TensorFlow: the zero level is exactly 0
+    return lax.stop_gradient(q) + (y - lax.stop_gradient(y))  # forward: exactly q (y - y = 0), so codes are exact
+
+
+def batch_range(x, mask=None):
+    """(min, max) of ``x`` over the live samples (``mask``: leading-axis booleans, broadcastable);
+    (0, 0) when none is live (so an all-padding batch never makes inf)."""
+    if mask is None:
+        return jnp.min(x), jnp.max(x)
+    live = jnp.broadcast_to(mask, x.shape)
+    lo, hi = jnp.min(jnp.where(live, x, jnp.inf)), jnp.max(jnp.where(live, x, -jnp.inf))
+    any_live = jnp.any(live)
+    return jnp.where(any_live, lo, 0.0), jnp.where(any_live, hi, 0.0)
+
+
+def ema_range(old, x, mask=None):
+    """One moving-average step of a [min, max] range (tfmot MovingAvgQuantize, asymmetric): the batch
+    range widened to include 0, ``old - (1 - EMA_DECAY) * (old - batch)``; ``old`` when no sample is
+    live. ``old``: array (2,) = (lo, hi)."""
+    lo, hi = batch_range(x, mask)
+    new = jnp.stack([jnp.minimum(lo, 0.0), jnp.maximum(hi, 0.0)])
+    step = old - (1.0 - EMA_DECAY) * (old - new)
+    return step if mask is None else jnp.where(jnp.any(mask), step, old)
+
+
+def minmax_weights(w, *, bits):
+    """tfmot LastValueQuantizer (asymmetric, per tensor): the kernel on its [min(w, 0), max(w, 0)]."""
+    return fake_quant(w, bits=bits, lo=jnp.minimum(jnp.min(w), 0.0), hi=jnp.maximum(jnp.max(w), 0.0))
 
 
 def relu(z, alpha, *, bits):

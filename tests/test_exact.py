@@ -111,6 +111,23 @@ def test_registry_entry_matches_library_and_refuses_float_runs():
     assert bool(out["warn_not_quantized"]) and np.isnan(out["i_xt"])  # the engine raises on the NaN, naming it
 
 
+def test_minmax_run_counts_its_softmax_output_of_quantized_logits():
+    """quant_range minmax (Lorenzen et al.): the output is the softmax of 2**b-level logits, up to
+    (2**b)**C values; the run's config sets the exact estimator's levels so, and the counts are right."""
+    m = models.mlp((12, 6, 2), activation="tanh", quant_bits=2, quant_range="minmax")
+    v = m.init(jax.random.key(0))
+    v["batch_stats"]["range_1"] = jnp.array([-0.6, 0.6])  # a narrow logit range: many output values
+    v["params"]["Dense_1"]["kernel"] = v["params"]["Dense_1"]["kernel"] * 20.0
+    params = jax.tree.map(lambda a: jnp.asarray(a)[None, None], v)
+    cfg = {"model": {"quant_bits": 2, "quant_range": "minmax"}}
+    kw = dict(progress=False, log=lambda *_: None)
+    plane = pipeline.evaluate_arrays(m, params, [0], X12, Y12, "exact", run_config=cfg, **kw)
+    acts = m.apply(v, jnp.asarray(X12))[1]
+    assert len(np.unique(np.asarray(acts[-1]))) > 4  # more than 2**bits values: the old default refused it
+    want = exact.info_plane_values(np.asarray(acts[-1]), Y12, levels=16)
+    np.testing.assert_allclose([plane.i_xt[0, 0, -1], plane.i_ty[0, 0, -1]], want, atol=1e-4)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="non-integer"):
         exact.info_plane(np.full((10, 2), 0.5), np.zeros(10, int))
