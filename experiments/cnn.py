@@ -36,7 +36,6 @@ the pooled view (each convolutional T before and after 2x2 max pooling) at 3 epo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,9 +197,9 @@ def _evaluate(dirs, cfg: Config, x, y, view: str, epochs: str, where: Path) -> d
     }
 
 
-def filter_array(values_SxExT, names) -> tuple[np.ndarray, list[int]]:
-    """Per-filter values S x E x T (T named "layer i filter c") as S x E x L x F_max, NaN-padded."""
-    ids = [tuple(int(v) for v in re.fullmatch(r"layer (\d+) filter (\d+)", n).groups()) for n in names]
+def filter_array(values_SxExT, coords) -> tuple[np.ndarray, list[int]]:
+    """Per-filter values S x E x T (the T's coordinates: layer, filter) as S x E x L x F_max, NaN-padded."""
+    ids = [(c["layer"], c["filter"]) for c in coords]
     layers = sorted({l for l, _ in ids})
     out = np.full(values_SxExT.shape[:2] + (len(layers), max(c for _, c in ids)), np.nan, np.float32)
     li = np.array([layers.index(l) for l, _ in ids])
@@ -227,7 +226,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         pooled[k] = _evaluate(d, cfg, x, y, "pooled", cfg.filter_epochs, out / "planes" / "_".join(k))
         for est, p in filters[k].items():
             for name in ("i_xt", "i_ty"):
-                a, conv = filter_array(p.values[name][0], p.layer_names)
+                a, conv = filter_array(p.values[name][0], p.t_coords)
                 arrays[f"{'_'.join(k)}/{est}/{name}_SxExLxF"] = a
             arrays[f"{'_'.join(k)}/epochs_E"] = p.epochs
             arrays[f"{'_'.join(k)}/layers_L"] = np.array(conv)
@@ -259,13 +258,11 @@ def _filter_heatmaps(results: dict, cfg: Config) -> Figure:
     keys = list(results["filters"])
     fig = Figure(figsize=(3.2 * 4, 2.6 * len(keys) * len(cfg.estimators)), layout="constrained")
     rows = [(k, est) for k in keys for est in cfg.estimators]
-    n_l = max(
-        len(filter_array(results["filters"][k][e].i_xt, results["filters"][k][e].layer_names)[1]) for k, e in rows
-    )
+    n_l = max(len(filter_array(results["filters"][k][e].i_xt, results["filters"][k][e].t_coords)[1]) for k, e in rows)
     axes = fig.subplots(len(rows), n_l, squeeze=False)
     for i, (k, est) in enumerate(rows):
         p = results["filters"][k][est]
-        a, conv = filter_array(p.i_xt, p.layer_names)
+        a, conv = filter_array(p.i_xt, p.t_coords)
         for j in range(n_l):
             ax = axes[i, j]
             if j >= len(conv):
@@ -290,12 +287,13 @@ def _pooling(results: dict, cfg: Config) -> Figure:
     for i, k in enumerate(keys):
         for j, est in enumerate(cfg.estimators):
             p, ax = results["pooled"][k][est], axes[i, j]
-            v = p.i_xt  # S x E x 2L (before, after)
+            v = p.i_xt  # S x E x 2L
+            (before, _), (after, _) = p.select(pool="before"), p.select(pool="after")
             n = v.shape[2] // 2
             for e in range(v.shape[1]):
                 ax.plot(
                     np.arange(n) - 0.1,
-                    v[:, e, 0::2].mean(0),
+                    v[:, e, before].mean(0),
                     "o-",
                     color=f"C{e}",
                     ms=4,
@@ -303,13 +301,13 @@ def _pooling(results: dict, cfg: Config) -> Figure:
                 )
                 ax.plot(
                     np.arange(n) + 0.1,
-                    v[:, e, 1::2].mean(0),
+                    v[:, e, after].mean(0),
                     "s--",
                     color=f"C{e}",
                     ms=4,
                     label=f"after, epoch {p.epochs[e]}",
                 )
-            ax.set_xticks(range(n), [p.layer_names[2 * l].replace(" before pool", "") for l in range(n)], fontsize=8)
+            ax.set_xticks(range(n), [f"layer {c['layer']}" for c in p.select(pool="before")[1]], fontsize=8)
             ax.set(ylabel=f"{' '.join(k)}\nI(X;T) [bits]" if j == 0 else "", title=est if i == 0 else "")
             if i == 0 and j == 0:
                 ax.legend(fontsize=6)
@@ -400,7 +398,8 @@ def _pool(results, cap: float) -> tuple[dict, verdicts.Verdict]:
     for k, d in results["pooled"].items():
         for est, p in d.items():
             v = p.i_xt
-            diff = v[:, :, 1::2] - v[:, :, 0::2]  # after - before
+            (after, _), (before, _) = p.select(pool="after"), p.select(pool="before")
+            diff = v[:, :, after] - v[:, :, before]  # after - before, layer by layer (coordinates in layer order)
             name = f"{' '.join(k)}, {est}"
             measured[f"{name}: share of (epoch, layer) with after <= before"] = harness.mean_se(
                 (diff <= 1e-6).mean(axis=(1, 2))
@@ -428,7 +427,7 @@ def _filters_vs_layers(results, cap: float) -> tuple[dict, verdicts.Verdict]:
     measured, found = {}, {}
     for k, d in results["filters"].items():
         for est in [e for e in ("kde", "kde_relative", "knn") if e in d]:
-            a, conv = filter_array(d[est].i_xt, d[est].layer_names)
+            a, conv = filter_array(d[est].i_xt, d[est].t_coords)
             per_layer = np.nanmean(a[:, -1], axis=2)  # S x L: mean over filters, last evaluated epoch
             for j, l in enumerate(conv):
                 measured[f"{' '.join(k)}, {est}: layer {l} mean per-filter I(X;T) [bits]"] = harness.mean_se(

@@ -213,7 +213,7 @@ def _layer_t(l: int, apply, params, x):
 
 def layer_view(l: int) -> views.View:
     """A view whose only T is hidden layer ``l`` (0-based): one evaluate call per layer's settings."""
-    return views.View(f"layer{l + 1}", partial(_layer_t, l), lambda shapes: [f"layer {l + 1}"])
+    return views.View(f"layer{l + 1}", partial(_layer_t, l), lambda shapes: [{"layer": l + 1}])
 
 
 def _given_t(apply, acts, x):
@@ -226,7 +226,7 @@ def _given(acts, x):
 
 def given_view(l: int) -> views.View:
     """A view whose only T is an activation array passed in place of the params (named hidden layer ``l``)."""
-    return views.View(f"layer{l + 1}", _given_t, lambda shapes: [f"layer {l + 1}"])
+    return views.View(f"layer{l + 1}", _given_t, lambda shapes: [{"layer": l + 1}])
 
 
 def load_params(dirs, epochs: str):

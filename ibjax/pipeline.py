@@ -260,7 +260,8 @@ def evaluate_arrays(
     settings = registry.resolve(estimator, options, ctx)
     grid = make_grid(estimator, options, sweep, ctx)
     _check_request(est, v, n_epochs, memory_gb, nan_policy)
-    names = views.t_names(v, apply_fn, jax.tree.map(lambda a: a[0, 0], params_SxE), x)
+    coords = views.t_coords(v, apply_fn, jax.tree.map(lambda a: a[0, 0], params_SxE), x)
+    names = [views.name_of(c) for c in coords]
     digests = params_digests(params_SxE)
     key = result_key(
         run_ids=run_ids,
@@ -357,6 +358,7 @@ def evaluate_arrays(
                 "nan_policy": nan_policy,
                 "seed": seed,
                 **(measured or {}),
+                "t_coords": coords,
                 "params_digests": digests,
             },
             warn,

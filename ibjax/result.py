@@ -163,6 +163,23 @@ class InfoPlane:
     def units(self) -> str:
         return self.measured.get("units", "bits")
 
+    @property
+    def t_coords(self) -> tuple:
+        """Each T's coordinates, parallel to ``layer_names``: ``{"layer": l}`` (1-based), plus
+        ``"filter": c`` for per-filter views or ``"pool": "before" | "after"`` for the pooled view
+        (recorded by the engine; a plane built by hand without them gets ``{"layer": l}`` per T, and
+        an older file's are read back from its names on load)."""
+        got = self.measured.get("t_coords")
+        if got:
+            return tuple(dict(c) for c in got)
+        return tuple({"layer": l + 1} for l in range(self.shape[-1]))
+
+    def select(self, **coords) -> tuple[np.ndarray, list[int]]:
+        """(positions of the T's whose coordinates match every given one, e.g. ``layer=2``,
+        ``filter=3``, ``pool="after"``; the matching coordinate dicts)."""
+        hits = [(i, c) for i, c in enumerate(self.t_coords) if all(c.get(k) == v for k, v in coords.items())]
+        return np.array([i for i, _ in hits], int), [c for _, c in hits]
+
     def save(self, path: str | Path) -> Path:
         meta = dict(
             schema=SCHEMA,
@@ -199,6 +216,8 @@ class InfoPlane:
         if meta.get("schema") != SCHEMA:
             raise ValueError(f"{path}: schema {meta.get('schema')!r}, expected {SCHEMA!r}; re-run the evaluation")
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["settings"].items()}
+        if "t_coords" not in meta["measured"] and meta["measured"].get("view") in ("filters", "pooled"):
+            meta["measured"]["t_coords"] = [_legacy_coords(n) for n in meta["layer_names"]]
         return cls(
             epochs,
             values,
@@ -213,3 +232,15 @@ class InfoPlane:
             meta["key"],
             meta.get("versions", {}),
         )
+
+
+def _legacy_coords(name: str) -> dict:
+    """Coordinates of a T name the engine wrote before it recorded them ("layer 2 filter 5",
+    "layer 1 after pool"): the inverse of ``views.name_of``."""
+    words = name.split()
+    coord = {"layer": int(words[1])}
+    if len(words) == 4 and words[2] == "filter":
+        coord["filter"] = int(words[3])
+    elif len(words) == 4 and words[3] == "pool":
+        coord["pool"] = words[2]
+    return coord

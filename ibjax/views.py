@@ -24,12 +24,26 @@ VIEWS = ("layers", "filters", "pooled", "window:W")
 class View(NamedTuple):
     name: str
     fn: Callable  # (apply, params, x) -> tuple of N x d arrays
-    names: Callable  # activation shapes (without N) -> list of T names
+    coords: Callable  # activation shapes (without N) -> list of T coordinates (dicts, see ``name_of``)
     window: int = 1
 
     @property
     def spec(self) -> str:
         return f"window:{self.window}" if self.window > 1 else self.name
+
+    def names(self, shapes) -> list[str]:
+        return [name_of(c) for c in self.coords(shapes)]
+
+
+def name_of(coord: dict) -> str:
+    """A T's display name from its coordinates: ``{"layer": 2}`` -> "layer 2", ``{"layer": 2,
+    "filter": 5}`` -> "layer 2 filter 5", ``{"layer": 1, "pool": "after"}`` -> "layer 1 after pool"."""
+    name = f"layer {coord['layer']}"
+    if "filter" in coord:
+        name += f" filter {coord['filter']}"
+    if "pool" in coord:
+        name += f" {coord['pool']} pool"
+    return name
 
 
 def _flat(a):
@@ -59,21 +73,21 @@ def _conv(shapes) -> list[int]:
 
 
 def _need_conv(name: str):
-    def names(shapes):
+    def coords(shapes):
         if not _conv(shapes):
             raise ValueError(
                 f"view {name!r} applies to convolutional layers (activations N x H x W x C); "
                 f"this model's layers have shapes {[tuple(s) for s in shapes]} (an MLP?)"
             )
         if name == "filters":
-            return [f"layer {i + 1} filter {c + 1}" for i in _conv(shapes) for c in range(shapes[i][-1])]
-        return [f"layer {i + 1} {w} pool" for i in _conv(shapes) for w in ("before", "after")]
+            return [{"layer": i + 1, "filter": c + 1} for i in _conv(shapes) for c in range(shapes[i][-1])]
+        return [{"layer": i + 1, "pool": w} for i in _conv(shapes) for w in ("before", "after")]
 
-    return names
+    return coords
 
 
-def _layer_names(shapes):
-    return [f"layer {i + 1}" for i in range(len(shapes))]
+def _layer_coords(shapes):
+    return [{"layer": i + 1} for i in range(len(shapes))]
 
 
 def get(spec: str | View) -> View:
@@ -81,7 +95,7 @@ def get(spec: str | View) -> View:
     if isinstance(spec, View):
         return spec
     if spec == "layers":
-        return View("layers", _layers, _layer_names)
+        return View("layers", _layers, _layer_coords)
     if spec in ("filters", "pooled"):
         return View(spec, _filters if spec == "filters" else _pooled, _need_conv(spec))
     kind, _, arg = str(spec).partition(":")
@@ -92,14 +106,20 @@ def get(spec: str | View) -> View:
             w = 0
         if w < 1:
             raise ValueError(f"view {spec!r}: window:W needs an integer W >= 1")
-        return View("window", _layers, _layer_names, w)
+        return View("window", _layers, _layer_coords, w)
     raise ValueError(f"view must be one of {list(VIEWS)}, got {spec!r}")
+
+
+def t_coords(view: View, apply, params1, x) -> list[dict]:
+    """Coordinates of the view's T's (checks that the view applies to this model): ``{"layer": l}``,
+    plus ``"filter": c`` (filters view) or ``"pool": "before" | "after"`` (pooled view); 1-based."""
+    shapes = [a.shape[1:] for a in jax.eval_shape(lambda p: apply(p, x)[1], params1)]
+    return view.coords(shapes)
 
 
 def t_names(view: View, apply, params1, x) -> list[str]:
     """Names of the view's T's (checks that the view applies to this model)."""
-    shapes = [a.shape[1:] for a in jax.eval_shape(lambda p: apply(p, x)[1], params1)]
-    return view.names(shapes)
+    return [name_of(c) for c in t_coords(view, apply, params1, x)]
 
 
 def item_ts(view: View, apply, params, x):

@@ -1,5 +1,6 @@
 """The shared pipeline: train_or_reuse -> evaluate_runs -> InfoPlane, and the faults it must not hide."""
 
+import dataclasses
 import shutil
 
 import jax
@@ -252,8 +253,20 @@ def test_per_filter_and_pooled_views_of_a_cnn(tmp_path):
     np.testing.assert_allclose([per_filter.i_xt[0, 0, 4], per_filter.i_ty[0, 0, 4]], want, atol=1e-6)
     pooled = pipeline.evaluate_arrays(m.apply, params, [0], x, y, "binning", view="pooled", **QUIET)
     assert pooled.layer_names[:2] == ("layer 1 before pool", "layer 1 after pool")
+    # structured coordinates, saved and loaded with the plane: no name is parsed back
+    assert per_filter.t_coords[4] == {"layer": 2, "filter": 3}
+    where, picked = per_filter.select(layer=2)
+    assert where.tolist() == [2, 3, 4] and [c["filter"] for c in picked] == [1, 2, 3]
+    before, _ = pooled.select(pool="before")
+    after, coords = pooled.select(pool="after")
+    assert before.tolist() == [0, 2] and after.tolist() == [1, 3] and [c["layer"] for c in coords] == [1, 2]
     # pooling is a function of the map: it can only merge symbols
-    assert np.all(pooled.i_xt[0, 0, 1::2] <= pooled.i_xt[0, 0, 0::2] + 1e-6)
+    assert np.all(pooled.i_xt[0, 0, after] <= pooled.i_xt[0, 0, before] + 1e-6)
+    pooled.save(tmp_path / "pooled.npz")
+    assert InfoPlane.load(tmp_path / "pooled.npz").t_coords == pooled.t_coords
+    old = dataclasses.replace(per_filter, measured={k: v for k, v in per_filter.measured.items() if k != "t_coords"})
+    old.save(tmp_path / "old.npz")  # a file written before the engine recorded coordinates
+    assert InfoPlane.load(tmp_path / "old.npz").t_coords == per_filter.t_coords
     assert CNNConfig(input_shape=(8, 8, 1), filters=(2, 3), n_classes=2).build().n_layers == 3
 
 
