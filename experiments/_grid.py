@@ -22,13 +22,22 @@ class Setting(NamedTuple):
     sweep: dict | None = None  # {option: values} of ONE traced option
 
 
-def evaluate(dirs, grid, out, *, epochs="all", log=print) -> dict:
-    """label -> single-setting InfoPlane (S x E x L arrays via ``.i_xt``) for every setting of ``grid``."""
+def evaluate(dirs, grid, out, *, epochs="all", recompute: bool = False, log=print) -> dict:
+    """label -> single-setting InfoPlane (S x E x L arrays via ``.i_xt``) for every setting of ``grid``
+    (``recompute``: the study's ``--force``, no saved plane reused)."""
     planes = {}
     for s in grid:
         where = out / slug(s.label) if out is not None else None  # one result file per setting
         plane = pipeline.evaluate_runs(
-            dirs, s.estimator, dict(s.options), epochs=epochs, sweep=s.sweep, out=where, nan_policy="mark", log=log
+            dirs,
+            s.estimator,
+            dict(s.options),
+            epochs=epochs,
+            sweep=s.sweep,
+            out=where,
+            nan_policy="mark",
+            recompute=recompute,
+            log=log,
         )  # NaN where an estimator is undefined
         if not s.sweep:
             planes[s.label] = plane

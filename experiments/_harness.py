@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from ibjax import io, pipeline
+from ibjax import io
 from ibjax.runs import use_cpu_cores, versions
 from ibjax.timing import compile_clock, phase_clock
 
@@ -179,8 +179,8 @@ def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
         {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},
     )
     t0 = time.perf_counter()
-    with pipeline.recomputing(a.force), compile_clock() as compiled, phase_clock() as phases:  # --force: no
-        results = run(cfg, out, force=a.force)  # saved plane is reused either
+    with compile_clock() as compiled, phase_clock() as phases:  # --force is passed: the study hands it to
+        results = run(cfg, out, force=a.force)  # every training (retrain) and evaluation (recompute) it calls
     seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     paths = [Path(p) for p in figures(results, cfg, out)]

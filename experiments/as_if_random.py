@@ -88,7 +88,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         dirs[act] = pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / act, force=force)
         for label, view in views(cfg).items():
             planes[(act, label)] = pipeline.evaluate_runs(
-                dirs[act], cfg.estimator, opts, view=view, out=out / "planes" / act
+                dirs[act], cfg.estimator, opts, view=view, out=out / "planes" / act, recompute=force
             )
         ms = [checkpoints.load_metrics(d) for d in dirs[act]]
         metrics[act] = {k: [float(m[k][-1]) for m in ms] for k in ("train_acc", "test_acc")}

@@ -171,7 +171,7 @@ def mi_samples(rc: RunConfig, n: int):
     return sp.x_test[:n], sp.y_test[:n]
 
 
-def _evaluate(dirs, cfg: Config, x, y, view: str, epochs: str, where: Path) -> dict:
+def _evaluate(dirs, cfg: Config, x, y, view: str, epochs: str, where: Path, force: bool) -> dict:
     runs = pipeline.load_runs(dirs)
     model = RunConfig.from_dict(runs[0].config).model.build()
     pos = pipeline.select_epochs(epochs, runs[0].epochs)
@@ -190,6 +190,7 @@ def _evaluate(dirs, cfg: Config, x, y, view: str, epochs: str, where: Path) -> d
             run_ids=[r.config["run_id"] for r in runs],
             run_dirs=dirs,
             out=where,
+            recompute=force,
             run_config=runs[0].config,
             measured=measured,
         )
@@ -219,11 +220,11 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     layers, filters, pooled, arrays = {}, {}, {}, {}
     for k, d in dirs.items():
         print(f"evaluating {' '.join(k)}: per layer" + (", per filter, pooled" if k[2] == "sgd" else ""), flush=True)
-        layers[k] = _evaluate(d, cfg, x, y, "layers", cfg.epochs, out / "planes" / "_".join(k))
+        layers[k] = _evaluate(d, cfg, x, y, "layers", cfg.epochs, out / "planes" / "_".join(k), force)
         if k[2] != "sgd":
             continue
-        filters[k] = _evaluate(d, cfg, x, y, "filters", cfg.filter_epochs, out / "planes" / "_".join(k))
-        pooled[k] = _evaluate(d, cfg, x, y, "pooled", cfg.filter_epochs, out / "planes" / "_".join(k))
+        filters[k] = _evaluate(d, cfg, x, y, "filters", cfg.filter_epochs, out / "planes" / "_".join(k), force)
+        pooled[k] = _evaluate(d, cfg, x, y, "pooled", cfg.filter_epochs, out / "planes" / "_".join(k), force)
         for est, p in filters[k].items():
             for name in ("i_xt", "i_ty"):
                 a, conv = filter_array(p.values[name][0], p.t_coords)

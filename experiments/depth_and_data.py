@@ -161,7 +161,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             rc, range(n_s), out / "runs" / f"depth_{d}", sweep={"data.train_subset": subs}, force=force
         )
         t1 = time.perf_counter()
-        plane = pipeline.evaluate_runs(dirs, cfg.estimator, options, epochs=cfg.epochs, out=out / f"depth_{d}")
+        plane = pipeline.evaluate_runs(
+            dirs, cfg.estimator, options, epochs=cfg.epochs, out=out / f"depth_{d}", recompute=force
+        )
         timings[str(d)] = {"train_s": round(t1 - t0, 1), "evaluate_s": round(time.perf_counter() - t1, 1)}
         dataset, planes[d], dirs_by_depth[str(d)] = plane.measured["data"], plane, [str(p) for p in dirs]
         metrics = [checkpoints.load_metrics(p) for p in dirs]

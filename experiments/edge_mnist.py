@@ -253,6 +253,7 @@ def evaluate(
     view="layers",
     loaded=None,
     apply_fn=None,
+    recompute: bool = False,
 ):
     """``pipeline.evaluate_arrays`` on the MI samples (x, y) instead of the whole dataset; ``loaded``:
     ``load_params``'s output (params may be replaced by activations, with ``apply_fn`` = ``_given``)."""
@@ -273,6 +274,7 @@ def evaluate(
         out=out,
         run_config=config,
         measured=measured,
+        recompute=recompute,
         memory_gb=memory_gb,
         view=view,
     )
@@ -287,7 +289,7 @@ def deeper_activations(model, params_SxE, x, n_hidden: int) -> list:
     return [np.asarray(a).reshape((s, e) + a.shape[1:]) for a in f(flat, jax.numpy.asarray(x))]
 
 
-def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured) -> tuple:
+def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured, recompute: bool = False) -> tuple:
     """The study's EDGE: one call per hidden layer (its gamma pair), merged into one plane of the hidden layers.
     Layer 1 through the network; the deeper layers from their activations, computed once for all of them (a
     call per layer through the network would repeat the 784 x 1024 product, the cost of a forward pass)."""
@@ -314,6 +316,7 @@ def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured) -> tup
                 out=out,
                 measured=measured,
                 memory_gb=cfg.memory_gb,
+                recompute=recompute,
                 **({"loaded": loaded} | kw),
             )
         )
@@ -374,7 +377,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             f"and with HSIC on {min(n_h, len(y))} ..."
         )
         planes[act, "edge420"], files_420 = evaluate_edge420(
-            cfg, dirs[act], nets[act], x, y, out=out / "planes" / f"{act}_edge420", measured=m(len(y))
+            cfg, dirs[act], nets[act], x, y, out=out / "planes" / f"{act}_edge420", measured=m(len(y)), recompute=force
         )
         est, options = estimators(cfg)["edge441"]
         where = out / "planes" / f"{act}_edge441"
@@ -392,6 +395,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                 out=where,
                 measured=m(len(y)),
                 memory_gb=cfg.memory_gb,
+                recompute=force,
             )
         )
         est_h, options_h = estimators(cfg)["hsic"]
@@ -409,6 +413,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                 out=where_h,
                 measured=m(min(n_h, len(y))),
                 memory_gb=cfg.memory_gb,
+                recompute=force,
             )
         )
         files[act] = {

@@ -155,7 +155,12 @@ def run_neuron(cfg: Config, out, *, force: bool) -> dict:
     model = hidden_only(rc.model.build())
     dirs = pipeline.train_or_reuse(rc, range(cfg.neuron_seeds), out / "runs" / "neuron", force=force)
     plane = pipeline.evaluate_runs(
-        dirs, "smoothed", {"sigma": sigma, "n_mc": cfg.neuron_n_mc}, model=model, out=out / "planes" / "neuron"
+        dirs,
+        "smoothed",
+        {"sigma": sigma, "n_mc": cfg.neuron_n_mc},
+        model=model,
+        out=out / "planes" / "neuron",
+        recompute=force,
     )
     ds = pipeline.load_data(rc)
     epochs, symbols = _symbols(model, dirs, ds.x)
@@ -185,13 +190,23 @@ def run_mlp(cfg: Config, out, *, force: bool) -> dict:
             force=force,
         )
     plane = pipeline.evaluate_runs(
-        dirs, "smoothed", {"n_c": cfg.n_c, "n_mc": cfg.n_mc}, epochs=cfg.epochs, out=out / "planes" / "noisy"
+        dirs,
+        "smoothed",
+        {"n_c": cfg.n_c, "n_mc": cfg.n_mc},
+        epochs=cfg.epochs,
+        out=out / "planes" / "noisy",
+        recompute=force,
     )
     det_rc = rc.replace(**{"train.noise_sigma": 0.0, "train.n_epochs": cfg.binned_epochs})
     det = pipeline.train_or_reuse(det_rc, seeds, out / "runs" / "deterministic", force=force)
     sizes = [float(b) for b in cfg.bin_sizes]
     binned = pipeline.evaluate_runs(
-        det, "binning", {"bin_size": sizes[0]}, sweep={"bin_size": sizes}, out=out / "planes" / "binned"
+        det,
+        "binning",
+        {"bin_size": sizes[0]},
+        sweep={"bin_size": sizes},
+        out=out / "planes" / "binned",
+        recompute=force,
     )
     runs = [checkpoints.load_run(d) for d in dirs]
     return {

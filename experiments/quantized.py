@@ -125,9 +125,11 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             )
             accuracy[name] = _final_acc(dirs)
             t0 = time.perf_counter()
-            exact[name] = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / f"{act}_{b}bit")
+            exact[name] = pipeline.evaluate_runs(
+                dirs, "exact", {}, out=out / "planes" / f"{act}_{b}bit", recompute=force
+            )
             nets[name] = {"exact_seconds": round(time.perf_counter() - t0, 2)}
-            estimated[name] = _grid.evaluate(dirs, grid(cfg), out / "planes" / f"{act}_{b}bit")
+            estimated[name] = _grid.evaluate(dirs, grid(cfg), out / "planes" / f"{act}_{b}bit", recompute=force)
     binary_x = _grid.binary_inputs(cfg.run)
     errors = {name: compare(exact[name], estimated[name], binary_x=binary_x) for name in exact}
     mnist, mnist_plane = run_mnist(cfg, out, force=force) if cfg.mnist else (None, None)
@@ -212,7 +214,7 @@ def run_mnist(cfg: Config, out, *, force: bool) -> tuple[dict, object]:
     t0 = time.perf_counter()
     dirs = pipeline.train_or_reuse(cfg.mnist_run, range(cfg.mnist_seeds), out / "runs" / "mnist_8bit", force=force)
     t1 = time.perf_counter()
-    plane = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / "mnist_8bit")
+    plane = pipeline.evaluate_runs(dirs, "exact", {}, out=out / "planes" / "mnist_8bit", recompute=force)
     t2 = time.perf_counter()
     final = plane.i_xt[:, -1].mean(axis=0)
     summary = {

@@ -153,7 +153,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     for act in cfg.activations:
         base = cfg.run.replace(**{"model.activation": act})
         dirs = pipeline.train_or_reuse(base, range(cfg.seeds), out / "runs" / act, force=force)
-        planes = _grid.evaluate(dirs, grid(cfg), out / "planes" / act)
+        planes = _grid.evaluate(dirs, grid(cfg), out / "planes" / act, recompute=force)
         if cfg.exact_bits:
             q = pipeline.train_or_reuse(
                 base.replace(**{"model.quant_bits": cfg.exact_bits}),
@@ -162,7 +162,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                 force=force,
             )
             planes[f"exact ({cfg.exact_bits}-bit twin)"] = pipeline.evaluate_runs(
-                q, "exact", {}, out=out / "planes" / f"{act}_{cfg.exact_bits}bit"
+                q, "exact", {}, out=out / "planes" / f"{act}_{cfg.exact_bits}bit", recompute=force
             )
         stats[act] = {label: drop_stats(p) for label, p in planes.items()}
         dpi[act] = {label: _grid.dpi_check(p) for label, p in planes.items()}

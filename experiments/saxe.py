@@ -178,7 +178,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     def evaluate(net, key, sweep=True):
         est, options, sw, epochs = evals[key]
         where = out / "planes" / f"{net}_{key}"
-        plane = pipeline.evaluate_runs(dirs[net], est, options, sweep=sw if sweep else None, epochs=epochs, out=where)
+        plane = pipeline.evaluate_runs(
+            dirs[net], est, options, sweep=sw if sweep else None, epochs=epochs, out=where, recompute=force
+        )
         return plane, str(pipeline.result_path(where, est).relative_to(out))
 
     def keep(net, key, evaluated, option=None, value="i_xt"):

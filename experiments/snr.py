@@ -183,7 +183,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         dirs = pipeline.train_or_reuse(
             with_model(cfg.run, activation=act), range(cfg.seeds), out / "runs" / act, force=force
         )
-        plane = pipeline.evaluate_runs(dirs, "binning", _options(cfg, act), epochs=cfg.epochs, out=out / act)
+        plane = pipeline.evaluate_runs(
+            dirs, "binning", _options(cfg, act), epochs=cfg.epochs, out=out / act, recompute=force
+        )
         ms = [checkpoints.load_metrics(d) for d in dirs]
         m = {k: np.stack([x[k] for x in ms]) for k in ms[0]}
         rows[act] = {

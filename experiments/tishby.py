@@ -36,9 +36,8 @@ QUICK = {"run.train.n_epochs": 300, "run.train.schedule": "log:60"}
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     dirs = pipeline.train_or_reuse(cfg.run, range(cfg.seeds), out / "runs", force=force)
-    plane = pipeline.evaluate_runs(
-        dirs, cfg.estimator, registry.parse_options(cfg.estimator, cfg.options), epochs=cfg.epochs, out=out
-    )
+    options = registry.parse_options(cfg.estimator, cfg.options)
+    plane = pipeline.evaluate_runs(dirs, cfg.estimator, options, epochs=cfg.epochs, out=out, recompute=force)
     metrics = [checkpoints.load_metrics(d) for d in dirs]
     return {
         "plane": plane,
