@@ -116,14 +116,14 @@ def late_index(epochs_E, n_epochs: int, late: float) -> int:
 
 def layer_stats(plane, cfg: Config) -> dict:
     """Per seed and hidden layer (S x L-1): peak, final, late change of I(X;T)."""
-    i_xt = plane.i_xt[:, :, :-1]
+    i_xt = plane.hidden().i_xt
     k = late_index(plane.epochs, cfg.run.train.n_epochs, cfg.late)
     return {"peak": i_xt.max(axis=1), "late_change": i_xt[:, -1] - i_xt[:, k], "final": i_xt[:, -1]}
 
 
 def compression(plane) -> list:
     """The verdict module's compression statistic of each hidden layer (cap: log2 of the inputs)."""
-    return verdicts.layers(plane.i_xt[:, :, :-1], plane.epochs, cap=verdicts.cap_xt(plane))
+    return verdicts.layers(plane.hidden().i_xt, plane.epochs, cap=verdicts.cap_xt(plane))
 
 
 def layer_table(plane, cfg: Config) -> dict:

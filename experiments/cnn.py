@@ -357,7 +357,7 @@ def _dpi(results, cap: float) -> tuple[dict, verdicts.Verdict]:
     for k, d in results["layers"].items():
         name = " ".join(k)
         for est in [e for e in ("binning", "kde", "kde_relative") if e in d]:
-            v = d[est].i_xt[:, :, :-1]  # S x E x hidden
+            v = d[est].hidden().i_xt  # S x E x hidden
             if v.shape[2] < 2:
                 continue
             if _saturated(v, cap):

@@ -334,13 +334,6 @@ def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured, recomp
     return merged, files
 
 
-def hidden(plane):
-    """The plane without its last T (the softmax output): the hidden layers only."""
-    return dataclasses.replace(
-        plane, values={k: v[..., :-1] for k, v in plane.values.items()}, layer_names=tuple(plane.layer_names[:-1])
-    )
-
-
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     check(cfg)
     out = Path(out)
@@ -382,40 +375,36 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         est, options = estimators(cfg)["edge441"]
         where = out / "planes" / f"{act}_edge441"
         few = dirs[act][: cfg.contrast_seeds]
-        planes[act, "edge441"] = hidden(
-            evaluate(
-                few,
-                nets[act],
-                x,
-                y,
-                est,
-                options,
-                cfg.contrast_epochs,
-                seed=cfg.eval_seed,
-                out=where,
-                measured=m(len(y)),
-                memory_gb=cfg.memory_gb,
-                recompute=force,
-            )
-        )
+        planes[act, "edge441"] = evaluate(
+            few,
+            nets[act],
+            x,
+            y,
+            est,
+            options,
+            cfg.contrast_epochs,
+            seed=cfg.eval_seed,
+            out=where,
+            measured=m(len(y)),
+            memory_gb=cfg.memory_gb,
+            recompute=force,
+        ).hidden()
         est_h, options_h = estimators(cfg)["hsic"]
         where_h = out / "planes" / f"{act}_hsic"
-        planes[act, "hsic"] = hidden(
-            evaluate(
-                few,
-                nets[act],
-                x[:n_h],
-                y[:n_h],
-                est_h,
-                options_h,
-                cfg.hsic_epochs,
-                seed=cfg.eval_seed,
-                out=where_h,
-                measured=m(min(n_h, len(y))),
-                memory_gb=cfg.memory_gb,
-                recompute=force,
-            )
-        )
+        planes[act, "hsic"] = evaluate(
+            few,
+            nets[act],
+            x[:n_h],
+            y[:n_h],
+            est_h,
+            options_h,
+            cfg.hsic_epochs,
+            seed=cfg.eval_seed,
+            out=where_h,
+            measured=m(min(n_h, len(y))),
+            memory_gb=cfg.memory_gb,
+            recompute=force,
+        ).hidden()
         files[act] = {
             "edge420": [str(Path(f).relative_to(out)) for f in files_420],
             "edge441": str(pipeline.result_path(where, est).relative_to(out)),

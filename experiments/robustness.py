@@ -125,7 +125,7 @@ def cap(plane) -> float:
 def drop_stats(plane) -> dict:
     """Per hidden layer: the verdict module's statistic and outcome (drop, peak, compresses), and the
     network's verdicts for both claims; an undefined (NaN) estimate decides nothing."""
-    i_xt = np.asarray(plane.i_xt, float)[:, :, :-1]  # S x E x hidden layers
+    i_xt = np.asarray(plane.hidden().i_xt, float)  # S x E x hidden layers
     n_h = i_xt.shape[2]
     if not np.isfinite(i_xt).all():
         nan = np.full(n_h, np.nan)

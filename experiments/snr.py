@@ -344,7 +344,7 @@ def _undecided(claim: str, source: str, why: str) -> dict:
 def _compression(plane):
     """Per seed and hidden layer: peak-to-final drop, its fraction of the peak, the peak epoch (S x L-1);
     and the verdict module's statistic of each hidden layer."""
-    i_xt = plane.i_xt[:, :, :-1]
+    i_xt = plane.hidden().i_xt
     drop = i_xt.max(1) - i_xt[:, -1]
     stats = verdicts.layers(i_xt, plane.epochs, cap=verdicts.cap_xt(plane))
     return drop, drop / np.maximum(i_xt.max(1), 1e-12), plane.epochs[i_xt.argmax(1)], stats

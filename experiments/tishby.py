@@ -64,7 +64,7 @@ def figures(results: dict, cfg: Config, out) -> list:
 
 def claims(results: dict, cfg: Config) -> list[dict]:
     plane, h_y, szt = results["plane"], results["h_y"], "Shwartz-Ziv & Tishby 2017"
-    i_xt, i_ty = plane.i_xt[:, :, :-1], plane.i_ty  # S x E x hidden layers; S x E x L
+    i_xt, i_ty = plane.hidden().i_xt, plane.i_ty  # S x E x hidden layers; S x E x L
     stats = verdicts.layers(i_xt, plane.epochs, cap=verdicts.cap_xt(plane))
     last = len(stats) - 1  # the last hidden layer
     rise, ty = verdicts.rises(i_ty, cap=h_y), verdicts.layers(i_ty, plane.epochs, cap=h_y)

@@ -92,6 +92,26 @@ class InfoPlane:
             settings={**self.settings, **{k: v[0] for k, v in sw.items()}},
         )
 
+    def hidden(self) -> InfoPlane:
+        """The plane without its last T, the network's (softmax) output: the hidden layers only. Only for
+        per-layer views ("layers", "window:W"), where the output is the last T."""
+        view = self.measured.get("view", "layers")
+        if not (view == "layers" or str(view).startswith("window")):
+            raise ValueError(f"hidden() drops the output layer of a per-layer plane; this plane's view is {view!r}")
+        if self.shape[-1] < 2:
+            raise ValueError(
+                f"hidden() needs a plane with the output and at least one hidden layer, got {self.shape[-1]} T"
+            )
+        measured = dict(self.measured)
+        if measured.get("t_coords"):
+            measured["t_coords"] = list(measured["t_coords"])[:-1]
+        return replace(
+            self,
+            values={k: v[..., :-1] for k, v in self.values.items()},
+            layer_names=tuple(self.layer_names[:-1]),
+            measured=measured,
+        )
+
     def __getattr__(self, name):
         values = self.__dict__.get("values", {})
         if name in values:

@@ -267,6 +267,13 @@ def test_per_filter_and_pooled_views_of_a_cnn(tmp_path):
     old = dataclasses.replace(per_filter, measured={k: v for k, v in per_filter.measured.items() if k != "t_coords"})
     old.save(tmp_path / "old.npz")  # a file written before the engine recorded coordinates
     assert InfoPlane.load(tmp_path / "old.npz").t_coords == per_filter.t_coords
+    with pytest.raises(ValueError, match=r"hidden\(\) drops the output layer of a per-layer plane"):
+        per_filter.hidden()
+    layers = pipeline.evaluate_arrays(m.apply, params, [0], x, y, "binning", **QUIET)
+    hid = layers.hidden()  # the softmax output dropped, with its name and coordinates
+    assert hid.shape == layers.shape[:-1] + (2,) and hid.layer_names == ("layer 1", "layer 2")
+    np.testing.assert_array_equal(hid.i_xt, layers.i_xt[..., :-1])
+    assert hid.t_coords == ({"layer": 1}, {"layer": 2})
     assert CNNConfig(input_shape=(8, 8, 1), filters=(2, 3), n_classes=2).build().n_layers == 3
 
 

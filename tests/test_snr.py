@@ -166,13 +166,19 @@ def test_bad_settings_fail_before_training(refused, args, message):
 def test_a_transition_far_from_the_peak_is_no_only_in_szt_s_batch_size():
     """Two seeds whose last hidden layer peaks at epoch 1000 and loses half its I(X;T), with the SNR
     transition at epoch 10 (two decades early): "no" at SZT's batch 512, undecided at 256."""
-    from types import SimpleNamespace
+    from ibjax.result import InfoPlane
 
     epochs = np.array([0, 10, 100, 1000, 3000])
     curve = np.array([1.0, 2.0, 3.0, 4.0, 2.0])  # hidden layer: peak at 1000, drop 2 = 50% of its peak
     i_xt = np.stack([np.stack([curve, curve, np.ones(5)], axis=1)] * 2)  # S x E x (2 hidden + output)
     r = {
-        "plane": SimpleNamespace(i_xt=i_xt, epochs=epochs, measured={"n_samples": 4096}),
+        "plane": InfoPlane(
+            epochs,
+            {"i_xt": i_xt[None], "i_ty": np.zeros((1,) + i_xt.shape)},
+            "binning",
+            {},
+            measured={"n_samples": 4096},
+        ),
         "transition": np.full((2, 3), 10.0),
         "steepest": np.full((2, 3), 10.0),
     }
