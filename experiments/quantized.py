@@ -335,8 +335,13 @@ def claims(results: dict, cfg: Config) -> list[dict]:
         for lab, v in errors[name].items()
         if isinstance(v, dict) and lab.startswith("bin") and not v.get("undecided")
     ]
+    # judged only on the layers where both verdicts are decided (None: the exact plane or the estimate
+    # cannot decide there, e.g. a layer saturated at 12 bits): refutes = one decided layer disagrees
     n_flip = sum(any(a is False for a in errors[name][lab]["agrees"]) for name, lab in binning)
-    n_ok = sum(all(a is True for a in errors[name][lab]["agrees"]) for name, lab in binning)
+    n_ok = sum(
+        all(a is not False for a in errors[name][lab]["agrees"]) and any(a is True for a in errors[name][lab]["agrees"])
+        for name, lab in binning
+    )
     if not binning:
         v_bin = undecided("no usable binning setting")
     elif n_flip and n_ok:
@@ -348,8 +353,8 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             np.nan,
             (np.nan, np.nan),
             np.nan,
-            f"no power: {len(binning) - n_flip - n_ok} of {len(binning)} binning settings are undecided "
-            "in some layer, and the decided ones all go one way",
+            f"no power: {len(binning) - n_flip - n_ok} of {len(binning)} binning settings are decided in no "
+            "layer, and the decided ones all go one way",
         )
     else:
         v_bin = holds(False, effect=n_flip / len(binning), what="every binning setting gives the same pattern")
@@ -384,7 +389,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
             f"{src}, Sec. 4",
             v_bin,
             {
-                "usable binning settings x networks agreeing in every layer": f"{n_ok} of {len(binning)}",
+                "usable binning settings x networks agreeing in every decided layer": f"{n_ok} of {len(binning)}",
                 "disagreeing in at least one layer": f"{n_flip} of {len(binning)}",
             },
         ),
