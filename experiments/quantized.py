@@ -292,7 +292,7 @@ def _activation_dependence(exact: dict) -> list[dict]:
     out = []
     for w in sorted(bits("tanh") & bits("relu")):
         planes = {a: exact[f"{a} {w}"] for a in ("tanh", "relu")}
-        measured, differ, undecided, n_pairs = {}, [], [], 0
+        measured, differ, open_pairs, n_pairs = {}, [], [], 0
         for l in range(planes["tanh"].i_xt.shape[-1] - 1):  # hidden layers
             v = {a: decide(compression(p.i_xt[:, :, l], p.epochs, cap=cap_xt(p))) for a, p in planes.items()}
             where, n_pairs = f"T{l + 1}", n_pairs + 1
@@ -300,13 +300,13 @@ def _activation_dependence(exact: dict) -> list[dict]:
                 f"{x.outcome} (drop {x.effect:.2f} bits{', ' + x.reason if x.reason else ''})" for x in v.values()
             )
             if "undecided" in (v["tanh"].outcome, v["relu"].outcome):
-                undecided.append(where)
+                open_pairs.append(where)
             elif v["tanh"].outcome != v["relu"].outcome:
                 differ.append(where)
-        agrees = True if differ else (None if undecided or not n_pairs else False)
+        agrees = True if differ else (None if open_pairs or not n_pairs else False)
         reason = (
             f"no hidden layer where the tanh and ReLU verdicts are both decided and differ; undecided at "
-            f"{len(undecided)} of {n_pairs}: {', '.join(undecided)}"
+            f"{len(open_pairs)} of {n_pairs}: {', '.join(open_pairs)}"
         )
         outcome = "holds" if agrees else ("fails" if agrees is False else "undecided")
         verdict = Verdict(agrees, outcome, float(len(differ)), (np.nan, np.nan), np.nan, reason)
