@@ -116,12 +116,12 @@ class _MLP(nn.Module):
     quant_weights: bool = False
     quant_range: str = "fixed"  # or "minmax": Lorenzen et al.'s batch / moving-average ranges
 
-    def _minmax_ema(self, i, last):
+    def _minmax_ema(self, last):
         """Lorenzen's rule: the output layer and unbounded (ReLU) layers on a moving-average range."""
         return self.quant_range == "minmax" and (last or quantize.activation_range(self.activation) is None)
 
     def _dense(self, i, w, last):
-        if self.quant_bits and self._minmax_ema(i, last):  # tfmot's default config: kernel quantized too
+        if self.quant_bits and self._minmax_ema(last):  # tfmot's default config: kernel quantized too
             return _QuantDense(w, INITS[self.init_name], self.quant_bits, True, name=f"Dense_{i}")
         if self.quant_weights:
             return _QuantDense(w, INITS[self.init_name], self.quant_bits, name=f"Dense_{i}")
@@ -140,7 +140,7 @@ class _MLP(nn.Module):
             if last:  # tfmot pre-quantizes a softmax: the logits on their range, then the softmax
                 zq = self._ema(i, z, train, mask)
                 return jax.nn.softmax(zq), zq
-            if self._minmax_ema(i, last):
+            if self._minmax_ema(last):
                 return self._ema(i, ACTIVATIONS[self.activation](z), train, mask), z
             a = ACTIVATIONS[self.activation](z)
             lo, hi = quantize.batch_range(a, mask if train else None)

@@ -90,6 +90,12 @@ def check_range_rule(rule, *, name: str = "quant_range") -> str:
     return rule
 
 
+def _straight_through(q, y):
+    """Forward value exactly ``q`` (``y - y`` is 0 in floating point; ``y + (q - y)`` is not always ``q``,
+    which under XLA fusion put a 17th value in a 16-level layer), gradient that of ``y``."""
+    return lax.stop_gradient(q) + (y - lax.stop_gradient(y))
+
+
 def _steps(bits):
     return (2.0 ** jnp.asarray(bits, jnp.float32)) - 1.0
 
@@ -101,7 +107,7 @@ def uniform(x, *, bits, lo, hi):
     n = _steps(bits)
     step = (hi - lo) / n
     q = lo + jnp.round((y - lo) / step) * step
-    return y + lax.stop_gradient(q - y)
+    return _straight_through(q, y)
 
 
 def _half_up(v):
@@ -128,7 +134,7 @@ def fake_quant(x, *, bits, lo, hi):
     lo, hi, scale = _nudge(lax.stop_gradient(lo), lax.stop_gradient(hi), bits)
     y = jnp.clip(x, lo, hi)
     q = _half_up((y - lo) / scale) * scale + lo  # as TensorFlow: the zero level is exactly 0
-    return lax.stop_gradient(q) + (y - lax.stop_gradient(y))  # forward: exactly q (y - y = 0), so codes are exact
+    return _straight_through(q, y)
 
 
 def batch_range(x, mask=None):
@@ -167,7 +173,7 @@ def weights(w, *, bits):
     (b = 2: ternary); straight-through gradient, the scale is not differentiated."""
     half = 2.0 ** (jnp.asarray(bits, jnp.float32) - 1.0) - 1.0
     scale = lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(w)), 1e-12)) / half
-    return w + lax.stop_gradient(jnp.round(w / scale) * scale - w)
+    return _straight_through(jnp.round(w / scale) * scale, w)
 
 
 def codes(q, *, bits, lo, hi):
