@@ -26,6 +26,26 @@ import sys
 import time
 from pathlib import Path
 
+from experiments._settings import (  # noqa: F401  (typed settings: the studies use them as harness.*)
+    Invalid,
+    Settings,
+    activation,
+    activations,
+    distinct,
+    each,
+    epochs,
+    estimator,
+    integer,
+    length,
+    member_of,
+    number,
+    one_of,
+    option,
+    options,
+    setting,
+    validate,
+    where,
+)
 from ibjax import io
 from ibjax.runs import use_cpu_cores, versions
 from ibjax.timing import compile_clock, phase_clock
@@ -279,27 +299,3 @@ def mean_se(values_S) -> dict:
     v = np.asarray(values_S, float)
     se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
     return {"mean": round(float(v.mean()), 4), "se": round(se, 4), "n_seeds": int(len(v))}
-
-
-def check_epoch_specs(cfg, *names: str) -> None:
-    """Each named field of ``cfg`` must be an epoch spec valid for ``cfg.run``'s kept schedule."""
-    from ibjax import pipeline, schedules
-
-    kept = schedules.from_spec(cfg.run.train.schedule, cfg.run.train.n_epochs)
-    for name in names:
-        try:
-            pipeline.select_epochs(getattr(cfg, name), kept)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
-
-
-def check_contrast_activation(cfg) -> None:
-    """``cfg.contrast_activation`` must be a valid activation for ``cfg.run.model`` and differ from its own."""
-    from ibjax.config import MLPConfig
-
-    try:
-        MLPConfig(cfg.run.model.widths, cfg.contrast_activation, cfg.run.model.init)
-    except ValueError as e:
-        raise ValueError(f"contrast_activation: {str(e).removeprefix('model: ')}") from None
-    if cfg.contrast_activation == cfg.run.model.activation:
-        raise ValueError(f"contrast_activation must differ from run.model.activation ({cfg.run.model.activation!r})")

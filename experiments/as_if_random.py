@@ -39,31 +39,16 @@ def _default_run() -> RunConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(default_factory=_default_run)  # the activation is replaced by each of `activations`
-    activations: tuple = ("tanh", "relu")
-    seeds: int = 3
-    window: int = 5  # kept epochs pooled into one sample
-    estimator: str = "binning"  # a label-conditional estimator (binning or kde)
-    options: str = "bin_size=0.07"
-    late: float = 0.5  # late training starts at this fraction of the epochs
-
-    def __post_init__(self):
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
-            raise ValueError(f"window must be an integer >= 2, got {self.window!r}")
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
-        if not 0.0 <= self.late < 1.0:
-            raise ValueError(f"late must be in [0, 1), got {self.late!r}")
-        if not self.activations:
-            raise ValueError("activations must name at least one activation, e.g. tanh,relu")
-        est = registry.get(self.estimator)
-        if not est.label_conditional:
-            valid = sorted(n for n, e in registry.builtin().items() if e.label_conditional)
-            raise ValueError(f"estimator {self.estimator!r} has no as-if-random view; valid: {valid}")
-        registry.parse_options(self.estimator, self.options)
-        for act in self.activations:
-            self.run.replace(**{"model.activation": act})  # an unknown activation fails here
+    activations: tuple = harness.setting(("tanh", "relu"), harness.activations())
+    seeds: int = harness.setting(3, harness.integer(least=1))
+    window: int = harness.setting(5, harness.integer(least=2))  # kept epochs pooled into one sample
+    # a label-conditional estimator (binning or kde)
+    estimator: str = harness.setting("binning", harness.estimator(label_conditional=True))
+    options: str = harness.setting("bin_size=0.07", harness.options("estimator"))
+    # late training starts at this fraction of the epochs
+    late: float = harness.setting(0.5, harness.number(least=0, below=1))
 
 
 QUICK = {

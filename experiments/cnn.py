@@ -44,7 +44,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, data, io, pipeline, plotting, registry, schedules
+from ibjax import checkpoints, data, io, pipeline, plotting
 from ibjax import claims as verdicts
 from ibjax.config import CNNConfig, DataConfig, ResNetConfig, RunConfig, TrainConfig
 
@@ -55,36 +55,41 @@ DATASETS = ("mnist_test", "fashion_mnist", "fashion_mnist_test")  # official 10k
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     cnn: CNNConfig = field(
         default_factory=lambda: CNNConfig(
             filters=(8, 16, 32, 32), strides=(2, 2, 2, 2), batch_norm=True, activation="tanh"
         )
     )
     resnet: ResNetConfig = field(default_factory=lambda: ResNetConfig(filters=(8, 8, 16), activation="tanh"))
-    data: DataConfig = field(default_factory=lambda: DataConfig(name="mnist_test", train_frac=0.2))
+    data: DataConfig = harness.setting(  # official 10k test splits
+        factory=lambda: DataConfig(name="mnist_test", train_frac=0.2), within={"name": harness.one_of(*DATASETS)}
+    )
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             optimizer="momentum", learning_rate=0.05, batch_size=100, n_epochs=30, schedule="all"
         )
     )
-    gd_epochs: int = 60  # full-batch GD: one step per epoch
-    gd_nets: tuple = ("cnn",)  # the nets also trained with full-batch GD (the ResNet's would double the run time)
-    nets: tuple = ("cnn",)  # add "resnet" for the mini ResNet (about 2x the run time)
-    estimators: tuple = ("binning", "kde_relative", "knn")
-    activations: tuple = ACTS
-    optimizers: tuple = ("sgd",)  # add "gd" for full-batch GD on gd_nets
-    seeds: int = 3
-    mi_samples: int = 2000  # the first held-out images
-    bin_size: float = 0.5
-    noise_var: float = 0.1  # kde (absolute): kernel variance
-    kde_scale: float = KDE_SCALE  # kde_relative: kernel variance / the T's mean squared pairwise distance
-    k: int = 2
-    epochs: str = "log:8"  # kept epochs of the per-layer planes (pipeline.EPOCH_SPECS): dense early, the last one
-    filter_epochs: str = "log:3"  # kept epochs of the per-filter and pooled views
-
-    def __post_init__(self):
-        check(self)
+    gd_epochs: int = harness.setting(60, harness.integer(least=1))  # full-batch GD: one step per epoch
+    gd_nets: tuple = harness.setting(("cnn",), harness.distinct(*NETS, least=0))  # also trained with full-batch GD
+    nets: tuple = harness.setting(("cnn",), harness.distinct(*NETS))  # add "resnet" for the mini ResNet (2x time)
+    estimators: tuple = harness.setting(("binning", "kde_relative", "knn"), harness.distinct(*ESTIMATORS))
+    activations: tuple = harness.setting(ACTS, harness.distinct(*ACTS))
+    optimizers: tuple = harness.setting(  # add "gd" for full-batch GD on gd_nets
+        ("sgd",),
+        harness.distinct(*OPTS),
+        harness.where(lambda v, cfg: bool(networks(cfg)), "such that a network trains ('gd' trains gd_nets in nets)"),
+    )
+    seeds: int = harness.setting(3, harness.integer(least=1))
+    mi_samples: int = harness.setting(  # the first held-out images
+        2000, harness.integer(least=1, most=lambda cfg: 10000 - int(round(cfg.data.train_frac * 10000)))
+    )
+    bin_size: float = harness.setting(0.5, harness.option("binning", "bin_size"))
+    noise_var: float = harness.setting(0.1, harness.option("kde", "noise_var"))  # kde (absolute): kernel variance
+    kde_scale: float = harness.setting(KDE_SCALE, harness.option("kde_relative", "scale"))  # / mean sq. distance
+    k: int = harness.setting(2, harness.integer(least=1), harness.option("knn", "k"))
+    epochs: str = harness.setting("log:8", harness.epochs("train"))  # kept epochs of the per-layer planes
+    filter_epochs: str = harness.setting("log:3", harness.epochs("train"))  # ... of the per-filter and pooled views
 
 
 QUICK = {
@@ -101,39 +106,6 @@ QUICK = {
     "resnet.filters": (2, 2, 3),
     "train.batch_size": 50,
 }
-
-
-def check(cfg: Config) -> None:
-    for name, allowed in (("nets", NETS), ("activations", ACTS), ("optimizers", OPTS), ("estimators", ESTIMATORS)):
-        v = getattr(cfg, name)
-        if not v or any(a not in allowed for a in v) or len(set(v)) != len(v):
-            raise ValueError(f"{name} must be distinct values of {allowed}, got {v!r}")
-    if any(n not in NETS for n in cfg.gd_nets):
-        raise ValueError(f"gd_nets must be values of {NETS}, got {cfg.gd_nets!r}")
-    if not networks(cfg):
-        raise ValueError(
-            f"no network to train: optimizers {cfg.optimizers} with gd_nets {cfg.gd_nets} and nets {cfg.nets}"
-        )
-    for name in ("seeds", "gd_epochs", "mi_samples", "k"):
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    if cfg.data.name not in DATASETS:
-        raise ValueError(f"data.name must be one of {DATASETS} (official 10k test splits), got {cfg.data.name!r}")
-    n_held = 10000 - int(round(cfg.data.train_frac * 10000))
-    if cfg.mi_samples > n_held:
-        raise ValueError(f"mi_samples must be <= the {n_held} held-out images, got {cfg.mi_samples}")
-    ctx = registry.Context(cfg.mi_samples, 10)
-    for est, opts in evaluations(cfg).items():
-        try:
-            registry.resolve(est, opts, ctx)
-        except ValueError as e:
-            raise ValueError(f"{est}: {e}") from None
-    for name, n in (("epochs", cfg.train.n_epochs), ("filter_epochs", cfg.train.n_epochs)):
-        try:
-            pipeline.select_epochs(getattr(cfg, name), schedules.from_spec(cfg.train.schedule, n))
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
 
 
 def evaluations(cfg: Config) -> dict:
@@ -209,7 +181,6 @@ def filter_array(values_SxExT, coords) -> tuple[np.ndarray, list[int]]:
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    check(cfg)
     out = Path(out)
     nets = networks(cfg)
     dirs = {

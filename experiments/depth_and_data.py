@@ -36,7 +36,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, data, pipeline, plotting, registry, schedules
+from ibjax import checkpoints, data, pipeline, plotting, registry
 from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
@@ -44,7 +44,7 @@ METRICS = ("train_loss", "test_loss")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(
         default_factory=lambda: RunConfig(
             MLPConfig(widths=(12, 10, 7, 5, 4, 3, 3, 2)),
@@ -52,14 +52,23 @@ class Config:
             TrainConfig(n_epochs=4000, schedule="log:100"),
         )
     )
-    depths: tuple = (1, 2, 3, 4, 5, 6)  # hidden layers: the first k hidden widths of run.model.widths
-    sizes: tuple = (0.05, 0.45, 0.85)  # training-set sizes as fractions of all inputs (<= run.data.train_frac)
-    seeds: int = 5
-    threshold_metric: str = "train_loss"  # or test_loss
-    threshold: float = 0.1  # nats
-    estimator: str = "binning"
-    options: str = "n_bins=30"
-    epochs: str = "all"  # evaluated subset of the kept epochs (these are log-spaced already)
+    # hidden layers: the first k hidden widths of run.model.widths
+    depths: tuple = harness.setting(
+        (1, 2, 3, 4, 5, 6),
+        harness.distinct(),
+        harness.each(harness.integer(least=1, most=lambda cfg: len(cfg.run.model.widths) - 2)),
+    )
+    # training-set sizes as fractions of all inputs (<= run.data.train_frac)
+    sizes: tuple = harness.setting(
+        (0.05, 0.45, 0.85), harness.distinct(), harness.each(harness.number(above=0, most="run.data.train_frac"))
+    )
+    seeds: int = harness.setting(5, harness.integer(least=1))
+    threshold_metric: str = harness.setting("train_loss", harness.one_of(*METRICS))  # or test_loss
+    threshold: float = harness.setting(0.1, harness.number(above=0, what="a finite loss (nats)"))  # nats
+    estimator: str = harness.setting("binning", harness.estimator())
+    options: str = harness.setting("n_bins=30", harness.options("estimator"))
+    # evaluated subset of the kept epochs (these are log-spaced already)
+    epochs: str = harness.setting("all", harness.epochs())
 
 
 QUICK = {"depths": (1, 2), "seeds": 2, "run.train.n_epochs": 100, "run.train.schedule": "log:30", "threshold": 0.5}
@@ -73,38 +82,6 @@ def widths(cfg: Config, depth: int) -> tuple:
 def subsets(cfg: Config) -> list[float]:
     """data.train_subset of each size (the fraction of the training split used)."""
     return [s / cfg.run.data.train_frac for s in cfg.sizes]
-
-
-def validate(cfg: Config) -> None:
-    """Every setting checked before anything is trained (one-line ValueErrors)."""
-    n_hidden = len(cfg.run.model.widths) - 2
-    if not cfg.depths or len(set(cfg.depths)) != len(cfg.depths):
-        raise ValueError(f"depths must be a non-empty list of distinct hidden-layer counts, got {cfg.depths}")
-    for d in cfg.depths:
-        if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= n_hidden:
-            raise ValueError(
-                f"depths: each must be an integer from 1 to {n_hidden} (the hidden layers of "
-                f"run.model.widths={cfg.run.model.widths}), got {d!r}"
-            )
-    frac = cfg.run.data.train_frac
-    if not cfg.sizes or len(set(cfg.sizes)) != len(cfg.sizes):
-        raise ValueError(f"sizes must be a non-empty list of distinct fractions, got {cfg.sizes}")
-    for s in cfg.sizes:
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= frac:
-            raise ValueError(
-                f"sizes: each training-set size must be a fraction of the data in (0, run.data.train_frac"
-                f"={frac:g}], i.e. a data.train_subset in (0, 1], got {s!r}"
-            )
-    if cfg.seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {cfg.seeds}")
-    if cfg.threshold_metric not in METRICS:
-        raise ValueError(f"threshold_metric must be one of {METRICS}, got {cfg.threshold_metric!r}")
-    if not np.isfinite(cfg.threshold) or cfg.threshold <= 0:
-        raise ValueError(f"threshold must be a finite loss > 0 (nats), got {cfg.threshold}")
-    for d in cfg.depths:
-        MLPConfig(widths(cfg, d), cfg.run.model.activation, cfg.run.model.init)
-    registry.parse_options(cfg.estimator, cfg.options)
-    pipeline.select_epochs(cfg.epochs, schedules.from_spec(cfg.run.train.schedule, cfg.run.train.n_epochs))
 
 
 def epochs_to_threshold(loss_E, threshold: float):
@@ -135,7 +112,6 @@ def _runs(plane, idx):
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    validate(cfg)
     subs, n_s = subsets(cfg), cfg.seeds
     options = registry.parse_options(cfg.estimator, cfg.options)
     planes, sub_planes, losses, dirs_by_depth, timings, archs = {}, {}, {}, {}, {}, {}

@@ -37,7 +37,7 @@ Accuracy is then a training accuracy (summary.json's "data_note" says which was 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -45,7 +45,7 @@ import jax
 import numpy as np
 
 from experiments import _harness as harness
-from ibjax import checkpoints, infoplane, io, pipeline, plotting, registry, views
+from ibjax import checkpoints, infoplane, io, pipeline, plotting, views
 from ibjax import claims as verdicts
 from ibjax import data as data_mod
 from ibjax.adapters import EDGE_STUDY
@@ -53,6 +53,10 @@ from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import edge
 
 DATA_CHOICES = ("auto", "mnist_train", "mnist_test")
+GAMMAS = (  # EDGE 4.2.0's gammas: one > 0 per hidden layer
+    harness.length(lambda cfg: len(cfg.run.model.widths) - 2, "one per hidden layer of run.model.widths"),
+    harness.each(harness.number(above=0)),
+)
 PLANES = ("edge420", "edge441", "hsic")  # the study's estimator, the contrast, and HSIC
 LABELS = {
     "edge420": "EDGE 4.2.0, the study's settings [bits]",
@@ -85,27 +89,44 @@ def _default_run() -> RunConfig:
 
 
 @dataclass(frozen=True)
-class Config:
-    run: RunConfig = field(default_factory=_default_run)  # data.name is replaced by `data`'s choice
-    contrast_activation: str = "relu"  # the second row: the same network with this activation
-    seeds: int = 10
-    data: str = "auto"  # auto: mnist_train when its files are present, else mnist_test
-    mi_samples: int = 10000  # the first this many training images are X (0: all of them)
-    gamma_xt: tuple = (0.8, 1.0, 1.2, 1.8)  # EDGE 4.2.0 gamma of T in I(X;T), one per hidden layer (the study's)
-    gamma_ty: tuple = (0.4, 0.5, 0.6, 0.8)  # ... in I(T;Y)
-    edge_L: int = 10  # EDGE ensemble size
-    edge_keys: int = 1  # p-stable projection keys averaged per estimate (the study: one projection)
-    epochs: str = "all"  # kept epochs (iterations) evaluated with EDGE 4.2.0 (pipeline.EPOCH_SPECS)
-    contrast_seeds: int = 3  # the first this many seeds evaluated with the contrasts (EDGE 4.4.1, HSIC)
-    contrast_U: float = 20.0  # EDGE 4.4.1 cap for both terms (the earlier adapter's setting)
-    contrast_epochs: str = "every:5"  # kept epochs evaluated with EDGE 4.4.1 (7 of the 31)
-    hsic_samples: int = 2000  # the first this many MI samples for HSIC (N x N kernels)
-    hsic_epochs: str = "every:5"  # kept epochs evaluated with HSIC
-    memory_gb: float = 6.0  # the engine's budget per chunk
-    eval_seed: int = 0  # PRNG seed of the estimators (EDGE's p-stable projections)
-
-    def __post_init__(self):
-        check(self)
+class Config(harness.Settings):
+    # an MLP from 784 inputs to 10 classes; data.name is replaced by `data`'s choice
+    run: RunConfig = harness.setting(
+        factory=_default_run,
+        within={
+            "model.kind": harness.one_of("mlp"),
+            "model.widths": harness.where(
+                lambda w, cfg: w[0] == 784 and w[-1] == 10, "widths from 784 inputs to 10 classes"
+            ),
+        },
+    )
+    # the second row: the same network with this activation
+    contrast_activation: str = harness.setting("relu", harness.activation(differs_from="run.model.activation"))
+    seeds: int = harness.setting(10, harness.integer(least=1))
+    # auto: mnist_train when its files are present, else mnist_test
+    data: str = harness.setting("auto", harness.one_of(*DATA_CHOICES))
+    # the first this many training images are X (0: all of them)
+    mi_samples: int = harness.setting(10000, harness.integer(least=20, zero=True))
+    # EDGE 4.2.0 gamma of T in I(X;T), one per hidden layer (the study's)
+    gamma_xt: tuple = harness.setting((0.8, 1.0, 1.2, 1.8), *GAMMAS)
+    gamma_ty: tuple = harness.setting((0.4, 0.5, 0.6, 0.8), *GAMMAS)  # ... in I(T;Y)
+    edge_L: int = harness.setting(10, harness.option("edge", "L"))  # EDGE ensemble size
+    # p-stable projection keys averaged per estimate (the study: one projection)
+    edge_keys: int = harness.setting(1, harness.option("edge", "n_keys"))
+    # kept epochs (iterations) evaluated with EDGE 4.2.0 (pipeline.EPOCH_SPECS)
+    epochs: str = harness.setting("all", harness.epochs())
+    # the first this many seeds evaluated with the contrasts (EDGE 4.4.1, HSIC)
+    contrast_seeds: int = harness.setting(3, harness.integer(least=1, most="seeds"))
+    # EDGE 4.4.1 cap for both terms (the earlier adapter's setting)
+    contrast_U: float = harness.setting(20.0, harness.option("edge", "U"))
+    # kept epochs evaluated with EDGE 4.4.1 (7 of the 31)
+    contrast_epochs: str = harness.setting("every:5", harness.epochs())
+    # the first this many MI samples for HSIC (N x N kernels)
+    hsic_samples: int = harness.setting(2000, harness.integer(least=20, zero=True))
+    hsic_epochs: str = harness.setting("every:5", harness.epochs())  # kept epochs evaluated with HSIC
+    memory_gb: float = harness.setting(6.0, harness.number(above=0))  # the engine's budget per chunk
+    # PRNG seed of the estimators (EDGE's p-stable projections)
+    eval_seed: int = harness.setting(0, harness.integer(least=0))
 
 
 QUICK = {
@@ -121,44 +142,6 @@ QUICK = {
     "contrast_epochs": "all",
     "hsic_epochs": "every:2",
 }  # CI-sized: EDGE compiles one call per layer, so one hidden layer
-
-
-def check(cfg: Config) -> None:
-    """Every setting and estimator option, checked before anything is trained (one-line ValueErrors)."""
-    if isinstance(cfg.seeds, bool) or not isinstance(cfg.seeds, int) or cfg.seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
-    if cfg.data not in DATA_CHOICES:
-        raise ValueError(f"data must be one of {DATA_CHOICES}, got {cfg.data!r}")
-    if cfg.run.model.kind != "mlp" or cfg.run.model.widths[0] != 784 or cfg.run.model.n_classes != 10:
-        raise ValueError(f"run.model must be an MLP from 784 inputs to 10 classes, got {cfg.run.model}")
-    harness.check_contrast_activation(cfg)
-    if (
-        isinstance(cfg.contrast_seeds, bool)
-        or not isinstance(cfg.contrast_seeds, int)
-        or not 1 <= cfg.contrast_seeds <= cfg.seeds
-    ):
-        raise ValueError(f"contrast_seeds must be an integer in [1, seeds = {cfg.seeds}], got {cfg.contrast_seeds!r}")
-    for name in ("mi_samples", "hsic_samples"):
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or 0 < v < 20:
-            raise ValueError(f"{name} must be 0 (all MI samples) or an integer >= 20, got {v!r}")
-    n_hidden = len(cfg.run.model.widths) - 2
-    for name in ("gamma_xt", "gamma_ty"):
-        g = tuple(getattr(cfg, name))
-        if len(g) != n_hidden or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in g):
-            raise ValueError(
-                f"{name} must list one gamma > 0 per hidden layer ({n_hidden} for run.model.widths "
-                f"{cfg.run.model.widths}), got {g!r}"
-            )
-    ctx = registry.Context(max(cfg.mi_samples, 20), 10)
-    for name, (est, options) in estimators(cfg).items():
-        try:
-            registry.resolve(est, options, ctx)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{'edge_L / edge_keys / contrast_U' if est == 'edge' else name}: {e}") from None
-    if isinstance(cfg.memory_gb, bool) or not isinstance(cfg.memory_gb, (int, float)) or not cfg.memory_gb > 0:
-        raise ValueError(f"memory_gb must be a number > 0, got {cfg.memory_gb!r}")
-    harness.check_epoch_specs(cfg, "epochs", "contrast_epochs", "hsic_epochs")
 
 
 def estimators(cfg: Config, layer: int = 0) -> dict:
@@ -335,7 +318,6 @@ def evaluate_edge420(cfg: Config, dirs, rc, x, y, *, out: Path, measured, recomp
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    check(cfg)
     out = Path(out)
     name = resolve_data(cfg)
     a, b = cfg.run.model.activation, cfg.contrast_activation

@@ -36,7 +36,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, models, pipeline, plotting, schedules
+from ibjax import checkpoints, models, pipeline, plotting
 from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import mixture
@@ -60,22 +60,33 @@ def _mlp_run():
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     neuron: RunConfig = field(default_factory=_neuron_run)
-    neuron_seeds: int = 3
-    neuron_n_mc: int = 2048  # noise draws per symbol for h(T)
-    mlp: RunConfig = field(default_factory=_mlp_run)
-    seeds: int = 6  # 3 left both compression claims undecided for power (NOTES.md)
-    parseval_betas: tuple = (0.0, 0.001, 0.01)  # train.parseval_beta swept in one call; 0 (first) = unconstrained
-    ortho_penalty: float = 0.01  # the contrast: loss penalty instead of the retraction (0: no contrast runs)
-    n_c: int = 16  # noisy passes per input for the deeper layers' h(T_l | X)
-    n_mc: int = 1
-    epochs: str = "every:2"  # of the MLP's kept epochs (27 of the 53 kept)
-    binned_epochs: int = 4000  # the deterministic twin's length (its claim compares bin sizes at equal weights)
-    bin_sizes: tuple = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-
-    def __post_init__(self):
-        check(self)
+    neuron_seeds: int = harness.setting(3, harness.integer(least=1))
+    neuron_n_mc: int = harness.setting(2048, harness.integer(least=1))  # noise draws per symbol for h(T)
+    mlp: RunConfig = harness.setting(factory=_mlp_run, within={"train.noise_sigma": harness.number(above=0)})  # noisy
+    # 3 left both compression claims undecided for power (NOTES.md)
+    seeds: int = harness.setting(6, harness.integer(least=1))
+    # train.parseval_beta (in [0, 0.5]) swept in one call; 0 (first) = unconstrained
+    parseval_betas: tuple = harness.setting(
+        (0.0, 0.001, 0.01),
+        harness.distinct(least=2),
+        harness.where(lambda v, cfg: v[0] == 0.0, "a list starting with 0.0 (the unconstrained runs)"),
+        harness.each(harness.number(least=0.0, most=0.5)),
+    )
+    # the contrast: loss penalty instead of the retraction (0: no contrast runs)
+    ortho_penalty: float = harness.setting(0.01, harness.number(least=0))
+    n_c: int = harness.setting(16, harness.integer(least=1))  # noisy passes per input for the deeper layers' h(T_l | X)
+    n_mc: int = harness.setting(1, harness.integer(least=1))
+    # of the MLP's kept epochs (27 of the 53 kept)
+    epochs: str = harness.setting("every:2", harness.epochs("mlp.train"))
+    # the deterministic twin's length (its claim compares bin sizes at equal weights)
+    binned_epochs: int = harness.setting(4000, harness.integer(least=2))
+    bin_sizes: tuple = harness.setting(
+        (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+        harness.distinct(),
+        harness.each(harness.option("binning", "bin_size")),
+    )
 
 
 QUICK = {
@@ -92,27 +103,6 @@ QUICK = {
     "epochs": "all",
     "binned_epochs": 60,
 }
-
-
-def check(cfg: Config) -> None:
-    """One-line ValueErrors before anything is trained."""
-    betas = tuple(cfg.parseval_betas)
-    if not betas or betas[0] != 0.0 or len(set(betas)) != len(betas) or len(betas) < 2:
-        raise ValueError(
-            f"parseval_betas must start with 0.0 (the unconstrained runs) and list distinct values, "
-            f"at least one > 0, got {betas!r}"
-        )
-    for b in betas:
-        TrainConfig(parseval_beta=float(b))  # its range check names train.parseval_beta
-    if isinstance(cfg.ortho_penalty, bool) or not isinstance(cfg.ortho_penalty, (int, float)) or cfg.ortho_penalty < 0:
-        raise ValueError(f"ortho_penalty must be a number >= 0 (0: no contrast runs), got {cfg.ortho_penalty!r}")
-    if isinstance(cfg.binned_epochs, bool) or not isinstance(cfg.binned_epochs, int) or cfg.binned_epochs < 2:
-        raise ValueError(f"binned_epochs must be an integer >= 2, got {cfg.binned_epochs!r}")
-    kept = schedules.from_spec(cfg.mlp.train.schedule, cfg.mlp.train.n_epochs)
-    try:
-        pipeline.select_epochs(cfg.epochs, kept)
-    except ValueError as e:
-        raise ValueError(f"epochs: {e}") from None
 
 
 def conditions(cfg: Config) -> list[tuple[str, float, float]]:
@@ -172,8 +162,6 @@ def run_neuron(cfg: Config, out, *, force: bool) -> dict:
 
 def run_mlp(cfg: Config, out, *, force: bool) -> dict:
     rc = cfg.mlp
-    if rc.train.noise_sigma <= 0:
-        raise ValueError(f"mlp.train.noise_sigma must be > 0 (the noisy network), got {rc.train.noise_sigma}")
     seeds = range(cfg.seeds)
     dirs = pipeline.train_or_reuse(
         rc,
@@ -245,7 +233,6 @@ def compression_stats(cfg: Config, plane) -> dict:
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    check(cfg)
     neuron, mlp = run_neuron(cfg, out, force=force), run_mlp(cfg, out, force=force)
     plane = mlp["noisy"]
     stats = compression_stats(cfg, plane)

@@ -36,16 +36,19 @@ SOURCE = "Shwartz-Ziv & Tishby 2017"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit")))
-    tasks: tuple = ("szt_12bit", "stochastic_12bit")
-    small: float = 0.05  # the small training set, as a fraction of all inputs (<= run.data.train_frac)
-    seeds: int = 5
-    n_bins: int = 30
-    betas: int = 64  # geomspace(1, 2000, betas)
-    n_iter: int = 500
-    bound_margin: float = 0.1  # "on the curve": final distance below this fraction of I(X;Y)
-    consistency_margin: float = 0.05  # bits: "satisfies the IB equations": gap below this
+    tasks: tuple = harness.setting(("szt_12bit", "stochastic_12bit"), harness.distinct("szt_12bit", "stochastic_12bit"))
+    # the small training set, as a fraction of all inputs (<= run.data.train_frac)
+    small: float = harness.setting(0.05, harness.number(above=0, most="run.data.train_frac"))
+    seeds: int = harness.setting(5, harness.integer(least=1))
+    n_bins: int = harness.setting(30, harness.option("binning", "n_bins"))
+    betas: int = harness.setting(64, harness.integer(least=2))  # geomspace(1, 2000, betas)
+    n_iter: int = harness.setting(500, harness.integer(least=1))
+    # "on the curve": final distance below this fraction of I(X;Y)
+    bound_margin: float = harness.setting(0.1, harness.number(above=0, below=1))
+    # bits: "satisfies the IB equations": gap below this
+    consistency_margin: float = harness.setting(0.05, harness.number(above=0))
 
 
 QUICK = {

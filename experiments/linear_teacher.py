@@ -29,19 +29,27 @@ SOURCE = "Saxe et al. 2018"
 
 
 @dataclass(frozen=True)
-class Config:
-    sizes: tuple = (50, 100, 300, 1000)  # P, training samples
-    inits: tuple = (0.1, 1.0)
-    seeds: int = 5
-    steps: int = 5000
-    n_kept: int = 40  # log-spaced measurement steps
-    batch_size: int = 20  # the minibatch optimizer (the other is full-batch GD)
-    hidden: tuple = (50, 50)
-    learning_rate: float = 0.05
-    sigma_y: float = 0.1
-    fit_size: int = 300  # the (P, small init) network of the fitting-and-compression claim
-    good: float = 0.05  # excess generalisation error / ||W0||^2: generalises below, not above `bad`
-    bad: float = 0.1
+class Config(harness.Settings):
+    # P, training samples
+    sizes: tuple = harness.setting((50, 100, 300, 1000), harness.distinct(), harness.each(harness.integer(least=2)))
+    inits: tuple = harness.setting((0.1, 1.0), harness.distinct(), harness.each(harness.number(above=0)))
+    seeds: int = harness.setting(5, harness.integer(least=1))
+    steps: int = harness.setting(5000, harness.integer(least=2))
+    n_kept: int = harness.setting(40, harness.integer(least=2, most="steps"))  # log-spaced measurement steps
+    # the minibatch optimizer (the other is full-batch GD)
+    batch_size: int = harness.setting(20, harness.integer(least=1))
+    hidden: tuple = harness.setting(
+        (50, 50),
+        harness.where(lambda v, cfg: len(v) >= 1, "at least one hidden width"),
+        harness.each(harness.integer(least=1)),
+    )
+    learning_rate: float = harness.setting(0.05, harness.number(above=0))
+    sigma_y: float = harness.setting(0.1, harness.number(least=0))
+    # the (P, small init) network of the fitting-and-compression claim
+    fit_size: int = harness.setting(300, harness.member_of("sizes"))
+    # excess generalisation error / ||W0||^2: generalises below, not above `bad`
+    good: float = harness.setting(0.05, harness.number(above=0))
+    bad: float = harness.setting(0.1, harness.number(above="good"))
 
 
 QUICK = {"sizes": (100, 300), "seeds": 2, "steps": 150, "n_kept": 10, "hidden": (20, 20)}

@@ -58,18 +58,21 @@ def _mnist_run() -> RunConfig:  # their MNIST-Bottleneck-2 (ReLU, 8 bits, 3000 e
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(default_factory=_default_run)
-    activations: tuple = ("tanh", "relu")
-    bits: tuple = (8, 4)
-    seeds: int = 10
-    n_bins: tuple = (30, 100)
-    noise_vars: tuple = (1e-3, 1e-2, 1e-1)
-    knn_k: int = 3  # 0: no kNN
-    edge_keys: int = 4  # 0: no EDGE
+    activations: tuple = harness.setting(("tanh", "relu"), harness.activations())
+    bits: tuple = harness.setting((8, 4), harness.distinct(2, 4, 8))
+    seeds: int = harness.setting(10, harness.integer(least=1))
+    n_bins: tuple = harness.setting((30, 100), harness.distinct(), harness.each(harness.option("binning", "n_bins")))
+    noise_vars: tuple = harness.setting(
+        (1e-3, 1e-2, 1e-1), harness.distinct(), harness.each(harness.option("kde", "noise_var"))
+    )
+    knn_k: int = harness.setting(3, harness.integer(least=1, zero=True))  # 0: no kNN
+    edge_keys: int = harness.setting(4, harness.integer(least=1, zero=True))  # 0: no EDGE
     mnist: bool = True
     mnist_run: RunConfig = field(default_factory=_mnist_run)
-    mnist_seeds: int = 5  # > 1 with more than one kept epoch: the MNIST plane joins the fitting and output claims
+    # > 1 with more than one kept epoch: the MNIST plane joins the fitting and output claims
+    mnist_seeds: int = harness.setting(5, harness.integer(least=1))
 
 
 QUICK = {

@@ -45,19 +45,27 @@ def _default_run() -> RunConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(default_factory=_default_run)
-    activations: tuple = ("tanh", "relu")
-    seeds: int = 3
-    bin_sizes: tuple = (0.01, 0.03, 0.1, 0.3)
-    n_bins: int = 30  # 0: no IDNNs-style binning modes
-    noise_vars: tuple = (1e-4, 1e-3, 1e-2, 1e-1)
-    knn_k: tuple = (3, 10)
-    edge_keys: int = 4  # 0: no EDGE
-    renyi_alphas: tuple = (1.01, 2.0)
-    renyi_widths: tuple = ("silverman", "knn")
-    renyi_subset: int = 256
-    exact_bits: int = 8  # 0: no quantized twin
+    activations: tuple = harness.setting(("tanh", "relu"), harness.activations())
+    seeds: int = harness.setting(3, harness.integer(least=1))
+    bin_sizes: tuple = harness.setting(
+        (0.01, 0.03, 0.1, 0.3), harness.distinct(), harness.each(harness.option("binning", "bin_size"))
+    )
+    n_bins: int = harness.setting(30, harness.integer(least=2, zero=True))  # 0: no IDNNs-style binning modes
+    noise_vars: tuple = harness.setting(
+        (1e-4, 1e-3, 1e-2, 1e-1), harness.distinct(), harness.each(harness.option("kde", "noise_var"))
+    )
+    knn_k: tuple = harness.setting((3, 10), harness.distinct(least=0), harness.each(harness.integer(least=1)))
+    edge_keys: int = harness.setting(4, harness.integer(least=1, zero=True))  # 0: no EDGE
+    renyi_alphas: tuple = harness.setting(
+        (1.01, 2.0), harness.distinct(least=0), harness.each(harness.option("renyi", "alpha"))
+    )
+    renyi_widths: tuple = harness.setting(
+        ("silverman", "knn"), harness.distinct(least=0), harness.each(harness.option("renyi", "width"))
+    )
+    renyi_subset: int = harness.setting(256, harness.integer(least=2, zero=True))
+    exact_bits: int = harness.setting(8, harness.one_of(0, 2, 4, 8))  # 0: no quantized twin
 
 
 QUICK = {

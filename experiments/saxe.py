@@ -27,7 +27,7 @@ exceeds twice the drop at the smallest-drop setting (paired over seeds, the inte
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from experiments import _harness as harness
-from ibjax import checkpoints, pipeline, plotting, registry
+from ibjax import checkpoints, pipeline, plotting
 from ibjax import claims as verdicts
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
@@ -52,21 +52,32 @@ def _default_run() -> RunConfig:
 
 
 @dataclass(frozen=True)
-class Config:
-    run: RunConfig = field(default_factory=_default_run)  # the saturating, minibatch network (tanh, batch 256)
-    contrast_activation: str = "relu"  # the second row: same network with this activation
-    seeds: int = 5
-    bin_size: float = 0.07  # Saxe's unbounded floor(t / bin_size) grid
-    idnns_bins: int = 30  # IDNNs: n_bins edges on idnns_range, values beyond folded into the edge bins
-    idnns_range: tuple = (-1.0, 1.0)
-    noise_var: float = 1e-3  # KDE noise variance (Saxe's setting)
-    bin_sweep: tuple = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2, 0.3)  # bin_size is added if missing
-    noise_sweep: tuple = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # noise_var is added if missing
-    epochs: str = "all"  # kept epochs evaluated with binning (pipeline.EPOCH_SPECS)
-    kde_epochs: str = "log:50"  # the subset evaluated with KDE
-
-    def __post_init__(self):
-        check(self)
+class Config(harness.Settings):
+    run: RunConfig = harness.setting(  # the saturating, minibatch network (tanh, batch 256)
+        factory=_default_run,
+        within={
+            "model.kind": harness.one_of("mlp"),
+            "train.batch_size": harness.integer(least=1),  # the SGD batch (the GD runs use the full batch)
+        },
+    )
+    contrast_activation: str = harness.setting("relu", harness.activation(differs_from="run.model.activation"))
+    seeds: int = harness.setting(5, harness.integer(least=1))
+    bin_size: float = harness.setting(0.07, harness.option("binning", "bin_size"))  # Saxe's floor(t / bin_size)
+    idnns_bins: int = harness.setting(30, harness.option("binning", "n_bins"))  # IDNNs: edges on idnns_range,
+    idnns_range: tuple = harness.setting(  # values beyond folded into the edge bins
+        (-1.0, 1.0), harness.length(2, "low, high"), harness.option("binning", "value_range")
+    )
+    noise_var: float = harness.setting(1e-3, harness.option("kde", "noise_var"))  # KDE noise variance (Saxe's)
+    bin_sweep: tuple = harness.setting(  # bin_size is added if missing
+        (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2, 0.3),
+        harness.distinct(),
+        harness.each(harness.option("binning", "bin_size")),
+    )
+    noise_sweep: tuple = harness.setting(  # noise_var is added if missing
+        (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), harness.distinct(), harness.each(harness.option("kde", "noise_var"))
+    )
+    epochs: str = harness.setting("all", harness.epochs())  # kept epochs evaluated with binning
+    kde_epochs: str = harness.setting("log:50", harness.epochs())  # the subset evaluated with KDE
 
 
 QUICK = {
@@ -117,34 +128,6 @@ def networks(cfg: Config) -> dict:
     }
 
 
-def check(cfg: Config) -> None:
-    """Every setting and estimator option, checked before anything is trained (one-line ValueErrors)."""
-    if isinstance(cfg.seeds, bool) or not isinstance(cfg.seeds, int) or cfg.seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
-    if cfg.run.model.kind != "mlp":
-        raise ValueError(f"run.model must be an MLP, got {cfg.run.model.kind!r}")
-    if cfg.run.train.batch_size == 0:
-        raise ValueError("run.train.batch_size must be > 0: it is the SGD batch (the GD runs use the full batch)")
-    harness.check_contrast_activation(cfg)
-    if len(cfg.idnns_range) != 2:
-        raise ValueError(f"idnns_range must be two numbers (low, high), got {cfg.idnns_range!r}")
-    ctx = registry.Context(4096, cfg.run.model.n_classes)
-    names = {
-        "binning": "bin_size / bin_sweep",
-        "idnns_binning": "idnns_bins / idnns_range",
-        "kde": "noise_var / noise_sweep",
-    }
-    for key, (est, options, sweep, _) in evaluations(cfg).items():
-        try:
-            pipeline.make_grid(est, options, sweep, ctx)  # every grid point through the registry's checks
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{names[key]}: {e}") from None
-    for name in ("bin_sweep", "noise_sweep"):
-        if len(getattr(cfg, name)) < 1:
-            raise ValueError(f"{name} must list at least one value")
-    harness.check_epoch_specs(cfg, "epochs", "kde_epochs")
-
-
 def _lower(plane):
     """The plane with the KDE lower bounds as i_xt / i_ty."""
     return dataclasses.replace(plane, values={"i_xt": plane.values["i_xt_lower"], "i_ty": plane.values["i_ty_lower"]})
@@ -166,7 +149,6 @@ def _table(drop_SxH) -> dict:
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    check(cfg)
     out = Path(out)
     nets, evals = networks(cfg), evaluations(cfg)
     a, b = cfg.run.model.activation, cfg.contrast_activation

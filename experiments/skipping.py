@@ -44,20 +44,24 @@ TIME_SHARE = 0.5  # "saves time": at least this share of the time the skipped ep
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(default_factory=lambda: tishby.Config().run)
-    seeds: int = 3
-    estimator: str = "binning"
-    options: str = "n_bins=30"
-    deltas: tuple = (0.005, 0.01, 0.02, 0.05, 0.1)  # for both delta-skip strategies
-    every: tuple = (2, 4, 8, 16, 32)  # every n-th kept epoch
-    headline_delta: float = 0.02  # the delta of the claims and the curves figure
-    round_size: int = 8  # approx: speculative steps per batched call
-    repeats: int = 3  # timed warm runs of each strategy (the fastest is reported); 0: time the first run only
-    granule: int = 8  # calls are padded to multiples of this many epochs (fewer compiled shapes)
-
-    def __post_init__(self):
-        check(self)
+    seeds: int = harness.setting(3, harness.integer(least=1))
+    estimator: str = harness.setting("binning", harness.estimator())
+    options: str = harness.setting("n_bins=30", harness.options("estimator"))
+    # for both delta-skip strategies
+    deltas: tuple = harness.setting(
+        (0.005, 0.01, 0.02, 0.05, 0.1), harness.distinct(), harness.each(harness.number(above=0, below=1))
+    )
+    # every n-th kept epoch
+    every: tuple = harness.setting((2, 4, 8, 16, 32), harness.distinct(least=0), harness.each(harness.integer(least=1)))
+    # the delta of the claims and the curves figure
+    headline_delta: float = harness.setting(0.02, harness.member_of("deltas"))
+    round_size: int = harness.setting(8, harness.integer(least=1))  # approx: speculative steps per batched call
+    # timed warm runs of each strategy (the fastest is reported); 0: time the first run only
+    repeats: int = harness.setting(3, harness.integer(least=0))
+    # calls are padded to multiples of this many epochs (fewer compiled shapes)
+    granule: int = harness.setting(8, harness.integer(least=1))
 
 
 QUICK = {
@@ -70,22 +74,6 @@ QUICK = {
     "repeats": 0,
     "granule": 32,
 }  # every call one shape: one compilation
-
-
-def check(cfg: Config) -> None:
-    if isinstance(cfg.seeds, bool) or not isinstance(cfg.seeds, int) or cfg.seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
-    if not cfg.deltas or not all(isinstance(d, (int, float)) and 0 < d < 1 for d in cfg.deltas):
-        raise ValueError(f"deltas must be a non-empty list of numbers in (0, 1), got {cfg.deltas!r}")
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in cfg.every):
-        raise ValueError(f"every must list integers >= 1, got {cfg.every!r}")
-    if cfg.headline_delta not in cfg.deltas:
-        raise ValueError(f"headline_delta must be one of deltas {cfg.deltas}, got {cfg.headline_delta!r}")
-    for name, least in (("round_size", 1), ("repeats", 0), ("granule", 1)):
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < least:
-            raise ValueError(f"{name} must be an integer >= {least}, got {v!r}")
-    registry.parse_options(cfg.estimator, cfg.options)
 
 
 # ---------------------------------------------------------------------------------------------

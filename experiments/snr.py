@@ -40,16 +40,16 @@ the claims undecided.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, io, models, pipeline, plotting, registry, schedules
+from ibjax import checkpoints, io, pipeline, plotting, registry
 from ibjax import claims as verdicts
-from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig, with_model
+from ibjax.config import DataConfig, RunConfig, TrainConfig, with_model
 
 MIN_HALF = 2  # the smoothing window is at least n ± 2 epochs
 COINCIDE = 0.5  # decades: the transition coincides with the I(X;T) peak
@@ -60,35 +60,23 @@ SZT_BATCH = 512  # SZT's minibatch size; the SNR and its transition epoch depend
 
 
 @dataclass(frozen=True)
-class Config:
-    run: RunConfig = field(
-        default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit"), train=TrainConfig(schedule="log:60"))
+class Config(harness.Settings):
+    # its activation is not used: the rows are set with activations=...
+    run: RunConfig = harness.setting(
+        factory=lambda: RunConfig(data=DataConfig(name="szt_12bit"), train=TrainConfig(schedule="log:60")),
+        within={"model.activation": harness.one_of("tanh")},
     )
-    seeds: int = 5
-    activations: tuple = ("tanh", "relu")  # one row each; replaces run.model.activation
-    options: str = "n_bins=30"  # binning of bounded activations (tanh): IDNNs' 30 bins on [-1, 1]
-    options_unbounded: str = "bin_size=0.07"  # binning of relu, softplus, linear: a fixed bin width
-    epochs: str = "all"  # the kept epochs (run.train.schedule) the information plane is evaluated on
-    window: float = 0.1  # smoothing: moving median over epochs n(1 - window) .. n(1 + window)
-
-    def __post_init__(self):
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
-        acts = tuple(self.activations)
-        bad = [a for a in acts if a not in models.ACTIVATIONS]
-        if not acts or bad or len(set(acts)) != len(acts):
-            raise ValueError(f"activations must be distinct names from {sorted(models.ACTIVATIONS)}, got {acts!r}")
-        if self.run.model.activation != MLPConfig().activation:
-            raise ValueError(
-                "run.model.activation is not used: set the rows with activations=..., "
-                f"e.g. --set activations={self.run.model.activation}"
-            )
-        if isinstance(self.window, bool) or not isinstance(self.window, (int, float)) or not 0.0 < self.window < 1.0:
-            raise ValueError(f"window must be a number in (0, 1), got {self.window!r}")
-        ctx = registry.Context(4096, 2)
-        for name in ("options", "options_unbounded"):
-            registry.resolve("binning", registry.parse_options("binning", getattr(self, name)), ctx)
-        pipeline.select_epochs(self.epochs, schedules.from_spec(self.run.train.schedule, self.run.train.n_epochs))
+    seeds: int = harness.setting(5, harness.integer(least=1))
+    # one row each; replaces run.model.activation
+    activations: tuple = harness.setting(("tanh", "relu"), harness.activations())
+    # binning of bounded activations (tanh): IDNNs' 30 bins on [-1, 1]
+    options: str = harness.setting("n_bins=30", harness.options(name="binning"))
+    # binning of relu, softplus, linear: a fixed bin width
+    options_unbounded: str = harness.setting("bin_size=0.07", harness.options(name="binning"))
+    # the kept epochs (run.train.schedule) the information plane is evaluated on
+    epochs: str = harness.setting("all", harness.epochs())
+    # smoothing: moving median over epochs n(1 - window) .. n(1 + window)
+    window: float = harness.setting(0.1, harness.number(above=0, below=1))
 
 
 QUICK = {"seeds": 2, "run.train.n_epochs": 200, "run.train.schedule": "log:30"}

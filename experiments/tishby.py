@@ -23,12 +23,12 @@ from ibjax.config import DataConfig, RunConfig
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(harness.Settings):
     run: RunConfig = field(default_factory=lambda: RunConfig(data=DataConfig(name="szt_12bit")))
-    seeds: int = 50
-    estimator: str = "binning"
-    options: str = "n_bins=30"  # the estimator's options, "name=value;name=value"
-    epochs: str = "all"
+    seeds: int = harness.setting(50, harness.integer(least=1))
+    estimator: str = harness.setting("binning", harness.estimator())
+    options: str = harness.setting("n_bins=30", harness.options("estimator"))  # "name=value;name=value"
+    epochs: str = harness.setting("all", harness.epochs())
 
 
 QUICK = {"run.train.n_epochs": 300, "run.train.schedule": "log:60"}

@@ -120,14 +120,20 @@ def test_trend():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--set", "depths=0,1"], "depths: each must be an integer from 1 to 6"),
-        (["--set", "depths=7"], "depths: each must be an integer from 1 to 6"),
+        (["--set", "depths=0,1"], "must be an integer in [1, 6], got"),
+        (["--set", "depths=7"], "must be an integer in [1, 6], got"),
         (["--set", "run.model.activation=gelu"], "activation must be one of"),
-        (["--set", "sizes=0,0.45"], "sizes: each training-set size must be a fraction of the data in (0, "),
-        (["--set", "sizes=0.05,0.9"], "i.e. a data.train_subset in (0, 1], got 0.9"),
+        (
+            ["--set", "sizes=0,0.45"],
+            "sizes item 1 of (0.0, 0.45): must be a number in (0, run.data.train_frac = 0.85], got 0.0",
+        ),
+        (
+            ["--set", "sizes=0.05,0.9"],
+            "sizes item 2 of (0.05, 0.9): must be a number in (0, run.data.train_frac = 0.85], got 0.9",
+        ),
         (["--set", "run.data.train_frac=1.5"], "data.train_frac must be in (0, 1)"),
         (["--set", "threshold_metric=accuracy"], "threshold_metric must be one of"),
-        (["--set", "threshold=-1"], "threshold must be a finite loss > 0"),
+        (["--set", "threshold=-1"], "threshold must be a finite loss (nats) > 0, got -1.0"),
         (["--set", "epochs=log:x"], "is not an integer"),
         (["--seeds", "0"], "--seeds must be >= 1"),
     ],

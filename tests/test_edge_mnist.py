@@ -123,14 +123,17 @@ def test_every_layer_and_curve_corr_closed_forms():
     [
         (["--set", "data=cifar"], "data must be one of ('auto', 'mnist_train', 'mnist_test'), got 'cifar'"),
         (["--set", "seeds=0"], "seeds must be an integer >= 1"),
-        (["--set", "mi_samples=5"], "mi_samples must be 0 (all MI samples) or an integer >= 20, got 5"),
-        (["--set", "contrast_U=0"], "edge_L / edge_keys / contrast_U: estimator option U must be a finite number > 0"),
+        (["--set", "mi_samples=5"], "mi_samples must be 0 or an integer >= 20, got 5"),
+        (["--set", "contrast_U=0"], "contrast_U: estimator option U must be a finite number > 0"),
         (["--set", "contrast_seeds=3"], "contrast_seeds must be an integer in [1, seeds = 2], got 3"),
-        (["--set", "gamma_xt=0.8,1.0"], "gamma_xt must list one gamma > 0 per hidden layer (1 for run.model.widths"),
+        (["--set", "gamma_xt=0.8,1.0"], "gamma_xt must list 1 value(s) (one per hidden layer of run.model.widths)"),
         (["--set", "memory_gb=0"], "memory_gb must be a number > 0, got 0.0"),
         (["--set", "edge_L=0"], "estimator option L must be an integer >= 1"),
         (["--set", "contrast_activation=tanh"], "contrast_activation must differ"),
-        (["--set", "run.model.widths=12,10,2"], "run.model must be an MLP from 784 inputs to 10 classes"),
+        (
+            ["--set", "run.model.widths=12,10,2"],
+            "run.model.widths must be widths from 784 inputs to 10 classes, got (12, 10, 2)",
+        ),
         (["--set", "hsic_epochs=log:x"], "hsic_epochs: epochs 'log:x'"),
     ],
 )

@@ -119,8 +119,11 @@ def test_neuron_margin_and_both_by_hand():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "parseval_betas=0.01,0.1"], "parseval_betas must start with 0.0"),
-        (["--set", "parseval_betas=0,0.7"], "train.parseval_beta must be in [0, 0.5]"),
+        (["--set", "parseval_betas=0.01,0.1"], "parseval_betas must be a list starting with 0.0"),
+        (
+            ["--set", "parseval_betas=0,0.7"],
+            "parseval_betas item 2 of (0.0, 0.7): must be a number in [0, 0.5], got 0.7",
+        ),
         (["--set", "ortho_penalty=-1"], "ortho_penalty must be a number >= 0"),
         (["--set", "epochs=list:7"], "epochs: epochs 'list:7'"),
     ],

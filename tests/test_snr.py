@@ -145,10 +145,10 @@ def test_full_batch_is_undefined_not_zero(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--set", "activations=gelu"], "activations must be distinct names from"),
-        (["--set", "activations=tanh,tanh"], "activations must be distinct names from"),
-        (["--set", "activations="], "activations must be distinct names from"),
-        (["--set", "run.model.activation=relu"], "run.model.activation is not used"),
+        (["--set", "activations=gelu"], "activations must be at least 1 distinct value(s) of"),
+        (["--set", "activations=tanh,tanh"], "activations must be at least 1 distinct value(s) of"),
+        (["--set", "activations="], "activations must be at least 1 distinct value(s) of"),
+        (["--set", "run.model.activation=relu"], "run.model.activation must be one of ('tanh',), got 'relu'"),
         (["--set", "window=0"], "window must be a number in (0, 1)"),
         (["--set", "window=1.5"], "window must be a number in (0, 1)"),
         (["--set", "options=n_bins=1"], "n_bins must be an integer >= 2"),
