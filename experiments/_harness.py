@@ -256,7 +256,11 @@ def split_time(seconds: float, compiled: dict, phases: dict, plot: float) -> dic
         "write [s]": round(write, 1),
         "plot [s]": round(plot, 1),
         "programs compiled": compiled["programs"],
+        **{k: int(phases.get(k, 0)) for k in TALLIES},  # what the run did from scratch and what it found done
     }
+
+
+TALLIES = ("runs trained", "runs reused", "planes computed", "planes reused")
 
 
 TIMING_KEYS = ("seconds", "timing")  # how long a run took: not a result (nor is any *_seconds)

@@ -115,11 +115,24 @@ def section(name: str, root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _done(t: dict) -> str:
+    """How the timed run got its results: from scratch, or by reusing runs and planes."""
+    if "runs trained" not in t:
+        return "-"
+    reused = t["runs reused"] + t["planes reused"]
+    if not reused:
+        return "from scratch"
+    done = t["runs trained"] + t["planes computed"]
+    return f"rerun: reused {t['runs reused']} runs, {t['planes reused']} planes" + (
+        f"; trained {t['runs trained']}, computed {t['planes computed']}" if done else ""
+    )
+
+
 def time_table(names, root: Path) -> str:
     """Each experiment's committed wall time split into load / compile / compute / write / plot."""
     lines = [
-        "| experiment | wall [s] | " + " | ".join(f"{p} [s]" for p in PHASES) + " | programs compiled |",
-        "|---|---|" + "---|" * len(PHASES) + "---|",
+        "| experiment | wall [s] | " + " | ".join(f"{p} [s]" for p in PHASES) + " | programs compiled | run as |",
+        "|---|---|" + "---|" * len(PHASES) + "---|---|",
     ]
     for n in names:
         s = json.loads((root / n / "summary.json").read_text())
@@ -128,11 +141,13 @@ def time_table(names, root: Path) -> str:
             cells = [f"{t[p + ' [s]']:.0f}" for p in PHASES] + [str(t["programs compiled"])]
         else:  # a summary from before the split: what it recorded
             cells = ["-", f"{t['compile [s]']:.0f}" if t else "-", "-", "-", "-", str(t.get("programs compiled", "-"))]
-        lines.append(f"| {n} | {s['seconds']:.0f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {n} | {s['seconds']:.0f} | " + " | ".join(cells) + f" | {_done(t)} |")
     note = (
         "Wall time of each committed run on 2 CPU cores (plot: figures and claims, after the run; compute: "
         "training and estimation, the rest). Compile counts what the run still compiled with the persistent "
-        "compilation cache as the machine had it. A dash: the committed run predates the split."
+        "compilation cache as the machine had it. A dash: the committed run predates the split. Run as: from "
+        "scratch (every run trained, every plane computed), or a rerun that found finished run directories and "
+        "saved planes (its time is not what a first run costs: README's experiment table has those)."
     )
     return "## Wall time\n\n" + note + "\n\n" + "\n".join(lines) + "\n"
 

@@ -146,17 +146,19 @@ def _write_run(run_dir: Path, config: dict, epochs_E, flat: dict, metrics: dict,
     rid = config["run_id"]
     os.mkdir(tmp / "params")
     it = range(len(epochs_E)) if progress is None else progress(range(len(epochs_E)))
-    for i in it:
+    for i in it:  # synced together below (one syncfs, not an fsync per file), before the directory is published
         arrays = {k: v[i] for k, v in flat.items()}
         arrays.update(__epoch__=np.int64(epochs_E[i]), __run_id__=np.array(rid))
-        io.atomic_save_npz(epoch_path(tmp, epochs_E[i]), _with_digest(arrays))
-    io.atomic_save_npz(tmp / "metrics.npz", _with_digest(dict(metrics, __run_id__=np.array(rid))))
+        io.atomic_save_npz(epoch_path(tmp, epochs_E[i]), _with_digest(arrays), sync=False)
+    io.atomic_save_npz(tmp / "metrics.npz", _with_digest(dict(metrics, __run_id__=np.array(rid))), sync=False)
+    io.sync_tree(tmp, [epoch_path(tmp, e) for e in epochs_E] + [tmp / "metrics.npz"])
     _fsync_dir(tmp / "params")
     io.atomic_write_json(
         tmp / "complete.json", {"format": FORMAT, "run_id": rid, "epochs": epochs_E.tolist(), "finished": time.time()}
     )
     _fsync_dir(tmp)
     _swap_into_place(tmp, run_dir)
+    _remember(run_dir, Run(epochs_E, unflatten(flat), config, dict(metrics)))
     return config
 
 
@@ -444,13 +446,85 @@ def load_run(run_dir: str | Path, epochs=None, *, allow_partial: bool = False) -
     want = np.setdiff1d(want, missing)
     if want.size == 0:
         raise ValueError(f"run_dir={str(run_dir)!r} has no params files to load")
+    known = _recalled(run_dir, config) if complete is not None and not missing.size else None
+    if known is not None:  # this process wrote or read these very files: no need to read them again
+        pos = np.searchsorted(known.epochs, want)
+        return Run(want, _take(known.params, pos), config, known.metrics)
     flats = [load_epoch(run_dir, e, rid) for e in want]
     _check_same_arrays(run_dir, want, flats)
     metrics = load_metrics(run_dir, expected_id=rid, required=complete is not None)
     if complete is None or missing.size:
         _warn_partial(run_dir, complete is None, missing, listed, want.size)
     stacked = {k: np.stack([f[k] for f in flats]) for k in flats[0]}
-    return Run(want, unflatten(stacked), config, metrics, tuple(missing.tolist()))
+    run = Run(want, unflatten(stacked), config, metrics, tuple(missing.tolist()))
+    if complete is not None and not missing.size and np.array_equal(want, listed):
+        _remember(run_dir, run)
+    return run
+
+
+# ------------------------------------------------------------------------------------------------
+# the runs this process wrote or verified, by the state of their files (a rewrite, a damaged or
+# touched file, a file more or less: any change to a file's inode, size or mtime, and the run is
+# read from disk again)
+
+MEMO_BYTES = 512 * 2**20  # held at most (least recently used runs dropped first); runs above 1/8 of it never
+_MEMO: dict[str, tuple[tuple, Run, int]] = {}  # real path -> (files' state, the whole run, its bytes)
+
+
+def _files_state(run_dir: Path) -> tuple:
+    """(name, inode, size, mtime) of every file of the run directory, sorted; () when unreadable."""
+    try:
+        names = ["config.json", "complete.json", "metrics.npz"]
+        names += [f"params/{n}" for n in os.listdir(run_dir / "params")]
+        out = []
+        for n in sorted(names):
+            st = os.stat(run_dir / n)
+            out.append((n, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        return (os.stat(run_dir).st_ino, *out)
+    except OSError:
+        return ()
+
+
+def _remember(run_dir: Path, run: Run) -> None:
+    key = os.path.realpath(run_dir)
+    _MEMO.pop(key, None)
+    size = sum(int(a.nbytes) for a in flatten(run.params).values())
+    state = _files_state(Path(key))
+    if not state or size > MEMO_BYTES // 8:
+        return
+    frozen = lambda a: np.asarray(a).view()
+    params = unflatten({k: _readonly(frozen(v)) for k, v in flatten(run.params).items()})
+    metrics = {k: _readonly(frozen(v)) for k, v in run.metrics.items()}
+    _MEMO[key] = (state, Run(np.asarray(run.epochs).copy(), params, run.config, metrics), size)
+    while sum(v[2] for v in _MEMO.values()) > MEMO_BYTES:
+        _MEMO.pop(next(iter(_MEMO)))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _recalled(run_dir: Path, config: dict) -> Run | None:
+    key = os.path.realpath(run_dir)
+    hit = _MEMO.get(key)
+    if hit is None or hit[0] != _files_state(Path(key)) or hit[1].config != config:
+        _MEMO.pop(key, None)
+        return None
+    _MEMO[key] = _MEMO.pop(key)  # most recently used last
+    return hit[1]
+
+
+def _take(params: dict, pos: np.ndarray) -> dict:
+    flat = flatten(params)
+    if len(pos) == len(next(iter(flat.values()))) and np.array_equal(pos, np.arange(len(pos))):
+        return params
+    return unflatten({k: v[pos] for k, v in flat.items()})
+
+
+def forget_runs() -> None:
+    """Drop every remembered run (the next ``load_run`` reads and verifies the files again)."""
+    _MEMO.clear()
 
 
 def _requested(run_dir: Path, epochs, listed: np.ndarray) -> np.ndarray:

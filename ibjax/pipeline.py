@@ -34,7 +34,7 @@ from ibjax import checkpoints, infoplane, io, registry, schedules, views
 from ibjax.config import RunConfig
 from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
-from ibjax.timing import phased
+from ibjax.timing import phased, tally
 
 EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
 
@@ -285,6 +285,7 @@ def evaluate_arrays(
             old = _try_load(path, log)
             if old is not None and old.key == key:
                 log(f"reusing {path} (same runs, epochs, estimator, settings and view)")
+                tally("planes reused")
                 return old
             if path.is_file():  # (a damaged file was set aside and named above)
                 log(
@@ -295,6 +296,7 @@ def evaluate_arrays(
                         else _what_changed(old, estimator, settings, v.spec, epochs_E, run_ids, digests)
                     )
                 )
+        tally("planes computed")
         params_I, positions = _items(params_SxE, v.window)
         out_epochs = epochs_E[positions]
         n_e = len(out_epochs)

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ibjax import checkpoints, io, models
 from ibjax import data as data_mod
 from ibjax.config import RunConfig, expand_sweep
-from ibjax.timing import phased
+from ibjax.timing import phased, tally
 from ibjax.train import hyper, make_train, merge_variables, uses
 
 DEFAULT_SAVE_EVERY = 1000
@@ -160,6 +160,7 @@ def train_or_reuse(
 def _train_or_reuse(cfg, runs, configs, dirs, ds, out_root, force, model, save_every, log) -> list[Path]:
     if not force and all(checkpoints.is_complete(d, c) for d, c in zip(dirs, configs)):
         log(f"reusing {len(dirs)} finished run directories under {out_root} (--force retrains)")
+        tally("runs reused", len(dirs))
         return dirs
     log(f"dataset: {ds.name} ({ds.source})")
     split = data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
@@ -183,6 +184,7 @@ def _train_or_reuse(cfg, runs, configs, dirs, ds, out_root, force, model, save_e
             {k: v[i] for k, v in out["metrics"].items()},
         )
     _state_path(out_root, configs).unlink(missing_ok=True)
+    tally("runs trained", len(dirs))
     if cfg.train.batch_size == 0 or cfg.train.batch_size >= len(split.y_train):
         log(
             "note: full-batch training, one batch per epoch: the minibatch gradient std (and SNR) is undefined, "

@@ -9,6 +9,7 @@ loading and writing files (``phase_clock``, fed by the library's readers and wri
     with phase_clock() as p:
         pipeline.evaluate_runs(...)
     p["load"], p["write"]           # seconds in run/data/plane loads and in (atomic) file writes
+    p["runs trained"], p["planes reused"]   # what was done from scratch and what was found done
 
 The experiments' harness splits every summary's time with them (load / compile / compute / write /
 plot); tests and benchmarks count the programs a code path compiles (e.g. delta-skip's rounds reuse a few bucket-sized programs).
@@ -83,6 +84,13 @@ def phase(name: str):
         if outer:
             for acc in list(_CLOCKS):
                 acc[name] += time.perf_counter() - t0
+
+
+def tally(name: str, n: int = 1) -> None:
+    """Count ``n`` of ``name`` (``"runs trained"``, ``"planes reused"``, ...) in every open ``phase_clock``:
+    what a timed run did from scratch and what it found done."""
+    for acc in list(_CLOCKS):
+        acc[name] += n
 
 
 def phased(name: str):

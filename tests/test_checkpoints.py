@@ -307,11 +307,11 @@ def test_fewer_epochs_on_rewrite_leave_no_stale_params(tmp_path):
 def _kill_after(monkeypatch, n_files):
     real, calls = io.atomic_save_npz, {"n": 0}
 
-    def dying(path, arrays):
+    def dying(path, arrays, **kw):
         calls["n"] += 1
         if calls["n"] > n_files:
             raise KeyboardInterrupt
-        real(path, arrays)
+        real(path, arrays, **kw)
 
     monkeypatch.setattr(io, "atomic_save_npz", dying)
 
@@ -463,3 +463,64 @@ def test_user_files_of_a_rewrite_killed_mid_swap_are_carried_by_the_next_write(t
     checkpoints.write_run(run_dir, CFG_B, [0, 4], fake_params(2, seed=1), {})
     assert (run_dir / "notes.txt").read_text() == "keep me" and checkpoints.is_complete(run_dir, CFG_B)
     assert not (tmp_path / ".seed_0.old-deadbeef").exists()
+
+
+def test_a_run_this_process_wrote_is_not_read_again_until_a_file_changes(tmp_path, monkeypatch):
+    """write_run remembers the run: load_run returns the same arrays (read-only) without reading a params
+    file; an epoch subset is sliced from it; any changed file (damaged, rewritten, removed) is read and
+    checked from disk again."""
+    d = tmp_path / "run"
+    epochs, params, metrics = [0, 2, 5, 9], fake_params(), fake_metrics()
+    checkpoints.write_run(d, CFG, epochs, params, metrics)
+    reads = []
+    real = checkpoints._read_npz
+    monkeypatch.setattr(checkpoints, "_read_npz", lambda p, what: reads.append(p) or real(p, what))
+    run = checkpoints.load_run(d)
+    assert reads == [] and run.epochs.tolist() == epochs and run.missing == ()
+    assert_params_equal(run.params, params)
+    np.testing.assert_array_equal(run.metrics["train_loss"], metrics["train_loss"])
+    with pytest.raises(ValueError, match="read-only"):
+        run.params["Dense_0"]["kernel"][0, 0, 0] = 1.0  # the remembered copy cannot be changed by a caller
+    part = checkpoints.load_run(d, epochs=[2, 9])
+    assert reads == [] and part.epochs.tolist() == [2, 9]
+    np.testing.assert_array_equal(part.params["Dense_1"]["kernel"], params["Dense_1"]["kernel"][[1, 3]])
+    checkpoints.forget_runs()
+    assert_params_equal(checkpoints.load_run(d).params, params)  # read from disk, then remembered
+    assert len(reads) == 5
+    f = checkpoints.epoch_path(d, 5)
+    b = bytearray(f.read_bytes())
+    b[-40] ^= 1
+    with open(f, "r+b") as h:  # in place: same inode and size, a new mtime
+        h.write(b)
+    with pytest.raises(ValueError, match="corrupt"):
+        checkpoints.load_run(d)
+    checkpoints.write_run(d, CFG, epochs, fake_params(seed=1), metrics)  # rewritten: the new run is remembered
+    assert_params_equal(checkpoints.load_run(d).params, fake_params(seed=1))
+    os.remove(checkpoints.epoch_path(d, 9))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        checkpoints.load_run(d)
+
+
+def test_the_files_of_a_run_are_synced_before_it_is_published(tmp_path, monkeypatch):
+    """Epoch files are written without an fsync each and synced together (syncfs, else an fsync per
+    file) before the directory is swapped in; a sync that fails leaves the old run whole."""
+    run_dir = tmp_path / "seed_0"
+    checkpoints.write_run(run_dir, CFG, np.arange(10), fake_params(10), fake_metrics(10))
+    synced = []
+    monkeypatch.setattr(io, "_syncfs", lambda fd: False)  # no syncfs: one fsync per file
+    real_fsync = io.os.fsync
+    monkeypatch.setattr(io.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    checkpoints.write_run(tmp_path / "seed_1", CFG_B, np.arange(5), fake_params(5, seed=1), fake_metrics(5))
+    assert len(synced) >= 6  # 5 epoch files and metrics.npz (config.json and complete.json sync themselves)
+
+    def failing(root, files):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "sync_tree", failing)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoints.write_run(run_dir, CFG_B, np.arange(5), fake_params(5, seed=1), fake_metrics(5, seed=1))
+    monkeypatch.undo()
+    checkpoints.forget_runs()
+    assert checkpoints.load_run(run_dir).epochs.tolist() == list(range(10))  # the old run, whole
+    checkpoints.write_run(run_dir, CFG, np.arange(10), fake_params(10), fake_metrics(10))  # cleans the orphan
+    assert not leftovers(tmp_path)

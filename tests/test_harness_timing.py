@@ -37,7 +37,10 @@ def test_timing_split_counts_compiles_and_a_reproduced_rerun_keeps_the_summary(t
     s = main(["--out", str(out)])
     t = s["timing"]
     assert t["programs compiled"] >= 2 and t["compile [s]"] >= 0
-    assert set(t) == {"load [s]", "compile [s]", "compute [s]", "write [s]", "plot [s]", "programs compiled"}
+    assert set(t) == {"load [s]", "compile [s]", "compute [s]", "write [s]", "plot [s]", "programs compiled"} | set(
+        harness.TALLIES
+    )
+    assert [t[k] for k in harness.TALLIES] == [0, 0, 0, 0]  # the probe trains and evaluates nothing
     assert sum(t[k] for k in ("load [s]", "compile [s]", "compute [s]", "write [s]")) <= s["seconds"] + 0.25
     assert "of which" in _report.split(s) and "programs" in _report.split(s) and "s write" in _report.split(s)
     before = (out / "summary.json").read_bytes()

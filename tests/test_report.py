@@ -52,11 +52,22 @@ def test_the_harness_refuses_a_claim_without_the_shared_rule(tmp_path, capsys):
 
 def test_wall_time_table_splits_new_summaries_and_marks_old_ones(tmp_path):
     new = {"load [s]": 1.0, "compile [s]": 8.4, "compute [s]": 2.2, "write [s]": 0.3, "plot [s]": 1.9}
-    for name, timing in (("tishby", {**new, "programs compiled": 19}), ("snr", {"compile [s]": 5.0}), ("cnn", None)):
+    fresh = {"runs trained": 50, "runs reused": 0, "planes computed": 1, "planes reused": 0}
+    rerun = {"runs trained": 0, "runs reused": 50, "planes computed": 0, "planes reused": 1}
+    cases = (
+        ("tishby", {**new, "programs compiled": 19, **fresh}),
+        ("saxe", {**new, "programs compiled": 0, **rerun}),
+        ("snr", {"compile [s]": 5.0}),
+        ("cnn", None),
+    )
+    for name, timing in cases:
         (tmp_path / name).mkdir()
         s = {"seconds": 14.0, **({"timing": timing} if timing else {})}
         (tmp_path / name / "summary.json").write_text(json.dumps(s))
-    rows = _report.time_table(["tishby", "snr", "cnn"], tmp_path).splitlines()
-    assert "| load [s] | compile [s] | compute [s] | write [s] | plot [s] |" in rows[4]
-    assert rows[6] == "| tishby | 14 | 1 | 8 | 2 | 0 | 2 | 19 |"
-    assert rows[7] == "| snr | 14 | - | 5 | - | - | - | - |" and rows[8] == "| cnn | 14 | - | - | - | - | - | - |"
+    rows = _report.time_table([n for n, _ in cases], tmp_path).splitlines()
+    assert "| load [s] | compile [s] | compute [s] | write [s] | plot [s] | programs compiled | run as |" in rows[4]
+    assert rows[6] == "| tishby | 14 | 1 | 8 | 2 | 0 | 2 | 19 | from scratch |"
+    assert rows[7] == "| saxe | 14 | 1 | 8 | 2 | 0 | 2 | 0 | rerun: reused 50 runs, 1 planes |"
+    assert (
+        rows[8] == "| snr | 14 | - | 5 | - | - | - | - | - |" and rows[9] == "| cnn | 14 | - | - | - | - | - | - | - |"
+    )
