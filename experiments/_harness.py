@@ -194,6 +194,8 @@ def _main(name, cfg0, quick, run, figures, claims, a) -> dict:
 
 
 def _write(name, cfg, settings, run, figures, claims, a, out) -> dict:
+    if isinstance(cfg, Settings):
+        validate(cfg)  # again: a config changed around its dataclass is refused before anything is trained
     io.atomic_write_json(
         out / "config.json",
         {"experiment": name, "config": _fields(cfg), "set": settings, "quick": a.quick, "versions": versions()},
@@ -294,6 +296,16 @@ def _argv(a) -> list[str]:
     args += ([f"--seeds {a.seeds}"] if a.seeds else []) + (["--quick"] if a.quick else [])
     args += [f"--memory-gb {a.memory_gb:g}"] if a.memory_gb is not None else []
     return args + ([f"--out {a.out}"] if a.out else [])
+
+
+def save_arrays(path, arrays: dict) -> None:
+    """A study's own arrays as an npz, written atomically (an interrupted run leaves the old file whole)."""
+    io.atomic_save_npz(path, arrays)
+
+
+def save_text(path, text: str) -> None:
+    """A study's own text file (a table), written atomically."""
+    io.atomic_write_bytes(path, text.encode())
 
 
 def mean_se(values_S) -> dict:

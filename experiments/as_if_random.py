@@ -27,8 +27,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, pipeline, plotting, registry
 from ibjax import claims as verdicts
+from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, RunConfig, TrainConfig
 
 THESIS = "student thesis (epoch skipping / as-if-random), in the project's sources"
@@ -66,17 +66,16 @@ def views(cfg: Config) -> dict:
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
-    opts = registry.parse_options(cfg.estimator, cfg.options)
     planes, metrics, dirs = {}, {}, {}
     for act in cfg.activations:  # structural: one model (and compile) per activation
         rc = cfg.run.replace(**{"model.activation": act})
         dirs[act] = pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / act, force=force)
         for label, view in views(cfg).items():
             planes[(act, label)] = pipeline.evaluate_runs(
-                dirs[act], cfg.estimator, opts, view=view, out=out / "planes" / act, recompute=force
+                dirs[act], cfg.estimator, cfg.options, view=view, out=out / "planes" / act, recompute=force
             )
-        ms = [checkpoints.load_metrics(d) for d in dirs[act]]
-        metrics[act] = {k: [float(m[k][-1]) for m in ms] for k in ("train_acc", "test_acc")}
+        ms = pipeline.load_metrics(dirs[act])
+        metrics[act] = {k: ms[k][:, -1].tolist() for k in ("train_acc", "test_acc")}
     table = {f"{act} {label}": layer_table(p, cfg) for (act, label), p in planes.items()}
     return {
         "planes": planes,

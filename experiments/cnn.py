@@ -39,13 +39,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jax
 import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, data, io, pipeline, plotting
 from ibjax import claims as verdicts
+from ibjax import pipeline, plotting
 from ibjax.config import CNNConfig, DataConfig, ResNetConfig, RunConfig, TrainConfig
 
 NETS, ACTS, OPTS = ("cnn", "resnet"), ("tanh", "relu"), ("sgd", "gd")
@@ -132,39 +131,11 @@ def networks(cfg: Config) -> dict:
     return out
 
 
-def held_out(rc: RunConfig) -> data.Split:
-    """The run's split of mnist_test: training images and held-out images (test metrics, MI samples)."""
-    return data.split(pipeline.load_data(rc), rc.data.split, seed=rc.data.split_seed, train_frac=rc.data.train_frac)
-
-
-def mi_samples(rc: RunConfig, n: int):
-    """The first n held-out images of the run's split (x, y)."""
-    sp = held_out(rc)
-    return sp.x_test[:n], sp.y_test[:n]
-
-
-def _evaluate(dirs, cfg: Config, x, y, view: str, epochs: str, where: Path, force: bool) -> dict:
-    runs = pipeline.load_runs(dirs)
-    model = RunConfig.from_dict(runs[0].config).model.build()
-    pos = pipeline.select_epochs(epochs, runs[0].epochs)
-    params = jax.tree.map(lambda *a: np.stack(a)[:, pos], *[r.params for r in runs])
-    measured = {"data": cfg.data.name, "samples": f"first {len(y)} held-out images", "n_samples": int(len(y))}
+def _evaluate(dirs, cfg: Config, view: str, epochs: str, where: Path, force: bool) -> dict:
+    """Each estimator's plane of the runs on the first mi_samples held-out images of their split."""
     return {
-        est: pipeline.evaluate_arrays(
-            model.apply,
-            params,
-            runs[0].epochs[pos],
-            x,
-            y,
-            est,
-            opts,
-            view=view,
-            run_ids=[r.config["run_id"] for r in runs],
-            run_dirs=dirs,
-            out=where,
-            recompute=force,
-            run_config=runs[0].config,
-            measured=measured,
+        est: pipeline.evaluate_runs(
+            dirs, est, opts, epochs=epochs, samples=f"held-out:{cfg.mi_samples}", view=view, out=where, recompute=force
         )
         for est, opts in evaluations(cfg).items()
     }
@@ -187,15 +158,14 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         k: pipeline.train_or_reuse(rc, range(cfg.seeds), out / "runs" / "_".join(k), force=force)
         for k, rc in nets.items()
     }
-    x, y = mi_samples(next(iter(nets.values())), cfg.mi_samples)
     layers, filters, pooled, arrays = {}, {}, {}, {}
     for k, d in dirs.items():
         print(f"evaluating {' '.join(k)}: per layer" + (", per filter, pooled" if k[2] == "sgd" else ""), flush=True)
-        layers[k] = _evaluate(d, cfg, x, y, "layers", cfg.epochs, out / "planes" / "_".join(k), force)
+        layers[k] = _evaluate(d, cfg, "layers", cfg.epochs, out / "planes" / "_".join(k), force)
         if k[2] != "sgd":
             continue
-        filters[k] = _evaluate(d, cfg, x, y, "filters", cfg.filter_epochs, out / "planes" / "_".join(k), force)
-        pooled[k] = _evaluate(d, cfg, x, y, "pooled", cfg.filter_epochs, out / "planes" / "_".join(k), force)
+        filters[k] = _evaluate(d, cfg, "filters", cfg.filter_epochs, out / "planes" / "_".join(k), force)
+        pooled[k] = _evaluate(d, cfg, "pooled", cfg.filter_epochs, out / "planes" / "_".join(k), force)
         for est, p in filters[k].items():
             for name in ("i_xt", "i_ty"):
                 a, conv = filter_array(p.values[name][0], p.t_coords)
@@ -203,12 +173,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             arrays[f"{'_'.join(k)}/epochs_E"] = p.epochs
             arrays[f"{'_'.join(k)}/layers_L"] = np.array(conv)
     if arrays:
-        io.atomic_save_npz(out / "per_filter.npz", arrays)
-    acc = {
-        "_".join(k): harness.mean_se([float(checkpoints.load_metrics(r)["test_acc"][-1]) for r in d])
-        for k, d in dirs.items()
-    }
-    sp = held_out(next(iter(nets.values())))
+        harness.save_arrays(out / "per_filter.npz", arrays)
+    acc = {"_".join(k): harness.mean_se(pipeline.load_metrics(d)["test_acc"][:, -1]) for k, d in dirs.items()}
+    sp = pipeline.split_of(next(iter(nets.values())))
     summary = {
         "dataset": cfg.data.name,
         "data_note": f"official {'Fashion-MNIST' if 'fashion' in cfg.data.name else 'MNIST'} test split ({len(sp.y_train) + len(sp.y_test)} "

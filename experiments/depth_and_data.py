@@ -36,8 +36,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, data, pipeline, plotting, registry
 from ibjax import claims as verdicts
+from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 METRICS = ("train_loss", "test_loss")
@@ -113,7 +113,6 @@ def _runs(plane, idx):
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     subs, n_s = subsets(cfg), cfg.seeds
-    options = registry.parse_options(cfg.estimator, cfg.options)
     planes, sub_planes, losses, dirs_by_depth, timings, archs = {}, {}, {}, {}, {}, {}
     table = {
         k: {}
@@ -138,23 +137,23 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         )
         t1 = time.perf_counter()
         plane = pipeline.evaluate_runs(
-            dirs, cfg.estimator, options, epochs=cfg.epochs, out=out / f"depth_{d}", recompute=force
+            dirs, cfg.estimator, cfg.options, epochs=cfg.epochs, out=out / f"depth_{d}", recompute=force
         )
         timings[str(d)] = {"train_s": round(t1 - t0, 1), "evaluate_s": round(time.perf_counter() - t1, 1)}
         dataset, planes[d], dirs_by_depth[str(d)] = plane.measured["data"], plane, [str(p) for p in dirs]
-        metrics = [checkpoints.load_metrics(p) for p in dirs]
+        metrics = pipeline.load_metrics(dirs)
         if n_train is None:
-            n_train = _n_train(checkpoints.read_config(dirs[0]), subs)
+            n_train = _n_train(rc, subs)
         for t in table.values():
             t[str(d)] = {}
         for i, size in enumerate(cfg.sizes):
             idx = list(range(i * n_s, (i + 1) * n_s))  # grid-major: size, then seed
             sub_planes[(size, d)] = p = _runs(plane, idx)
-            losses[(size, d)] = np.stack([metrics[j][cfg.threshold_metric] for j in idx])
+            losses[(size, d)] = metrics[cfg.threshold_metric][idx]
             last = p.shape[3] - 2  # the last hidden layer (the output is the last T)
             k = _key(size)
             table["epochs_to_threshold"][str(d)][k] = cell(
-                [epochs_to_threshold(metrics[j][cfg.threshold_metric], cfg.threshold) for j in idx]
+                [epochs_to_threshold(metrics[cfg.threshold_metric][j], cfg.threshold) for j in idx]
             )
             xt = p.i_xt[:, :, last]  # S x E
             drop = xt.max(axis=1) - xt[:, -1]
@@ -164,7 +163,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             table["peak_ixt_drop"][str(d)][k] = harness.mean_se(drop)
             table["final_i_ty"][str(d)][k] = harness.mean_se(p.i_ty[:, -1, -1])
             for m in ("train_loss", "test_loss"):
-                table[f"final_{m}"][str(d)][k] = harness.mean_se([metrics[j][m][-1] for j in idx])
+                table[f"final_{m}"][str(d)][k] = harness.mean_se(metrics[m][idx, -1])
     summary = {
         "dataset": dataset,
         "architectures": archs,
@@ -187,11 +186,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     return {"planes": planes, "sub_planes": sub_planes, "losses": losses, "summary": summary}
 
 
-def _n_train(run_config: dict, subs) -> list[int]:
+def _n_train(rc: RunConfig, subs) -> list[int]:
     """Training samples of each size, as training computes them (float32 fraction x split size)."""
-    rc = RunConfig.from_dict({k: run_config[k] for k in ("model", "data", "train")})
-    ds = pipeline.load_data(rc)
-    n = len(data.split(ds, rc.data.split, seed=rc.data.split_seed, train_frac=rc.data.train_frac).y_train)
+    n = len(pipeline.split_of(rc).y_train)
     return [int(np.round(np.float32(u) * np.float32(n))) for u in subs]
 
 

@@ -36,8 +36,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, models, pipeline, plotting
 from ibjax import claims as verdicts
+from ibjax import models, pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import mixture
 
@@ -133,7 +133,7 @@ def exact_i_xt(symbols_SxExK, sigma):
 
 
 def _symbols(model, dirs, x):
-    runs = [checkpoints.load_run(d) for d in dirs]
+    runs = pipeline.load_runs(dirs)
     params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # S x E x ...
     s = jax.vmap(jax.vmap(lambda p: model.apply(p, jnp.asarray(x))[1][0][:, 0]))(params)
     return runs[0].epochs, np.asarray(s, np.float64)
@@ -196,7 +196,7 @@ def run_mlp(cfg: Config, out, *, force: bool) -> dict:
         out=out / "planes" / "binned",
         recompute=force,
     )
-    runs = [checkpoints.load_run(d) for d in dirs]
+    runs = pipeline.load_runs(dirs)
     return {
         "noisy": plane,
         "binned": binned,

@@ -28,9 +28,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, claims, ib, pipeline, plotting
+from ibjax import claims, ib, pipeline, plotting
 from ibjax.config import DataConfig, RunConfig
-from ibjax.result import InfoPlane
 
 SOURCE = "Shwartz-Ziv & Tishby 2017"
 
@@ -99,7 +98,7 @@ def _evaluate(cfg, name, out, force):
     )  # the IB solutions at their own beta
     gaps, gaps_rand, gap_best = gap(ids), gap(rand), float(gap(level[None, None].astype(np.int32))[0, 0])
     names = tuple(f"layer {l + 1}" for l in range(i_xt.shape[2]))
-    plane = lambda idx: InfoPlane(
+    plane = lambda idx: pipeline.InfoPlane(
         runs[0].epochs,
         {"i_xt": i_xt[None, idx], "i_ty": i_ty[None, idx]},
         "binning (true p(y|x))",
@@ -107,7 +106,7 @@ def _evaluate(cfg, name, out, force):
         layer_names=names,
         measured={"data": ds.name, "n_samples": n},
     )
-    metrics = [checkpoints.load_metrics(d) for d in dirs[: cfg.seeds]]
+    metrics = pipeline.load_metrics(dirs[: cfg.seeds])
     planes = {"full": plane(slice(0, cfg.seeds)), "small": plane(slice(cfg.seeds, None))}
     for size, pl in planes.items():
         pl.save(out / name / f"infoplane_exact_{size}.npz")
@@ -118,8 +117,8 @@ def _evaluate(cfg, name, out, force):
         "gap_random": gaps_rand,
         "gap_ib": np.asarray(own),
         "gap_best_hard": gap_best,
-        "train_loss": np.stack([m["train_loss"] for m in metrics]),
-        "train_acc": np.stack([m["train_acc"] for m in metrics]),
+        "train_loss": metrics["train_loss"],
+        "train_acc": metrics["train_acc"],
         "data": ds.name,
     }
 

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import claims, io, linear, plotting
+from ibjax import claims, linear, plotting
 
 SOURCE = "Saxe et al. 2018"
 
@@ -82,7 +82,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         results[name] = res
     steps = np.asarray(setup(cfg, 0).kept_steps)
     arrays = {f"{o}_{k}": v for o, r in results.items() for k, v in r.items()}
-    io.atomic_save_npz(out / "linear.npz", {"steps_K": steps, "sizes_G": p_g, "inits_G": s_g, **arrays})
+    harness.save_arrays(out / "linear.npz", {"steps_K": steps, "sizes_G": p_g, "inits_G": s_g, **arrays})
     summary = {
         "dataset": "linear teacher (Gaussian inputs, 30 relevant of 100)",
         "grid": [list(map(float, g)) for g in grid],

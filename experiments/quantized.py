@@ -33,10 +33,9 @@ import numpy as np
 
 from experiments import _grid
 from experiments import _harness as harness
-from ibjax import checkpoints, io, pipeline, plotting
+from ibjax import pipeline, plotting
 from ibjax.claims import RULE, Verdict, cap_ty, cap_xt, compression, decide, entry, every, holds, positive, undecided
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
-from ibjax.runs import load_data
 
 ACCURACY_GAP = 3e-2  # "within a few points": float minus 8-bit test accuracy below this
 
@@ -111,7 +110,7 @@ def grid(cfg: Config) -> list:
 
 
 def _final_acc(dirs) -> list[float]:
-    return [float(checkpoints.load_metrics(d)["test_acc"][-1]) for d in dirs]
+    return pipeline.load_metrics(dirs)["test_acc"][:, -1].tolist()
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -137,9 +136,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     errors = {name: compare(exact[name], estimated[name], binary_x=binary_x) for name in exact}
     mnist, mnist_plane = run_mnist(cfg, out, force=force) if cfg.mnist else (None, None)
     table = error_table(errors, exact)
-    io.atomic_write_bytes(out / "error_table.md", table.encode())
+    harness.save_text(out / "error_table.md", table)
     layers = exact[next(iter(exact))].layer_names
-    _, counts = np.unique(load_data(cfg.run).y, return_counts=True)
+    _, counts = np.unique(pipeline.load_data(cfg.run).y, return_counts=True)
     h_y = float(-(counts / counts.sum() * np.log2(counts / counts.sum())).sum())
     return {
         "exact": exact,
@@ -148,7 +147,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         "errors": errors,
         "accuracy": accuracy,
         "mnist_plane": mnist_plane,
-        "mnist_h_y": cap_ty(load_data(cfg.mnist_run).y) if cfg.mnist else None,
+        "mnist_h_y": cap_ty(pipeline.load_data(cfg.mnist_run).y) if cfg.mnist else None,
         "summary": {
             "dataset": exact[next(iter(exact))].measured["data"],
             "networks": list(exact),

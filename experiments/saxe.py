@@ -35,8 +35,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from experiments import _harness as harness
-from ibjax import checkpoints, pipeline, plotting
 from ibjax import claims as verdicts
+from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 STRONG = 2.0  # "depends strongly": the largest mean drop over a sweep is >= this times the smallest
@@ -194,10 +194,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     keep(gd, "kde_lower", kde, value="i_xt_lower")
 
     drops = {k: _drops(p.i_xt) for k, p in planes.items()}  # (net, key) -> (drop S x H, peak S x H)
-    acc = {
-        net: harness.mean_se([float(checkpoints.load_metrics(d)["test_acc"][-1]) for d in ds])
-        for net, ds in dirs.items()
-    }
+    acc = {net: harness.mean_se(pipeline.load_metrics(ds)["test_acc"][:, -1]) for net, ds in dirs.items()}
     summary = {
         "dataset": planes[a, "binning"].measured["data"],
         "run_dirs": {net: [str(d) for d in ds] for net, ds in dirs.items()},

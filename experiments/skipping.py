@@ -35,7 +35,7 @@ from experiments import _harness as harness
 from experiments import tishby
 from ibjax import claims as verdicts
 from ibjax import data as data_mod
-from ibjax import infoplane, io, pipeline, plotting, registry, skipping
+from ibjax import infoplane, pipeline, plotting, registry, skipping
 from ibjax.config import RunConfig
 
 STRATEGIES = ("every", "approx", "exact")
@@ -239,7 +239,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             f"max error {row['max_error_norm']:.4f}, {warm:.2f} s"
         )
     full.save(pipeline.result_path(out, cfg.estimator))
-    io.atomic_write_bytes(out / "table.md", table_markdown(rows, full_warm, full_cpu, len(epochs_E)).encode())
+    harness.save_text(out / "table.md", table_markdown(rows, full_warm, full_cpu, len(epochs_E)))
     return {
         "rows": rows,
         "results": results,

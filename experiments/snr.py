@@ -47,8 +47,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import _harness as harness
-from ibjax import checkpoints, io, pipeline, plotting, registry
 from ibjax import claims as verdicts
+from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, RunConfig, TrainConfig, with_model
 
 MIN_HALF = 2  # the smoothing window is at least n ± 2 epochs
@@ -161,8 +161,8 @@ def analyse(mean_SxExL, std_SxExL, window: float = 0.1) -> dict:
 # --- the experiment ---------------------------------------------------------------------------
 
 
-def _options(cfg: Config, activation: str) -> dict:
-    return registry.parse_options("binning", cfg.options if activation in BOUNDED else cfg.options_unbounded)
+def _options(cfg: Config, activation: str) -> str:
+    return cfg.options if activation in BOUNDED else cfg.options_unbounded
 
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
@@ -174,8 +174,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         plane = pipeline.evaluate_runs(
             dirs, "binning", _options(cfg, act), epochs=cfg.epochs, out=out / act, recompute=force
         )
-        ms = [checkpoints.load_metrics(d) for d in dirs]
-        m = {k: np.stack([x[k] for x in ms]) for k in ms[0]}
+        m = pipeline.load_metrics(dirs)
         rows[act] = {
             "plane": plane,
             "metrics": m,
@@ -190,7 +189,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
                 for k in ("snr", "smoothed", "transition", "steepest", "peak", "late")
             }
         )
-    io.atomic_save_npz(out / "snr.npz", arrays)
+    harness.save_arrays(out / "snr.npz", arrays)
     first = next(iter(rows.values()))
     return {
         "rows": rows,

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from experiments import _harness as harness
-from ibjax import checkpoints, pipeline, plotting, registry
 from ibjax import claims as verdicts
+from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, RunConfig
 
 
@@ -36,17 +34,16 @@ QUICK = {"run.train.n_epochs": 300, "run.train.schedule": "log:60"}
 
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     dirs = pipeline.train_or_reuse(cfg.run, range(cfg.seeds), out / "runs", force=force)
-    options = registry.parse_options(cfg.estimator, cfg.options)
-    plane = pipeline.evaluate_runs(dirs, cfg.estimator, options, epochs=cfg.epochs, out=out, recompute=force)
-    metrics = [checkpoints.load_metrics(d) for d in dirs]
+    plane = pipeline.evaluate_runs(dirs, cfg.estimator, cfg.options, epochs=cfg.epochs, out=out, recompute=force)
+    metrics = pipeline.load_metrics(dirs)  # S x epochs each
     return {
         "plane": plane,
         "h_y": verdicts.cap_ty(pipeline.load_data(cfg.run).y),
-        "metrics": {k: np.stack([m[k] for m in metrics]) for k in metrics[0]},
+        "metrics": metrics,
         "summary": {
             "dataset": plane.measured["data"],
             "run_dirs": [str(d) for d in dirs],
-            **{f"final_{k}": [float(m[k][-1]) for m in metrics] for k in ("train_acc", "test_acc")},
+            **{f"final_{k}": metrics[k][:, -1].tolist() for k in ("train_acc", "test_acc")},
         },
     }
 

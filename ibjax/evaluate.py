@@ -367,14 +367,18 @@ def adaptive(a, opts, out: Path, common: dict):
         loaded=loaded,
         **common,
     )
-    first = evaluate(kept[:1])
-    h_x = float(np.log2(first.measured["n_samples"]))
-    y = pipeline.load_data(RunConfig.from_dict(run.config), a.data).y
+    y = pipeline.load_data(RunConfig.from_dict(run.config), a.data).y  # the samples of evaluate_runs: all
+    h_x = float(np.log2(len(y)))
     h_y = float(-np.sum((q := np.bincount(y) / len(y))[q > 0] * np.log2(q[q > 0])))
-    batch = lambda epochs_B: (lambda p: (p.i_xt[0], p.i_ty[0]))(evaluate(epochs_B))
+    rounds = []  # every round's plane: the kept epochs' values are taken from them, not evaluated again
+
+    def batch(epochs_B):
+        rounds.append(evaluate(epochs_B))
+        return rounds[-1].i_xt[0], rounds[-1].i_ty[0]
+
     strategy = skipping.delta_skip_exact if how == "exact" else skipping.delta_skip_approx
     res = strategy(batch, kept, delta=delta, h_x=h_x, h_y=h_y)
-    plane = evaluate(res.epochs)
+    plane = skipping.assemble(rounds, res.epochs)
     plane.save(pipeline.result_path(out, a.estimator, plane.measured["view"]))
     report = dict(
         strategy=how,

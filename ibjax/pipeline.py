@@ -31,12 +31,55 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ibjax import checkpoints, infoplane, io, registry, schedules, views
+from ibjax import data as data_mod
 from ibjax.config import RunConfig
 from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
 from ibjax.timing import phased, tally
 
 EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
+SAMPLES = "all | train | held-out | train:N | held-out:N (the first N of them) | an array of dataset indices"
+
+
+def split_of(cfg: RunConfig, data_path=None) -> data_mod.Split:
+    """The train / held-out split the run's training used (``cfg.data``: split, split_seed, train_frac)."""
+    ds = load_data(cfg, data_path)
+    return data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+
+
+def samples_of(cfg: RunConfig, samples="all", data_path=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(x, y, what was measured) of the samples an information plane is estimated on (``SAMPLES``)."""
+    ds = load_data(cfg, data_path)
+    about = {"data": ds.name, "data_source": ds.source}
+    if isinstance(samples, str) and samples == "all":
+        return ds.x, ds.y, {**about, "samples": "all", "n_samples": int(len(ds.y))}
+    if not isinstance(samples, str):
+        idx = np.asarray(samples)
+        if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(
+                f"samples must be {SAMPLES}; an index array must be 1-d integers, got {idx.dtype} {idx.shape}"
+            )
+        if idx.min() < 0 or idx.max() >= len(ds.y) or np.unique(idx).size != idx.size:
+            raise ValueError(f"samples: indices must be distinct and in [0, {len(ds.y)}), got {idx[:10].tolist()}")
+        return ds.x[idx], ds.y[idx], {**about, "samples": f"{idx.size} given indices", "n_samples": int(idx.size)}
+    part, _, n = samples.partition(":")
+    if part not in ("train", "held-out") or (n and not n.isdigit()) or n == "0":
+        raise ValueError(f"samples must be {SAMPLES}, got {samples!r}")
+    sp = data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+    x, y = (sp.x_train, sp.y_train) if part == "train" else (sp.x_test, sp.y_test)
+    if n and int(n) > len(y):
+        raise ValueError(f"samples {samples!r}: the run's split has only {len(y)} {part} samples")
+    k = int(n) if n else len(y)
+    text = f"first {k} {part} samples" if n else f"all {k} {part} samples"
+    return x[:k], y[:k], {**about, "samples": text, "n_samples": int(k)}
+
+
+def load_metrics(run_dirs) -> dict[str, np.ndarray]:
+    """Every metric of the runs, stacked over runs (S x epochs x ...; the runs must share their shapes)."""
+    metrics = [checkpoints.load_metrics(d) for d in run_dirs]
+    if not metrics:
+        raise ValueError("run_dirs is empty")
+    return {k: np.stack([m[k] for m in metrics]) for k in metrics[0]}
 
 
 def select_epochs(spec: str, kept: np.ndarray) -> np.ndarray:
@@ -175,14 +218,17 @@ def evaluate_runs(
     progress: bool = True,
     log: Callable = print,
     loaded: list | None = None,
+    samples="all",
 ) -> InfoPlane:
-    """The information plane of ``run_dirs`` (S runs) as an ``InfoPlane`` (G x S x E x L).
-    ``loaded``: ``load_runs(run_dirs)`` already in memory (repeated calls on the same runs)."""
+    """The information plane of ``run_dirs`` (S runs) as an ``InfoPlane`` (G x S x E x L), estimated on
+    ``samples`` (``SAMPLES``: all inputs, or the run split's training / held-out ones, or the first N of
+    them, or given indices). ``options``: a dict, or the CLI's text ``"name=value;..."``. ``loaded``:
+    ``load_runs(run_dirs)`` already in memory (repeated calls on the same runs)."""
     run_dirs = [Path(d) for d in run_dirs]
     runs = loaded if loaded is not None else load_runs(run_dirs, allow_partial=allow_partial)
     cfg = RunConfig.from_dict(runs[0].config)
     model = model or cfg.model.build()
-    ds = load_data(cfg, data_path)
+    x, y, measured = samples_of(cfg, samples, data_path)
     positions = select_epochs(epochs, runs[0].epochs)
     params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # S x E_kept x ...
     params = jax.tree.map(lambda a: a[:, positions], params)
@@ -190,8 +236,8 @@ def evaluate_runs(
         model,
         params,
         runs[0].epochs[positions],
-        ds.x,
-        ds.y,
+        x,
+        y,
         estimator,
         options,
         run_ids=[r.config["run_id"] for r in runs],
@@ -206,7 +252,7 @@ def evaluate_runs(
         recompute=recompute,
         progress=progress,
         log=log,
-        measured={"data": ds.name, "data_source": ds.source, "samples": "all", "n_samples": int(len(ds.y))},
+        measured=measured,
     )
 
 
@@ -256,7 +302,7 @@ def evaluate_arrays(
     if len(run_ids) != n_runs:
         raise ValueError(f"run_ids lists {len(run_ids)} runs but params hold {n_runs}")
     ctx = registry.Context(len(y_idx), len(classes), run_config)
-    options = dict(options or {})
+    options = registry.parse_options(estimator, options) if isinstance(options, str) else dict(options or {})
     settings = registry.resolve(estimator, options, ctx)
     grid = make_grid(estimator, options, sweep, ctx)
     _check_request(est, v, n_epochs, memory_gb, nan_policy)

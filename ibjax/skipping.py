@@ -15,6 +15,7 @@ distinct inputs), so ``delta`` is a fraction of the largest possible mutual info
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -278,3 +279,27 @@ def interp_errors(result: SkipResult, epochs_E, full_i_xt, full_i_ty, *, h_x: fl
     mean_x = float(np.mean(np.abs(i_xt_ExL - np.asarray(full_i_xt, np.float64))))
     mean_y = float(np.mean(np.abs(i_ty_ExL - np.asarray(full_i_ty, np.float64))))
     return {**worst, "i_xt_mean_abs": mean_x, "i_ty_mean_abs": mean_y, "mean_norm": max(mean_x / h_x, mean_y / h_y)}
+
+
+def assemble(planes, epochs_K):
+    """One ``InfoPlane`` of ``epochs_K`` from the planes of a strategy's rounds (each epoch from the last
+    round that evaluated it; warnings of those epochs kept). Its key is cleared: no single evaluation
+    produced it, so a saved copy is never mistaken for one."""
+    where = {}
+    for p in planes:
+        for j, e in enumerate(np.asarray(p.epochs).tolist()):
+            where[int(e)] = (p, j)
+    missing = [int(e) for e in epochs_K if int(e) not in where]
+    if missing:
+        raise ValueError(f"epochs_K: {missing[:10]} were evaluated in no round")
+    parts = [where[int(e)] for e in epochs_K]
+    base = parts[0][0]
+    values = {k: np.stack([p.values[k][:, :, j] for p, j in parts], axis=2) for k in base.values}
+    keep = {int(e) for e in epochs_K}
+    warnings = {}
+    for p in {id(p): p for p, _ in parts}.values():
+        for message, hits in p.warnings.items():
+            new = [h for h in hits if h[2] in keep and h not in warnings.get(message, [])]
+            if new:
+                warnings.setdefault(message, []).extend(new)
+    return dataclasses.replace(base, epochs=np.asarray(epochs_K), values=values, warnings=warnings, key="")

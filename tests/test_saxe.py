@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from experiments import _harness as harness
 from experiments import saxe
 from ibjax import pipeline
 from ibjax.result import InfoPlane
@@ -133,10 +134,13 @@ def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(saxe, [*args, "--quick"])
 
 
-def test_run_checks_before_training(tmp_path, monkeypatch):
-    """run() itself validates (a config built around __post_init__ is refused before training too)."""
+def test_the_harness_checks_again_before_training(tmp_path, monkeypatch):
+    """A config changed around its dataclass (object.__setattr__ skips the construction's checks) is
+    refused by the harness's own validate before anything is trained."""
     monkeypatch.setattr(saxe.pipeline, "train_or_reuse", lambda *a, **k: pytest.fail("trained"))
     cfg = saxe.Config()
     object.__setattr__(cfg, "bin_size", -1.0)
-    with pytest.raises(ValueError, match="bin_size"):
-        saxe.run(cfg, tmp_path)
+    with pytest.raises(ValueError, match="bin_size: estimator option bin_size must be a finite number > 0"):
+        harness._write(
+            "saxe", cfg, {}, saxe.run, saxe.figures, saxe.claims, harness.parse_args("saxe", cfg, {}, []), tmp_path
+        )

@@ -306,3 +306,22 @@ def test_bad_full_curves():
         skipping.max_interp_error(r, CONTIGUOUS, x, np.where(y > 0.5, np.nan, y), h_x=H_X, h_y=H_Y)
     with pytest.raises(ValueError, match="h_y"):
         skipping.max_interp_error(r, CONTIGUOUS, x, y, h_x=H_X, h_y=0)
+
+
+def test_assemble_takes_each_epoch_from_the_rounds_and_keeps_its_warnings():
+    from ibjax.result import InfoPlane
+
+    def plane(epochs, base, warn):
+        v = np.asarray(epochs, float)[None, None, :, None] + base  # G x S x E x L = 1 x 1 x E x 1
+        return InfoPlane(np.asarray(epochs), {"i_xt": v, "i_ty": v / 10}, "binning", {}, warnings=warn, key="k")
+
+    r1 = plane([0, 4, 8], 0.0, {"capped": [[0, 0, 4, 0], [0, 0, 8, 0]]})
+    r2 = plane([2, 6], 100.0, {"capped": [[0, 0, 6, 0]], "other": [[0, 0, 2, 0]]})
+    got = skipping.assemble([r1, r2], np.array([0, 2, 4, 8]))
+    np.testing.assert_array_equal(got.epochs, [0, 2, 4, 8])
+    np.testing.assert_array_equal(got.i_xt[0, :, 0], [0.0, 102.0, 4.0, 8.0])
+    np.testing.assert_array_equal(got.i_ty[0, :, 0], [0.0, 10.2, 0.4, 0.8])
+    assert got.warnings == {"capped": [[0, 0, 4, 0], [0, 0, 8, 0]], "other": [[0, 0, 2, 0]]}  # epoch 6 not kept
+    assert got.key == ""
+    with pytest.raises(ValueError, match=r"\[5\] were evaluated in no round"):
+        skipping.assemble([r1, r2], np.array([0, 5]))
