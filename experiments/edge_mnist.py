@@ -45,9 +45,8 @@ import jax
 import numpy as np
 
 from experiments import _harness as harness
-from ibjax import checkpoints, infoplane, io, pipeline, plotting, views
 from ibjax import claims as verdicts
-from ibjax import data as data_mod
+from ibjax import infoplane, pipeline, plotting, views
 from ibjax.adapters import EDGE_STUDY
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 from ibjax.estimators import edge
@@ -162,32 +161,10 @@ def estimators(cfg: Config, layer: int = 0) -> dict:
     }
 
 
-def full_mnist_present() -> bool:
-    """Both MNIST training files on the search path (never downloads)."""
-    try:
-        for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
-            name = f"train-{kind}"
-            io.find_data_file(
-                name, path=None, subdir="mnist", algorithm="md5", digest=data_mod.MNIST_MD5[name], url=None
-            )
-    except (FileNotFoundError, ValueError):
-        return False
-    return True
-
-
 def resolve_data(cfg: Config) -> str:
     if cfg.data != "auto":
         return cfg.data
-    return "mnist_train" if full_mnist_present() else "mnist_test"
-
-
-def mi_samples(rc: RunConfig, n_max: int):
-    """(x, y, dataset, n_train): the first ``n_max`` (all for 0) training images of the run's split, as the
-    study took its MI samples from the training images."""
-    ds = pipeline.load_data(rc)
-    split = data_mod.split(ds, rc.data.split, seed=rc.data.split_seed, train_frac=rc.data.train_frac)
-    n = len(split.y_train) if n_max == 0 else min(n_max, len(split.y_train))
-    return split.x_train[:n], split.y_train[:n], ds, len(split.y_train)
+    return "mnist_train" if pipeline.data_present("mnist_train") else "mnist_test"
 
 
 def _layer_t(l: int, apply, params, x):
@@ -323,10 +300,11 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     a, b = cfg.run.model.activation, cfg.contrast_activation
     rc = cfg.run.replace(**{"data.name": name})
     nets = {a: rc, b: rc.replace(**{"model.activation": b})}
-    x, y, ds, n_train = mi_samples(rc, cfg.mi_samples)
+    n_train = len(pipeline.split_of(rc).y_train)  # MI samples: the first mi_samples training images (the study's)
+    x, y, about = pipeline.samples_of(rc, "train" if not cfg.mi_samples else f"train:{min(cfg.mi_samples, n_train)}")
     n_h = cfg.hsic_samples or len(y)
     note = (
-        f"{ds.name} ({data_mod.portable_source(ds.source)}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
+        f"{about['data']} ({about['data_source']}): trained on {n_train} images; MI samples: the first {len(y)} of these training "
         f"images (as the study), HSIC on the first {min(n_h, len(y))}"
         + (
             ""
@@ -342,8 +320,8 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     planes, files = {}, {}
     for act in (a, b):
         m = lambda n: {
-            "data": ds.name,
-            "data_source": data_mod.portable_source(ds.source),
+            "data": about["data"],
+            "data_source": about["data_source"],
             "samples": f"training images, first {n}",
             "n_samples": int(n),
         }
@@ -393,10 +371,10 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             "hsic": str(pipeline.result_path(where_h, est_h).relative_to(out)),
         }
     stats = {k: layer_stats(p) for k, p in planes.items()}
-    metrics = {act: [checkpoints.load_metrics(d) for d in ds_] for act, ds_ in dirs.items()}
-    acc = {act: harness.mean_se([float(mm["test_acc"][-1]) for mm in ms]) for act, ms in metrics.items()}
+    metrics = {act: pipeline.load_metrics(d) for act, d in dirs.items()}  # S x epochs each
+    acc = {act: harness.mean_se(m["test_acc"][:, -1]) for act, m in metrics.items()}
     summary = {
-        "dataset": ds.name,
+        "dataset": about["data"],
         "data_note": note,
         "n_train": n_train,
         "n_mi_samples": int(len(y)),
@@ -415,11 +393,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         "rule": verdicts.RULE.describe(),
         "layer1_normalisation": normalisation_diagnostic(cfg, nets[a], dirs[a], x),
     }
-    curves = {
-        f"{act} {k}": np.stack([mm[k] for mm in ms])
-        for act, ms in metrics.items()
-        for k in ("train_loss_running", "train_acc_running")
-    }
+    curves = {f"{act} {k}": m[k] for act, m in metrics.items() for k in ("train_loss_running", "train_acc_running")}
     return {"planes": planes, "stats": stats, "metrics": curves, "acc": metrics, "summary": summary}
 
 
@@ -562,7 +536,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
         "" if decided else "no layer decided by both estimators",
     )
 
-    acc = {act: [float(m["test_acc"][-1]) for m in results["acc"][act]] for act in (a, b)}
+    acc = {act: results["acc"][act]["test_acc"][:, -1].tolist() for act in (a, b)}
     trained_on_mi = results["summary"]["dataset"] != "mnist_train"
     v5 = (
         verdicts.Verdict(

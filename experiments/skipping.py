@@ -34,8 +34,7 @@ from matplotlib.figure import Figure
 from experiments import _harness as harness
 from experiments import tishby
 from ibjax import claims as verdicts
-from ibjax import data as data_mod
-from ibjax import infoplane, pipeline, plotting, registry, skipping
+from ibjax import pipeline, plotting, skipping
 from ibjax.config import RunConfig
 
 STRATEGIES = ("every", "approx", "exact")
@@ -88,7 +87,7 @@ def bucket(n: int, granule: int) -> int:
     return -(-m // step) * step * granule
 
 
-def make_evaluator(fns, params_SxE, epochs_E, x, y, estimator: str, options: dict, granule: int, **plane_info):
+def make_evaluator(fns, params_SxE, epochs_E, x, y, estimator: str, options, granule: int, **plane_info):
     """``evaluate(pos_B) -> InfoPlane`` of those epochs; each call padded (last position repeated) to a bucket size."""
 
     def evaluate(pos_B):
@@ -186,30 +185,23 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     dirs = pipeline.train_or_reuse(cfg.run, range(cfg.seeds), out / "runs", force=force)
     runs = pipeline.load_runs(dirs)
     rc = RunConfig.from_dict(runs[0].config)
-    model, ds = rc.model.build(), pipeline.load_data(rc)
+    model, (x, y, measured) = rc.model.build(), pipeline.samples_of(rc)
     params_SxE = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])
     epochs_E = runs[0].epochs
-    options = registry.parse_options(cfg.estimator, cfg.options)
     evaluate = make_evaluator(
-        infoplane.ApplyFns(model.apply, model.noisy_apply),
+        model,
         params_SxE,
         epochs_E,
-        ds.x,
-        ds.y,
+        x,
+        y,
         cfg.estimator,
-        options,
+        cfg.options,
         cfg.granule,
         run_ids=[r.config["run_id"] for r in runs],
         run_dirs=dirs,
-        measured={
-            "data": ds.name,
-            "data_source": data_mod.portable_source(ds.source),
-            "samples": "all",
-            "n_samples": int(len(ds.y)),
-        },
+        measured=measured,
     )
-    q = np.bincount(ds.y) / len(ds.y)
-    h_x, h_y = float(np.log2(len(ds.y))), float(-np.sum(q[q > 0] * np.log2(q[q > 0])))
+    h_x, h_y = float(np.log2(len(y))), verdicts.cap_ty(y)
     every_pos = np.arange(len(epochs_E))
     full, full_cold, full_warm, full_cpu = timed(lambda: evaluate(every_pos), cfg.repeats)
     full_ExSxL = tuple(np.asarray(v, np.float64).transpose(1, 0, 2) for v in (full.i_xt, full.i_ty))
@@ -248,7 +240,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         "plane": full,
         "h": (h_x, h_y),
         "summary": {
-            "dataset": ds.name,
+            "dataset": measured["data"],
             "run_dirs": [str(d) for d in dirs],
             "h_x_bits": h_x,
             "h_y_bits": h_y,

@@ -265,6 +265,25 @@ def fashion_mnist(
     )
 
 
+IDX_SETS = {"mnist": ("mnist", MNIST_MD5), "fashion_mnist": ("fashion-mnist", FASHION_MNIST_MD5)}
+
+
+def idx_present(name: str, split: str, path=None) -> bool:
+    """Whether ``name``'s (mnist, fashion_mnist) ``split`` files are on the search path with their official
+    digests; never downloads."""
+    if name not in IDX_SETS or split not in ("train", "test"):
+        raise ValueError(f"name must be one of {sorted(IDX_SETS)} and split train or test, got {name!r}, {split!r}")
+    subdir, digests = IDX_SETS[name]
+    prefix = "train" if split == "train" else "t10k"
+    try:
+        for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
+            file = f"{prefix}-{kind}"
+            io.find_data_file(file, path=path, subdir=subdir, algorithm="md5", digest=digests[file], url=None)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _idx_images(name, subdir, official, url, split, *, path, flat, md5) -> Dataset:
     """An MNIST-layout dataset (IDX images and labels, "train" or "t10k" prefixes) found, checked, read."""
     if split not in ("train", "test"):

@@ -34,7 +34,7 @@ from ibjax import checkpoints, infoplane, io, registry, schedules, views
 from ibjax import data as data_mod
 from ibjax.config import RunConfig
 from ibjax.result import DamagedFile, InfoPlane
-from ibjax.runs import load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
+from ibjax.runs import data_present, load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
 from ibjax.timing import phased, tally
 
 EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
@@ -50,7 +50,7 @@ def split_of(cfg: RunConfig, data_path=None) -> data_mod.Split:
 def samples_of(cfg: RunConfig, samples="all", data_path=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(x, y, what was measured) of the samples an information plane is estimated on (``SAMPLES``)."""
     ds = load_data(cfg, data_path)
-    about = {"data": ds.name, "data_source": ds.source}
+    about = {"data": ds.name, "data_source": data_mod.portable_source(ds.source)}
     if isinstance(samples, str) and samples == "all":
         return ds.x, ds.y, {**about, "samples": "all", "n_samples": int(len(ds.y))}
     if not isinstance(samples, str):

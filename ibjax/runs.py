@@ -103,6 +103,14 @@ def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
     raise ValueError(f"data.name must be one of {sorted(_LOADERS) + sorted(IMAGE_DATASETS)} or audio:DIR, got {name!r}")
 
 
+def data_present(name: str, path=None) -> bool:
+    """Whether an image dataset named like ``data.name`` (``IMAGE_DATASETS``) is on disk (never downloads)."""
+    if name not in IMAGE_DATASETS:
+        raise ValueError(f"name must be one of {sorted(IMAGE_DATASETS)}, got {name!r}")
+    loader, split = IMAGE_DATASETS[name]
+    return data_mod.idx_present("mnist" if loader is data_mod.mnist else "fashion_mnist", split, path)
+
+
 def run_config(cfg: RunConfig, seed: int, n_vmapped: int, save_every: int) -> dict:
     return {
         **cfg.to_dict(),

@@ -56,6 +56,10 @@ def test_evaluate_quick(tmp_path):
         r = saved[f"delta_skip_{how}"]
         assert r["n_total"] == 30 and 2 <= r["n_evaluated"] <= 30 and r["n_rounds"] >= 1
         assert 0 <= r["max_interp_error"]["norm"] < 1
+        t = saved[f"delta_skip_{how}_seconds"]
+        assert t["seconds_warm"] > 0 and t["warm_over_all_epochs_warm"] == pytest.approx(
+            t["seconds_warm"] / saved["all_epochs_binning"]["seconds_warm"]
+        )
 
 
 def test_sweeps_quick(tmp_path):

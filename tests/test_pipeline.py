@@ -321,3 +321,52 @@ def test_a_run_given_twice_is_refused_not_counted_as_two_seeds(three_seeds, tmp_
         evaluate.main([str(d), str(link), "--estimator", "binning", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and "same directory" in err, err
+
+
+def test_samples_pick_the_runs_split_and_the_plane_says_which(three_seeds):
+    """samples=: all inputs, the run split's training or held-out ones, the first N of them, or indices;
+    each plane equals evaluate_arrays on exactly those samples, and records them."""
+    sp = pipeline.split_of(CFG)
+    x, y, about = pipeline.samples_of(CFG, "held-out:50")
+    np.testing.assert_array_equal(x, sp.x_test[:50])
+    np.testing.assert_array_equal(y, sp.y_test[:50])
+    assert about["samples"] == "first 50 held-out samples" and about["n_samples"] == 50
+    assert pipeline.samples_of(CFG, "train")[2]["n_samples"] == len(sp.y_train) == 3277
+    assert pipeline.samples_of(CFG)[2] == {**about, "samples": "all", "n_samples": 4096}
+    idx = np.array([5, 0, 4095])
+    np.testing.assert_array_equal(pipeline.samples_of(CFG, idx)[1], pipeline.load_data(CFG).y[idx])
+    plane = pipeline.evaluate_runs(three_seeds, "binning", "n_bins=12", samples="held-out:50", **QUIET)
+    runs = pipeline.load_runs(three_seeds)
+    params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])
+    ids = [r.config["run_id"] for r in runs]
+    same = pipeline.evaluate_arrays(
+        CFG.model.build(), params, runs[0].epochs, x, y, "binning", {"n_bins": 12}, run_ids=ids, **QUIET
+    )
+    np.testing.assert_array_equal(plane.i_xt, same.i_xt)
+    np.testing.assert_array_equal(plane.i_ty, same.i_ty)
+    assert plane.measured["n_samples"] == 50 and plane.measured["samples"] == "first 50 held-out samples"
+    assert np.all(plane.i_xt <= np.log2(50) + 1e-5)  # capped by the 50 samples, not 4096
+    for bad, message in (
+        ("test", "samples must be all | train | held-out"),
+        ("held-out:0", "samples must be"),
+        ("train:99999", "the run's split has only 3277 train samples"),
+        (np.array([1, 1]), "indices must be distinct"),
+        (np.array([4096]), r"in \[0, 4096\)"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            pipeline.samples_of(CFG, bad)
+
+
+def test_load_metrics_stacks_the_runs(three_seeds):
+    m = pipeline.load_metrics(three_seeds)
+    assert m["train_loss"].shape == (3, CFG.train.n_epochs)
+    for s, d in enumerate(three_seeds):
+        np.testing.assert_array_equal(m["test_acc"][s], checkpoints.load_metrics(d)["test_acc"])
+    with pytest.raises(ValueError, match="run_dirs is empty"):
+        pipeline.load_metrics([])
+
+
+def test_an_image_dataset_absent_from_a_folder_is_reported_not_downloaded(tmp_path):
+    assert pipeline.data_present("mnist_train", path=tmp_path) is False
+    with pytest.raises(ValueError, match="name must be one of"):
+        pipeline.data_present("szt_12bit")

@@ -7,8 +7,9 @@
 Times ``python -m ibjax.evaluate RUN_DIR`` (load, compile and estimate, all 274 epochs x 6 layers)
 for binning and KDE (upper and lower, I(X;T) and I(T;Y)); times a per-epoch, per-layer Python loop
 calling the same public estimator on a sample of epochs and extrapolates it; runs both delta-skip
-strategies with the full evaluation for comparison. Writes results/benchmarks/evaluate.json
-(evaluate_quick.json with --quick).
+strategies with the full evaluation for comparison, and times each (cold and warm, in this process)
+against evaluating every kept epoch. ``JAX_NUM_CPU_DEVICES=1`` measures one device. Writes
+results/benchmarks/evaluate.json (evaluate_quick.json with --quick).
 """
 
 from __future__ import annotations
@@ -107,6 +108,16 @@ def run(a, tmp: Path) -> dict:
             f"{name}: {secs:.1f} s end to end for {n_epochs} x {n_layers}; per-epoch loop ~{loop_total:.1f} s "
             f"-> {loop_total / secs:.1f}x"
         )
+    base = [str(run_dir), "--estimator", "binning", "--n-bins", "30"]
+    full_cold, full_warm = (timed_cli([*base, "--out", str(tmp / f"all{i}"), "--recompute"])[0] for i in range(2))
+    result["all_epochs_binning"] = dict(seconds_cold=full_cold, seconds_warm=full_warm)
+    for how in ("exact", "approx"):  # timed without --compare-full (its extra full evaluation is not the strategy's)
+        spec = ["--epochs", f"delta:{a.delta}:{how}"]
+        cold, warm = (timed_cli([*base, *spec, "--out", str(tmp / f"{how}{i}")])[0] for i in range(2))
+        result[f"delta_skip_{how}_seconds"] = dict(
+            seconds_cold=cold, seconds_warm=warm, warm_over_all_epochs_warm=warm / full_warm
+        )
+        print(f"delta-skip {how} (delta {a.delta}): {warm:.2f} s warm against {full_warm:.2f} s for every epoch")
     for how in ("exact", "approx"):
         evaluate.main(
             [
