@@ -11,7 +11,7 @@ Every measurement is one fresh process, timed from outside (wall clock, imports 
 - ``training``: ``experiments.benchmarks.training`` (1 and 50 seeds of the tishby network) on one
   CPU device, on one device per core, and with the library's default device policy; each on idle
   cores and with two busy processes that this benchmark starts (pure-Python spin loops, one per
-  core of a 2-core machine) and stops at the end.
+  core of a 2-core machine) and stops at the end; 3 repeats of each, interleaved, the median reported.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from experiments.benchmarks import machine
 from ibjax import io
@@ -74,28 +76,41 @@ def cold_warm(args: list[str], cache: Path, warm_args: list[str] | None = None) 
     return dict(cold_seconds=round(cold, 2), warm_seconds=round(warm, 2), warm_over_cold=round(warm / cold, 3))
 
 
-def training(tmp: Path, seeds: str, epochs: int, n_busy: int, cache: Path) -> list[dict]:
+def training(tmp: Path, seeds: str, epochs: int, n_busy: int, cache: Path, repeats: int = 3) -> list[dict]:
+    """Each (load, device setting) ``repeats`` times, the settings interleaved round by round so that a
+    change in the machine's state hits all of them; a row holds the median and every repeat."""
     cores = os.cpu_count() or 1
     policies = {
         "one device": {"JAX_NUM_CPU_DEVICES": "1"},
         "one device per core": {"JAX_NUM_CPU_DEVICES": str(cores)},
         "default": {},
     }
-    rows = []
+    got = {}  # (load, policy, seeds) -> (devices, epochs, [seed-epochs/s per repeat])
     for load in ("idle", f"{n_busy} busy processes"):
-        for name, extra in policies.items():
-            out = tmp / f"training_{len(rows)}"
-            args = ["-m", "experiments.benchmarks.training", "--epochs", str(epochs), "--seeds", seeds]
-            args += ["--no-checkpoints", "--out", str(out)]
-            with contextlib.nullcontext() if load == "idle" else busy(n_busy):
-                timed(args, _env(cache, **extra))
-            res = json.loads((out / "training.json").read_text())
-            for r in res["training"]:
-                rows.append(dict(load=load, policy=name, devices=r["devices"], seeds=r["seeds"], epochs=r["epochs"],
-                                 seed_epochs_per_second=round(r["seed_epochs_per_second"], 1)))  # fmt: skip
-                print(f"training {load:>18} {name:>20}: {r['devices']} device(s), {r['seeds']:>3} seeds, "
-                      f"{r['seed_epochs_per_second']:8.1f} seed-epochs/s", flush=True)  # fmt: skip
-    return rows
+        for rep in range(repeats):
+            for name, extra in policies.items():
+                out = tmp / f"training_{len(got)}_{rep}_{name.replace(' ', '_')}_{load[:4]}"
+                args = ["-m", "experiments.benchmarks.training", "--epochs", str(epochs), "--seeds", seeds]
+                args += ["--no-checkpoints", "--out", str(out)]
+                with contextlib.nullcontext() if load == "idle" else busy(n_busy):
+                    timed(args, _env(cache, **extra))
+                for r in json.loads((out / "training.json").read_text())["training"]:
+                    entry = got.setdefault((load, name, r["seeds"]), (r["devices"], r["epochs"], []))
+                    entry[2].append(round(r["seed_epochs_per_second"], 1))
+                    print(f"training {load:>18} {name:>20} (repeat {rep + 1}): {r['devices']} device(s), "
+                          f"{r['seeds']:>3} seeds, {r['seed_epochs_per_second']:8.1f} seed-epochs/s", flush=True)  # fmt: skip
+    return [
+        dict(
+            load=load,
+            policy=name,
+            devices=dev,
+            seeds=n,
+            epochs=ep,
+            seed_epochs_per_second=float(np.median(v)),
+            repeats=v,
+        )  # fmt: skip
+        for (load, name, n), (dev, ep, v) in got.items()
+    ]
 
 
 def ratios(rows: list[dict], seeds: int) -> dict:
@@ -129,7 +144,7 @@ def main(argv=None) -> dict:
             result[f"evaluate_{name}"] = cold_warm([*args, "--recompute"], tmp / f"xla_{name}")
             print(f"ibjax.evaluate {name}: {result[f'evaluate_{name}']}", flush=True)
         seeds, epochs = ("1,4", 40) if a.quick else ("1,50", 300)
-        rows = training(tmp, seeds, epochs, n_busy, tmp / "xla_training")
+        rows = training(tmp, seeds, epochs, n_busy, tmp / "xla_training", repeats=1 if a.quick else 3)
         result["training"] = rows
         result["training_ratios"] = ratios(rows, int(seeds.split(",")[-1]))
         print(f"default policy / best setting: {result['training_ratios']}", flush=True)
