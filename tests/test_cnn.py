@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from ibjax import checkpoints, data, models
+from ibjax import checkpoints, data, models, pipeline
 from ibjax.config import CNNConfig, ResNetConfig, RunConfig, TrainConfig
 from ibjax.estimators import binning
 from ibjax.train import batch_indices, hyper, make_train, merge_variables
@@ -111,7 +111,7 @@ def quick(tmp_path_factory):
     out = root / "cnn"
     try:
         cnn.main(["--quick", "--out", str(out)])
-        x, y = cnn.mi_samples(next(iter(cnn.networks(cnn.Config()).values())), 100)
+        x, y, _ = pipeline.samples_of(next(iter(cnn.networks(cnn.Config()).values())), "held-out:100")
     finally:
         mp.undo()
     return out, json.loads((out / "summary.json").read_text()), x, y
@@ -158,7 +158,8 @@ def test_fashion_mnist_is_a_data_name_of_the_study(tmp_path, monkeypatch, refuse
     }.items():
         monkeypatch.setitem(data.FASHION_MNIST_MD5, k, v)
     cfg = cnn.Config(data=cnn.DataConfig(name="fashion_mnist", train_frac=0.2), mi_samples=300)
-    x, y = cnn.mi_samples(next(iter(cnn.networks(cfg).values())), cfg.mi_samples)
+    x, y, about = pipeline.samples_of(next(iter(cnn.networks(cfg).values())), f"held-out:{cfg.mi_samples}")
+    assert about["data"] == "fashion_mnist_test" and about["samples"] == "first 300 held-out samples"
     sp = data.split(data.fashion_mnist("test", flat=False), "random", seed=0, train_frac=0.2)
     np.testing.assert_array_equal(x, sp.x_test[:300])
     np.testing.assert_array_equal(y, sp.y_test[:300])

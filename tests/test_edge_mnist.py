@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from experiments import edge_mnist
-from ibjax import claims, data, runs
+from ibjax import claims, data, pipeline, runs
 from ibjax.result import InfoPlane
 
 FIRST1000_MD5 = {
@@ -86,11 +86,14 @@ def test_quick_summary_planes_and_claims(quick):
 
 
 def test_mi_samples_are_the_first_training_images(first1000):
+    """The study's MI samples (pipeline.samples_of "train" / "train:N") are its training images, in order."""
     rc = edge_mnist.Config().run
-    x, y, ds, n_train = edge_mnist.mi_samples(rc, 0)
-    assert n_train == len(y) == 1000 and np.array_equal(x, ds.x)  # split "all": every image is trained on
-    x50, y50, _, _ = edge_mnist.mi_samples(rc, 50)
+    ds = pipeline.load_data(rc)
+    x, y, about = pipeline.samples_of(rc, "train")
+    assert len(pipeline.split_of(rc).y_train) == len(y) == 1000 and np.array_equal(x, ds.x)  # split "all"
+    x50, y50, about50 = pipeline.samples_of(rc, "train:50")
     assert np.array_equal(x50, ds.x[:50]) and np.array_equal(y50, ds.y[:50])
+    assert about["samples"] == "all 1000 train samples" and about50["n_samples"] == 50
 
 
 def test_layer_view_gives_one_layer():
