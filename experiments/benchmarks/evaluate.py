@@ -109,11 +109,14 @@ def run(a, tmp: Path) -> dict:
             f"-> {loop_total / secs:.1f}x"
         )
     base = [str(run_dir), "--estimator", "binning", "--n-bins", "30"]
-    full_cold, full_warm = (timed_cli([*base, "--out", str(tmp / f"all{i}"), "--recompute"])[0] for i in range(2))
+    n_times = 1 if a.quick else 2  # cold, then warm (--quick: one call, its time stands for both)
+    times = [timed_cli([*base, "--out", str(tmp / f"all{i}"), "--recompute"])[0] for i in range(n_times)]
+    full_cold, full_warm = times[0], times[-1]
     result["all_epochs_binning"] = dict(seconds_cold=full_cold, seconds_warm=full_warm)
     for how in ("exact", "approx"):  # timed without --compare-full (its extra full evaluation is not the strategy's)
         spec = ["--epochs", f"delta:{a.delta}:{how}"]
-        cold, warm = (timed_cli([*base, *spec, "--out", str(tmp / f"{how}{i}")])[0] for i in range(2))
+        times = [timed_cli([*base, *spec, "--out", str(tmp / f"{how}{i}")])[0] for i in range(n_times)]
+        cold, warm = times[0], times[-1]
         result[f"delta_skip_{how}_seconds"] = dict(
             seconds_cold=cold, seconds_warm=warm, warm_over_all_epochs_warm=warm / full_warm
         )
