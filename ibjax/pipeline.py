@@ -48,7 +48,8 @@ def split_of(cfg: RunConfig, data_path=None) -> data_mod.Split:
 
 
 def samples_of(cfg: RunConfig, samples="all", data_path=None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(x, y, what was measured) of the samples an information plane is estimated on (``SAMPLES``)."""
+    """(x, y, what was measured) of the samples an information plane is estimated on (``SAMPLES``). "train"
+    is the split's whole training part, in order: ``data.train_subset`` limits what training uses, not this."""
     ds = load_data(cfg, data_path)
     about = {"data": ds.name, "data_source": data_mod.portable_source(ds.source)}
     if isinstance(samples, str) and samples == "all":
