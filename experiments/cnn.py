@@ -49,6 +49,7 @@ from ibjax.config import CNNConfig, DataConfig, ResNetConfig, RunConfig, TrainCo
 
 NETS, ACTS, OPTS = ("cnn", "resnet"), ("tanh", "relu"), ("sgd", "gd")
 ESTIMATORS = ("binning", "kde", "kde_relative", "knn")
+SAXE_EPOCHS = 8000  # Saxe et al.'s tanh / ReLU contrast: Shwartz-Ziv & Tishby's setup, 8000 epochs (see saxe)
 KDE_SCALE = 0.1  # kde_relative's kernel variance / mean squared pairwise distance (NOTES.md: the scan)
 DATASETS = ("mnist_test", "fashion_mnist", "fashion_mnist_test")  # official 10k test splits
 
@@ -327,7 +328,9 @@ def _compression(results, cfg, cap: float) -> tuple[dict, verdicts.Verdict]:
         return measured, _undecided("needs both tanh and relu among the activations")
     if not found:
         return measured, _undecided(f"saturated: every estimate of the last hidden layer at log2 N = {cap:.2f} bits")
-    return measured, verdicts.every(found)
+    return measured, verdicts.trained_as_long(
+        verdicts.every(found), cfg.train.n_epochs, SAXE_EPOCHS, "Saxe et al.'s tanh / ReLU runs"
+    )
 
 
 def _pool(results, cap: float) -> tuple[dict, verdicts.Verdict]:

@@ -326,6 +326,15 @@ def undecided(reason: str) -> Verdict:
     return Verdict(None, "undecided", float("nan"), (float("nan"), float("nan")), float("nan"), reason)
 
 
+def trained_as_long(v: Verdict, epochs: int, paper_epochs: int, paper: str) -> Verdict:
+    """``v``, unless it refutes the claim on a run trained for fewer epochs than the paper's runs (the paper's
+    effect may come later): then undecided, naming both lengths (effect and interval kept)."""
+    if v.agrees is not False or epochs >= paper_epochs:
+        return v
+    why = f"trained {epochs} epochs, {paper} {paper_epochs}: '{v.outcome}' within {epochs} epochs does not refute it"
+    return v._replace(agrees=None, outcome="undecided", reason=why)
+
+
 def compare(
     a: Interval, b: Interval, *, margin: float = 0.0, want: bool = True, rule: Rule = RULE, what: str = "a - b"
 ) -> Verdict:

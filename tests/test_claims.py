@@ -186,3 +186,17 @@ def test_rises_leaves_out_what_starts_at_its_cap_and_after_fitting_by_hand():
     assert claims.after_fitting(x, np.full((3, 4), 0.5)).agrees is None  # no gain to share out
     g = claims.gains_then_loses(x, cap=12.0)
     assert g.agrees is True and claims.gains_then_loses(np.array([[5.0, 5.0, 3.0, 3.0]] * 3), cap=12.0).agrees is False
+
+
+def test_a_refutation_on_a_shorter_training_than_the_papers_is_undecided():
+    flat = np.tile(np.array([5.0, 5.0, 5.0])[None], (6, 1)) + np.linspace(-0.01, 0.01, 6)[:, None]
+    no = claims.decide(claims.compression(flat, cap=12.0), want="compresses")
+    assert no.agrees is False
+    v = claims.trained_as_long(no, 30, 8000, "the paper's runs")
+    assert v.agrees is None and v.outcome == "undecided" and v.effect == no.effect
+    assert (
+        v.reason == "trained 30 epochs, the paper's runs 8000: 'does not compress' within 30 epochs does not refute it"
+    )
+    assert claims.trained_as_long(no, 8000, 8000, "the paper's runs") is no  # as long as the paper: the "no" stands
+    yes = claims.decide(claims.compression(np.tile(np.array([5.0, 9.0, 6.0])[None], (6, 1)) + flat - 5.0, cap=12.0))
+    assert claims.trained_as_long(yes, 30, 8000, "x") is yes  # agreement is never downgraded
