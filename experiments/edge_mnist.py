@@ -300,8 +300,9 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     a, b = cfg.run.model.activation, cfg.contrast_activation
     rc = cfg.run.replace(**{"data.name": name})
     nets = {a: rc, b: rc.replace(**{"model.activation": b})}
-    n_train = len(pipeline.split_of(rc).y_train)  # MI samples: the first mi_samples training images (the study's)
-    x, y, about = pipeline.samples_of(rc, "train" if not cfg.mi_samples else f"train:{min(cfg.mi_samples, n_train)}")
+    x, y, about = pipeline.samples_of(rc, "train")  # MI samples: the first mi_samples training images (the study's)
+    n_train = len(y)
+    x, y = (x[: cfg.mi_samples], y[: cfg.mi_samples]) if cfg.mi_samples else (x, y)
     n_h = cfg.hsic_samples or len(y)
     note = (
         f"{about['data']} ({about['data_source']}): trained on {n_train} images; MI samples: the first {len(y)} of these training "

@@ -492,7 +492,7 @@ def _remember(run_dir: Path, run: Run) -> None:
     state = _files_state(Path(key))
     if not state or size > MEMO_BYTES // 8:
         return
-    frozen = lambda a: np.asarray(a).view()
+    frozen = lambda a: np.array(a, copy=True)  # a copy: a caller changing its arrays later cannot change these
     params = unflatten({k: _readonly(frozen(v)) for k, v in flatten(run.params).items()})
     metrics = {k: _readonly(frozen(v)) for k, v in run.metrics.items()}
     _MEMO[key] = (state, Run(np.asarray(run.epochs).copy(), params, run.config, metrics), size)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ibjax import checkpoints, export, external, io, pipeline, plotting, registry, skipping, sources, views
+from ibjax import checkpoints, claims, export, external, io, pipeline, plotting, registry, skipping, sources, views
 from ibjax.config import RunConfig
 from ibjax.runs import use_cpu_cores
 
@@ -369,7 +369,7 @@ def adaptive(a, opts, out: Path, common: dict):
     )
     y = pipeline.load_data(RunConfig.from_dict(run.config), a.data).y  # the samples of evaluate_runs: all
     h_x = float(np.log2(len(y)))
-    h_y = float(-np.sum((q := np.bincount(y) / len(y))[q > 0] * np.log2(q[q > 0])))
+    h_y = claims.cap_ty(y)
     rounds = []  # every round's plane: the kept epochs' values are taken from them, not evaluated again
 
     def batch(epochs_B):

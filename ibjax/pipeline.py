@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, infoplane, io, registry, schedules, views
+from ibjax import checkpoints, infoplane, io, registry, runs, schedules, views
 from ibjax import data as data_mod
 from ibjax.config import RunConfig
 from ibjax.result import DamagedFile, InfoPlane
@@ -43,8 +43,7 @@ SAMPLES = "all | train | held-out | train:N | held-out:N (the first N of them) |
 
 def split_of(cfg: RunConfig, data_path=None) -> data_mod.Split:
     """The train / held-out split the run's training used (``cfg.data``: split, split_seed, train_frac)."""
-    ds = load_data(cfg, data_path)
-    return data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+    return runs.split_data(load_data(cfg, data_path), cfg)
 
 
 def samples_of(cfg: RunConfig, samples="all", data_path=None) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -66,7 +65,7 @@ def samples_of(cfg: RunConfig, samples="all", data_path=None) -> tuple[np.ndarra
     part, _, n = samples.partition(":")
     if part not in ("train", "held-out") or (n and not n.isdigit()) or n == "0":
         raise ValueError(f"samples must be {SAMPLES}, got {samples!r}")
-    sp = data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+    sp = runs.split_data(ds, cfg)
     x, y = (sp.x_train, sp.y_train) if part == "train" else (sp.x_test, sp.y_test)
     if n and int(n) > len(y):
         raise ValueError(f"samples {samples!r}: the run's split has only {len(y)} {part} samples")

@@ -103,6 +103,11 @@ def load_data(cfg: RunConfig, path=None) -> data_mod.Dataset:
     raise ValueError(f"data.name must be one of {sorted(_LOADERS) + sorted(IMAGE_DATASETS)} or audio:DIR, got {name!r}")
 
 
+def split_data(ds: data_mod.Dataset, cfg: RunConfig) -> data_mod.Split:
+    """``ds`` split as ``cfg.data`` says (split, split_seed, train_frac): the split training uses."""
+    return data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+
+
 def data_present(name: str, path=None) -> bool:
     """Whether an image dataset named like ``data.name`` (``IMAGE_DATASETS``) is on disk (never downloads)."""
     if name not in IMAGE_DATASETS:
@@ -171,7 +176,7 @@ def _train_or_reuse(cfg, runs, configs, dirs, ds, out_root, force, model, save_e
         tally("runs reused", len(dirs))
         return dirs
     log(f"dataset: {ds.name} ({ds.source})")
-    split = data_mod.split(ds, cfg.data.split, seed=cfg.data.split_seed, train_frac=cfg.data.train_frac)
+    split = split_data(ds, cfg)
     if model is None:
         model = cfg.model.build()
     out = train_group(

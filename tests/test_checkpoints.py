@@ -481,6 +481,10 @@ def test_a_run_this_process_wrote_is_not_read_again_until_a_file_changes(tmp_pat
     np.testing.assert_array_equal(run.metrics["train_loss"], metrics["train_loss"])
     with pytest.raises(ValueError, match="read-only"):
         run.params["Dense_0"]["kernel"][0, 0, 0] = 1.0  # the remembered copy cannot be changed by a caller
+    want = params["Dense_0"]["kernel"].copy()
+    params["Dense_0"]["kernel"][:] = 7.0  # the writer's own arrays changed after the write: the run is not
+    np.testing.assert_array_equal(checkpoints.load_run(d).params["Dense_0"]["kernel"], want)
+    params["Dense_0"]["kernel"][:] = want
     part = checkpoints.load_run(d, epochs=[2, 9])
     assert reads == [] and part.epochs.tolist() == [2, 9]
     np.testing.assert_array_equal(part.params["Dense_1"]["kernel"], params["Dense_1"]["kernel"][[1, 3]])
