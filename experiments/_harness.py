@@ -47,6 +47,7 @@ from experiments._settings import (  # noqa: F401  (typed settings: the studies 
     where,
 )
 from ibjax import io
+from ibjax.claims import mean_se  # noqa: F401  (the studies' harness.mean_se)
 from ibjax.runs import use_cpu_cores, versions
 from ibjax.timing import compile_clock, phase_clock
 
@@ -306,12 +307,3 @@ def save_arrays(path, arrays: dict) -> None:
 def save_text(path, text: str) -> None:
     """A study's own text file (a table), written atomically."""
     io.atomic_write_bytes(path, text.encode())
-
-
-def mean_se(values_S) -> dict:
-    """Mean and standard error over seeds (se 0 for one seed), rounded for JSON."""
-    import numpy as np
-
-    v = np.asarray(values_S, float)
-    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-    return {"mean": round(float(v.mean()), 4), "se": round(se, 4), "n_seeds": int(len(v))}

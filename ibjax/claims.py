@@ -427,3 +427,53 @@ def entry(claim: str, source: str, verdict: Verdict, measured: dict | None = Non
     if verdict.agrees is None:
         out["reason"] = verdict.reason
     return out
+
+
+# --- tables of per-seed statistics, and claims made of parts -----------------------------------------
+
+
+def mean_se(values_S) -> dict:
+    """Mean and standard error over seeds (se 0 for one seed), rounded for JSON."""
+    v = np.asarray(values_S, float)
+    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+    return {"mean": round(float(v.mean()), 4), "se": round(se, 4), "n_seeds": int(len(v))}
+
+
+def finite_mean_se(values_S, digits: int = 0) -> dict:
+    """``mean_se`` over the seeds with a finite value, ``n_null`` seeds without, and every seed's value
+    ("per_seed": None where not finite; integers for digits=0, else rounded to ``digits``)."""
+    v = np.asarray(values_S, float)
+    ok = v[np.isfinite(v)]
+    stat = mean_se(ok) if ok.size else {"mean": None, "se": None, "n_seeds": 0}
+    each = [None if not np.isfinite(x) else int(x) if digits == 0 else round(float(x), digits) for x in v]
+    return {**stat, "n_null": int(v.size - ok.size), "per_seed": each}
+
+
+def positive_finite(values_S, *, threshold: float = 0.0, what: str = "the value") -> Verdict:
+    """``positive`` over the seeds with a finite value (a seed without an event has none);
+    undecided when no seed has one."""
+    v = np.asarray(values_S, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return undecided(f"{what}: no seed has a value")._replace(threshold=threshold)
+    return positive(v, threshold=threshold, what=what)
+
+
+def layer_table(columns: dict, *, names=None, digits: int = 0) -> dict:
+    """A table of per-T statistics: for each T (the last axis of every S x L array in ``columns``, column
+    name -> values_SxL), its name ("layer l" unless ``names``) -> column -> ``finite_mean_se`` over seeds."""
+    arrays = {k: np.asarray(v, float) for k, v in columns.items()}
+    n_l = next(iter(arrays.values())).shape[-1]
+    names = list(names) if names is not None else [f"layer {l + 1}" for l in range(n_l)]
+    return {names[l]: {k: finite_mean_se(v[..., l], digits) for k, v in arrays.items()} for l in range(n_l)}
+
+
+def joint(*parts: Verdict) -> Verdict:
+    """One claim made of several conditions that must all hold: agrees when every part agrees, disagrees when
+    one disagrees, else undecided; outcome "holds" / "fails" / "undecided", the effect, interval and threshold
+    of the first part and every part's reason joined."""
+    agrees = [v.agrees for v in parts]
+    agrees = False if False in agrees else None if None in agrees else True
+    outcome = "holds" if agrees else "undecided" if agrees is None else "fails"
+    reason = "; ".join(v.reason for v in parts if v.reason)
+    return parts[0]._replace(agrees=agrees, outcome=outcome, reason=reason)

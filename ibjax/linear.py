@@ -160,3 +160,37 @@ def train_grid(keys_S, n_samples_G, init_scale_G, *, setup: Setup):
     train = make_train(setup)
     over_seeds = jax.vmap(train, in_axes=(0, None, None))
     return jax.vmap(over_seeds, in_axes=(None, 0, 0))(keys_S, n_samples_G, init_scale_G)
+
+
+def teacher_student(
+    sizes_G,
+    inits_G,
+    seeds: int,
+    kept_steps_K,
+    *,
+    hidden=(100, 100),
+    batch_size: int = 0,
+    learning_rate: float = 0.05,
+    sigma_y: float = 0.5,
+    n_rel: int = 30,
+    n_irr: int = 70,
+    n_out: int = 10,
+    sigma2: float = 1.0,
+    seed: int = 0,
+) -> dict:
+    """Deep linear teacher-student networks with exact information (Saxe et al. 2018, Sec. 5):
+    a teacher y = W0 x_rel + N(0, sigma_y^2) on the first ``n_rel`` of n_rel + n_irr Gaussian inputs, a linear
+    student with ``hidden`` widths trained on P = sizes_G[g] samples from initial weights of scale inits_G[g]
+    (/ sqrt(fan in)) by gradient descent (``batch_size`` 0: full batch, else minibatch SGD), measured after each
+    of ``kept_steps_K`` with measurement noise of variance ``sigma2`` on every hidden layer. Every (grid point,
+    seed) in one vmapped call. Returns numpy arrays G x S x K x ...: "i_xt_L", "i_rel_L", "i_irr_L" (bits, per
+    hidden layer: I(X;T), I(X_rel;T), I(X_irr;T | X_rel)), "train_error", "gen_error" (exact), "teacher_norm2"
+    (||W0||^2) and "excess" = (gen_error - n_out sigma_y^2) / ||W0||^2."""
+    teacher = Teacher(n_rel, n_irr, n_out, sigma_y)
+    kept = tuple(int(k) for k in kept_steps_K)
+    setup = Setup(teacher, tuple(hidden), int(np.max(sizes_G)), learning_rate, batch_size, sigma2, kept)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+    sizes_G, inits_G = np.asarray(sizes_G, np.int32), np.asarray(inits_G, np.float32)
+    res = jax.tree.map(np.asarray, train_grid(keys, sizes_G, inits_G, setup=setup))
+    res["excess"] = (res["gen_error"] - n_out * sigma_y**2) / res["teacher_norm2"]  # / ||W0||^2 of each teacher
+    return res

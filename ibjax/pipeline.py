@@ -33,6 +33,8 @@ from tqdm.auto import tqdm
 from ibjax import checkpoints, infoplane, io, registry, runs, schedules, views
 from ibjax import data as data_mod
 from ibjax.config import RunConfig
+from ibjax.dynamics import gradient_snr, moving_median  # noqa: F401 - the studies' door: gradient SNR phases of runs' metrics
+from ibjax.linear import teacher_student  # noqa: F401 - the studies' door: deep linear students, exact MI
 from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import data_present, load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
 from ibjax.timing import phased, tally
@@ -80,6 +82,22 @@ def load_metrics(run_dirs) -> dict[str, np.ndarray]:
     if not metrics:
         raise ValueError("run_dirs is empty")
     return {k: np.stack([m[k] for m in metrics]) for k in metrics[0]}
+
+
+def train_and_evaluate(
+    nets: dict, seeds, out, estimator: str = "binning", options=None, *, epochs: str = "all", force: bool = False
+) -> dict:
+    """Per named network (``nets``: name -> RunConfig): train or reuse its ``seeds`` under OUT/runs/NAME,
+    evaluate its information plane with ``estimator`` into OUT/NAME and load its metrics. ``options``: the
+    estimator's options for every network, or a callable name -> options. ``force``: retrain and recompute.
+    Returns name -> {"dirs", "plane", "metrics"}."""
+    out, rows = Path(out), {}
+    for name, cfg in nets.items():
+        dirs = train_or_reuse(cfg, seeds, out / "runs" / name, force=force)
+        opts = options(name) if callable(options) else options
+        plane = evaluate_runs(dirs, estimator, opts, epochs=epochs, out=out / name, recompute=force)
+        rows[name] = {"dirs": dirs, "plane": plane, "metrics": load_metrics(dirs)}
+    return rows
 
 
 def select_epochs(spec: str, kept: np.ndarray) -> np.ndarray:

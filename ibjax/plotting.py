@@ -227,6 +227,22 @@ def loss_curves(metrics: dict, *, epochs=None) -> Figure:
 # --- grids of panels ---------------------------------------------------------------------------
 
 
+def mean_band(ax, x_X, values_SxX, *, spread: str = "min-max", color=None, alpha: float = 0.15, **line_kw):
+    """The mean over seeds (axis 0) of ``values_SxX`` against ``x_X`` on ``ax``, shaded over seeds in the
+    line's colour: "min-max", "std" (± 1 std, ddof 1) or "2se" (± 2 standard errors); no band for one seed.
+    ``line_kw`` goes to ``ax.plot`` (lw 1.0 unless given). Returns the line."""
+    if spread not in ("min-max", "std", "2se"):
+        raise ValueError(f"spread={spread!r}: valid 'min-max', 'std', '2se'")
+    v = np.asarray(values_SxX)
+    mean = np.mean(v, 0)
+    line = ax.plot(x_X, mean, color=color, **{"lw": 1.0, **line_kw})[0]
+    if len(v) > 1:
+        half = np.std(v, 0, ddof=1) * (2 / np.sqrt(len(v)) if spread == "2se" else 1.0)
+        lo, hi = (np.min(v, 0), np.max(v, 0)) if spread == "min-max" else (mean - half, mean + half)
+        ax.fill_between(x_X, lo, hi, color=line.get_color(), alpha=alpha, lw=0)
+    return line
+
+
 def _labels(keys: list, labels, arg: str) -> list[str]:
     if labels is None:
         return [str(k) for k in keys]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from experiments import snr
-from ibjax import checkpoints
+from ibjax import checkpoints, dynamics
 
 ARGS = ["--quick", "--set", "run.train.schedule=log:12"]
 
@@ -23,11 +23,11 @@ def _metrics(summary, act):
 
 
 def _naive_transition(snr_E, window):
-    """The module docstring's definition, written out independently: epoch n = 1..E."""
+    """The definition in results/snr/NOTES.md, written out independently: epoch n = 1..E."""
     e = len(snr_E)
     sm = []
     for k in range(e):
-        half = min(max(math.floor(window * (k + 1)), snr.MIN_HALF), k, e - 1 - k)
+        half = min(max(math.floor(window * (k + 1)), dynamics.MIN_HALF), k, e - 1 - k)
         sm.append(float(np.median(snr_E[k - half : k + half + 1])))
     early = int(math.sqrt(e))
     k_peak = max(range(early), key=lambda k: sm[k])
@@ -79,7 +79,7 @@ def test_transition_epochs_match_a_recomputation(quick):
         for l in range(6):
             entry = table[f"layer {l + 1}"]
             want = [_naive_transition(ratio[s, :, l], 0.1) for s in range(2)]
-            again = [snr.transition(ratio[s, :, l], 0.1) for s in range(2)]
+            again = [dynamics.snr_transition(ratio[s, :, l], 0.1) for s in range(2)]
             assert entry["snr_below_1"]["per_seed"] == want == [a["epoch"] for a in again]
             assert entry["steepest_decline"]["per_seed"] == [a["steepest"] for a in again]
             have = [w for w in want if w is not None]
@@ -92,28 +92,28 @@ def test_transition_epochs_match_a_recomputation(quick):
 
 def test_transition_of_synthetic_curves():
     n = np.arange(1, 4001)
-    crossing = snr.transition(10 / (1 + n / 100))  # equals 1 at epoch 900
+    crossing = dynamics.snr_transition(10 / (1 + n / 100))  # equals 1 at epoch 900
     assert crossing["epoch"] in (900, 901) and crossing["peak_epoch"] == 1 and crossing["reason"] is None
     # log10 SNR = 1 - 2 sigmoid(3 (log10 n - 2)): below 1 from epoch 100, steepest there too
     sig = 10 ** (1 - 2 / (1 + np.exp(-3 * (np.log10(n) - 2))))
-    got = snr.transition(sig)
+    got = dynamics.snr_transition(sig)
     assert got["epoch"] in (100, 101) and abs(got["steepest"] - 100) <= 3
-    never = snr.transition(2 + 1 / n)
+    never = dynamics.snr_transition(2 + 1 / n)
     assert never["epoch"] is None and "never falls below 1" in never["reason"]
-    flat = snr.transition(np.full(500, 0.5))
+    flat = dynamics.snr_transition(np.full(500, 0.5))
     assert flat["epoch"] is None and "no drift phase" in flat["reason"]
-    nan = snr.transition(np.full(100, np.nan))
+    nan = dynamics.snr_transition(np.full(100, np.nan))
     assert nan["epoch"] is None and nan["steepest"] is None and "undefined" in nan["reason"]
 
 
 def test_smoothing_keeps_monotone_curves_and_removes_spikes():
     x = 10 / (1 + np.arange(1, 1001) / 50)
-    np.testing.assert_array_equal(snr.smooth(x), x)
+    np.testing.assert_array_equal(dynamics.moving_median(x), x)
     spiky = x.copy()
     spiky[[3, 400, 401]] = [100.0, 0.001, 0.001]
-    np.testing.assert_allclose(snr.smooth(spiky)[[3, 400, 401]], x[[3, 400, 401]], rtol=0.02)
+    np.testing.assert_allclose(dynamics.moving_median(spiky)[[3, 400, 401]], x[[3, 400, 401]], rtol=0.02)
     stacked = np.stack([spiky, x])[:, :, None]  # along an inner axis, as the experiment does (S x E x L)
-    np.testing.assert_array_equal(snr.smooth(stacked, axis=1)[0, :, 0], snr.smooth(spiky))
+    np.testing.assert_array_equal(dynamics.moving_median(stacked, axis=1)[0, :, 0], dynamics.moving_median(spiky))
 
 
 def test_full_batch_is_undefined_not_zero(tmp_path):
