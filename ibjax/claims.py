@@ -477,3 +477,99 @@ def joint(*parts: Verdict) -> Verdict:
     outcome = "holds" if agrees else "undecided" if agrees is None else "fails"
     reason = "; ".join(v.reason for v in parts if v.reason)
     return parts[0]._replace(agrees=agrees, outcome=outcome, reason=reason)
+
+
+def peak_drop(values_SxExL) -> tuple:
+    """Per seed and T the peak-to-final drop (peak over epochs minus the last epoch) and the peak: each S x L
+    (a leading settings axis is kept: G x S x E x L gives G x S x L)."""
+    v = np.asarray(values_SxExL)
+    return v.max(axis=-2) - v[..., -1, :], v.max(axis=-2)
+
+
+def layer_means(values_SxL, names=None) -> dict:
+    """Each T's ``mean_se`` over seeds: name ("layer l" unless ``names``) -> {mean, se, n_seeds}."""
+    names = names or [f"layer {l + 1}" for l in range(np.shape(values_SxL)[1])]
+    return {n: mean_se(np.asarray(values_SxL)[:, l]) for l, n in enumerate(names)}
+
+
+def setting_table(settings_G, values_GxSxL, names=None) -> dict:
+    """A per-T statistic against an estimator setting: {"values": the G settings, T name ("layer l" unless
+    ``names``): [its ``mean_se`` over seeds at each setting]}."""
+    v = np.asarray(values_GxSxL)
+    names = names or [f"layer {l + 1}" for l in range(v.shape[2])]
+    return {"values": [float(s) for s in settings_G], **{n: [mean_se(g[:, l]) for g in v] for l, n in enumerate(names)}}
+
+
+def depends_strongly(plane, option: str, layer: int, *, factor: float = 2.0, rule: Rule = RULE):
+    """T ``layer``'s compression depends strongly on the swept estimator ``option`` of ``plane`` (G x S x E x L):
+    at the setting with the largest mean peak-to-final I(X;T) drop the T compresses (``decide``, capped by
+    ``cap_xt``), and that drop exceeds ``factor`` x the drop at the smallest-drop setting, paired over seeds
+    (``positive``); undecided with one setting or without compression there."""
+    settings_G, v = plane.sweep[option], np.asarray(plane.values["i_xt"])[..., layer]
+    d_GxS = v.max(axis=-1) - v[..., -1]
+    lo, hi = int(np.argmin(d_GxS.mean(axis=1))), int(np.argmax(d_GxS.mean(axis=1)))
+    if len(settings_G) < 2:
+        return undecided("one setting: nothing to compare")
+    top = decide(compression(v[hi], plane.epochs, cap=cap_xt(plane), rule=rule), rule=rule)
+    if top.outcome != "compresses":
+        why = f"at the largest-drop setting {settings_G[hi]:g}: {top.reason or 'the layer does not compress at any setting'}"
+        return top._replace(agrees=None, outcome="undecided", reason=why)
+    what = f"drop at {settings_G[hi]:g} - {factor:g} x drop at {settings_G[lo]:g}"
+    return positive(d_GxS[hi] - factor * d_GxS[lo], rule=rule, what=what)
+
+
+def epochs_to_threshold(loss_E, threshold: float):
+    """Epochs trained when the per-epoch loss first is <= threshold (index + 1), None if never."""
+    hit = np.flatnonzero(np.asarray(loss_E, float) <= threshold)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def mean_se_all(values_S) -> dict:
+    """``mean_se`` over seeds with every seed's value ("per_seed") and how many have one ("n_reached"; None: a
+    seed without, such as a threshold never reached); mean and se None unless every seed has a value."""
+    n_reached = sum(v is not None for v in values_S)
+    out = mean_se(values_S) if n_reached == len(values_S) else {"mean": None, "se": None, "n_seeds": len(values_S)}
+    return {**out, "n_reached": n_reached, "per_seed": list(values_S)}
+
+
+def shown_cell(cell: dict, what: str):
+    """A ``mean_se_all`` cell as a claim's measured shows it: mean, se and n_seeds, or when not every seed has a
+    value the sentence "WHAT in K of N seeds" (K: the seeds without)."""
+    if cell["mean"] is not None:
+        return {k: cell[k] for k in ("mean", "se", "n_seeds")}
+    return f"{what} in {cell['n_seeds'] - cell['n_reached']} of {cell['n_seeds']} seeds"
+
+
+def trend(x_X, cells, sign: int):
+    """Whether mean(cell) moves with x in direction ``sign`` beyond the spread: True when the last minus
+    the first available mean has its whole interval (``combined``: Welch, the rule's level) on that side
+    of 0 and the rank correlation has that sign, False when the same holds in the opposite direction, None
+    (no power) otherwise or when fewer than two cells have a mean."""
+    pts = [(x, c) for x, c in zip(x_X, cells) if c["mean"] is not None]
+    if len(pts) < 2:
+        return None
+    means = np.array([c["mean"] for _, c in pts])
+    ranks = lambda a: np.argsort(np.argsort(a)).astype(float)
+    r = np.nan_to_num(np.corrcoef(ranks(np.array([x for x, _ in pts])), ranks(means))[0, 1])
+    iv = lambda c: Interval(c["mean"], c["se"], np.nan, np.nan, c["n_seeds"])
+    d = combined(iv(pts[-1][1]), iv(pts[0][1]))  # last - first
+    lo, hi = (d.lo, d.hi) if sign > 0 else (-d.hi, -d.lo)
+    if lo > 0 and sign * r > 0:
+        return True
+    if hi < 0 and sign * r < 0:
+        return False
+    return None
+
+
+def trend_verdict(x_X, cells, sign: int):
+    """A claim's verdict by ``trend`` (holds / fails: significant the other way / undecided with the reason);
+    the effect is the last minus the first available mean."""
+    v = trend(x_X, cells, sign)
+    means = [c["mean"] for c in cells if c["mean"] is not None]
+    effect = means[-1] - means[0] if len(means) >= 2 else np.nan
+    if v is not None:
+        return Verdict(v, "holds" if v else "fails: significant the other way", effect, (np.nan, np.nan), 0.0, "")
+    why = f"fewer than two of the {len(cells)} settings have a value" if len(means) < 2 else "no power"
+    if len(means) >= 2:
+        why += ": the last-minus-first difference's interval contains 0, or the ranks disagree"
+    return Verdict(None, "undecided", effect, (np.nan, np.nan), 0.0, why)

@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -98,6 +99,75 @@ def train_and_evaluate(
         plane = evaluate_runs(dirs, estimator, opts, epochs=epochs, out=out / name, recompute=force)
         rows[name] = {"dirs": dirs, "plane": plane, "metrics": load_metrics(dirs)}
     return rows
+
+
+def train_and_evaluate_each(
+    nets: dict, seeds, evaluations, out, *, plane_dir: str = "{net}", train_sweep=None, force: bool = False
+) -> dict:
+    """Per named network (``nets``: name -> RunConfig): train or reuse its ``seeds`` (x ``train_sweep``, one
+    vmapped call) under OUT/runs/NAME, then evaluate it once per entry of ``evaluations`` (key -> the keywords
+    of ``evaluate_runs``: estimator, options, sweep, epochs, ...; or a callable name -> such a dict) into
+    OUT/``plane_dir`` (formatted with ``net`` and ``key``). ``force``: retrain and recompute. Returns name ->
+    {"dirs", "metrics", "planes" (key -> InfoPlane), "files" (key -> its file, relative to OUT),
+    "train_seconds", "evaluate_seconds"}."""
+    out, rows = Path(out), {}
+    for name, cfg in nets.items():
+        t0 = time.perf_counter()
+        row = {"dirs": train_or_reuse(cfg, seeds, out / "runs" / name, sweep=train_sweep, force=force)}
+        t1, row["planes"], row["files"] = time.perf_counter(), {}, {}
+        for key, kw in (evaluations(name) if callable(evaluations) else evaluations).items():
+            where = out / plane_dir.format(net=name, key=key)
+            row["planes"][key] = evaluate_runs(row["dirs"], **kw, out=where, recompute=force)
+            path = result_path(where, kw.get("estimator", "binning"), kw.get("view", "layers"))
+            row["files"][key] = str(path.relative_to(out))
+        row["train_seconds"], row["evaluate_seconds"] = round(t1 - t0, 1), round(time.perf_counter() - t1, 1)
+        rows[name] = {**row, "metrics": load_metrics(row["dirs"])}
+    return rows
+
+
+def split_grid(row: dict, n_points: int) -> list:
+    """A ``train_and_evaluate_each`` row of a network trained over a ``train_sweep`` of ``n_points`` grid points
+    (runs in grid-major order: point, then seed) as one (planes {key: the plane of that point's runs}, metrics
+    {name: S x ...}) per grid point."""
+    if n_points < 1 or len(row["dirs"]) % n_points:
+        raise ValueError(f"n_points={n_points} does not divide the row's {len(row['dirs'])} runs")
+    n_s, out = len(row["dirs"]) // n_points, []
+    for i in range(n_points):
+        idx = list(range(i * n_s, (i + 1) * n_s))
+        out.append(({k: p.runs(idx) for k, p in row["planes"].items()}, {k: v[idx] for k, v in row["metrics"].items()}))
+    return out
+
+
+def sweep_point(plane, option: str | None = None, value=None, *, bound: str = "") -> tuple:
+    """(g, plane) of the settings-grid point whose ``option`` is nearest ``value`` (g 0 when the plane has no
+    sweep of ``option``), as a G = 1 plane; ``bound`` "_lower" (or another suffix): the plane of the
+    ``i_xt_lower`` / ``i_ty_lower`` outputs as its i_xt / i_ty (the KDE lower bounds)."""
+    g = int(np.argmin(np.abs(np.asarray(plane.sweep[option]) - value))) if option in plane.sweep else 0
+    p = plane.setting(g) if plane.shape[0] > 1 else plane
+    if bound:
+        p = dataclasses.replace(p, values={k: p.values[k + bound] for k in ("i_xt", "i_ty")})
+    return g, p
+
+
+def sweep_panels(rows: dict, picks: dict, values: dict) -> tuple:
+    """The G = 1 panels of ``train_and_evaluate_each``'s rows: ``picks`` panel -> (evaluation key, swept option
+    or None, bound), each at the grid point nearest ``values[option]`` (``sweep_point``); a network without that
+    evaluation has no such panel. Returns ({(name, panel): plane}, {name: {panel: {"file", "g", "value"}}}),
+    "value" naming the output shown as I(X;T)."""
+    planes, files = {}, {}
+    for name, row in rows.items():
+        for panel, (key, option, bound) in picks.items():
+            if key in row["planes"]:
+                g, planes[name, panel] = sweep_point(row["planes"][key], option, values.get(option), bound=bound)
+                files.setdefault(name, {})[panel] = {"file": row["files"][key], "g": g, "value": "i_xt" + bound}
+    return planes, files
+
+
+def train_sizes(cfg: RunConfig, subsets) -> list[int]:
+    """The training samples of each ``data.train_subset`` in ``subsets``, as training computes them (float32
+    fraction x the size of the run split's training part)."""
+    n = len(split_of(cfg).y_train)
+    return [int(np.round(np.float32(u) * np.float32(n))) for u in subsets]
 
 
 def select_epochs(spec: str, kept: np.ndarray) -> np.ndarray:

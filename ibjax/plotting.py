@@ -24,6 +24,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -474,3 +475,84 @@ def save(fig, path: str | Path, *, dpi: int = 130) -> Path:
     fig.savefig(buf, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi, bbox_inches="tight")
     io.atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def stat_vs_setting(ax, settings_G, values_GxSxL, *, mark=None, names=None, log: bool = True):
+    """Mean ± se over seeds (axis 1; no bar for one seed) of a per-T statistic against an estimator setting, one
+    line per T (``names``, default "layer l"); a dashed vertical line at ``mark``; log x by default."""
+    v, x = np.asarray(values_GxSxL, float), np.asarray(settings_G, float)
+    se = v.std(axis=1, ddof=1) / np.sqrt(v.shape[1]) if v.shape[1] > 1 else np.zeros(v.shape[::2])
+    for l in range(v.shape[2]):
+        label = names[l] if names is not None else f"layer {l + 1}"
+        ax.errorbar(x, v.mean(axis=1)[:, l], yerr=se[:, l], marker="o", ms=3, capsize=2, lw=1.2, label=label)
+    if mark is not None:
+        ax.axvline(mark, color="0.5", ls="--", lw=0.8)
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    return ax
+
+
+def setting_grid(cells: dict, *, marks=None, xlabels=None, ylabel: str = "", title: str | None = None):
+    """A grid of ``stat_vs_setting`` panels from ``cells`` (row, col) -> (settings_G, values_GxSxL), rows and
+    columns in order of first appearance: column c's x label ``xlabels[c]`` and dashed line at ``marks[c]``
+    (dicts), each row's y label "ROW\\n``ylabel``", a legend in the first panel, ``title`` above. A Figure."""
+    rows, cols = list(dict.fromkeys(r for r, _ in cells)), list(dict.fromkeys(c for _, c in cells))
+    fig = Figure(figsize=(5 * len(cols), 3.4 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(cols), squeeze=False)
+    for (r, c), (settings_G, values_GxSxL) in cells.items():
+        ax = stat_vs_setting(axes[rows.index(r), cols.index(c)], settings_G, values_GxSxL, mark=(marks or {}).get(c))
+        ax.set(xlabel=(xlabels or {}).get(c, str(c)), ylabel=f"{r}\n{ylabel}")
+    axes[0, 0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def cells_vs(ax, x_X, groups: dict, *, empty: str = "no cell with a value in every seed") -> bool:
+    """Table cells ({mean, se, ...}; a mean of None is a missing point) against x: one errorbar line (mean ± se)
+    per group {label: cells, one per x}. Without any mean, the text ``empty`` instead; returns whether one shows."""
+    shown = False
+    for label, cells in groups.items():
+        mean = [np.nan if c["mean"] is None else c["mean"] for c in cells]
+        se = [np.nan if c["se"] is None else c["se"] for c in cells]
+        shown = shown or not bool(np.isnan(mean).all())
+        ax.errorbar(x_X, mean, yerr=se, marker="o", capsize=3, label=label)
+    if not shown:
+        ax.text(0.5, 0.5, empty, ha="center", transform=ax.transAxes)
+    return shown
+
+
+def curve_panels(panels: dict, *, x_E=None, hline=None, xlabel: str = "", ylabel: str = "", log: bool = True):
+    """A Figure of one panel per group (``panels``: title -> {label: values S x E}): the mean over seeds of each
+    series against x (default 1 .. E, metrics recorded after each epoch), a dashed line at ``hline``, log x and y
+    by default; the y label and a legend in the first panel."""
+    fig = Figure(figsize=(4 * len(panels), 3.5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, series) in zip(axes, panels.items()):
+        for label, v_SxE in series.items():
+            mean = np.asarray(v_SxE, float).mean(0)
+            ax.plot(np.arange(1, len(mean) + 1) if x_E is None else x_E, mean, label=label)
+        if hline is not None:
+            ax.axhline(hline, color="k", lw=0.8, ls="--")
+        ax.set(xscale="log" if log else "linear", yscale="log" if log else "linear", xlabel=xlabel, title=title)
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def cells_figure(x_X, panels: dict, *, xlabel: str = "", scales=None, title: str | None = None):
+    """A Figure of one panel per statistic (``panels``: y label -> {group label: cells, one per x}) drawn by
+    ``cells_vs``, x ticks at x; where a panel shows a point, its y scale ``scales[ylabel]`` (a name, or (name,
+    keywords of ``set_yscale``)); a legend in the first panel and ``title`` above."""
+    fig = Figure(figsize=(5 * len(panels), 4), layout="constrained")
+    for ax, (ylabel, groups) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        scale = (scales or {}).get(ylabel)
+        if cells_vs(ax, x_X, groups) and scale:
+            name, kw = (scale, {}) if isinstance(scale, str) else scale
+            ax.set_yscale(name, **kw)
+        ax.set(xlabel=xlabel, ylabel=ylabel, xticks=list(x_X))
+    fig.axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -92,6 +92,18 @@ class InfoPlane:
             settings={**self.settings, **{k: v[0] for k, v in sw.items()}},
         )
 
+    def runs(self, idx) -> InfoPlane:
+        """The plane of its runs ``idx`` only (positions on the runs axis): values, run ids and dirs."""
+        idx = [int(i) for i in idx]
+        if any(not 0 <= i < self.shape[1] for i in idx):
+            raise ValueError(f"runs: positions {idx} outside the plane's {self.shape[1]} runs")
+        return replace(
+            self,
+            values={k: v[:, idx] for k, v in self.values.items()},
+            run_ids=tuple(self.run_ids[i] for i in idx),
+            run_dirs=tuple(self.run_dirs[i] for i in idx) if self.run_dirs else (),
+        )
+
     def hidden(self) -> InfoPlane:
         """The plane without its last T, the network's (softmax) output: the hidden layers only. Only for
         per-layer views ("layers", "window:W"), where the output is the last T."""

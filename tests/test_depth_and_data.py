@@ -6,7 +6,7 @@ import pytest
 
 from experiments import _harness as harness
 from experiments import depth_and_data as dd
-from ibjax import checkpoints
+from ibjax import checkpoints, claims, pipeline
 from ibjax.result import InfoPlane
 
 SIZES = (0.05, 0.45, 0.85)
@@ -97,24 +97,30 @@ def test_planes_and_figures(quick):
 
 def test_epochs_to_threshold_function():
     loss = np.array([0.7, 0.5, 0.31, 0.3, 0.2, 0.35])
-    assert dd.epochs_to_threshold(loss, 0.3) == 4  # the 4th epoch is the first at or below
-    assert dd.epochs_to_threshold(loss, 0.8) == 1
-    assert dd.epochs_to_threshold(loss, 0.1) is None  # never crossing
-    assert dd.epochs_to_threshold([np.nan, 0.05], 0.1) == 2
-    assert dd.epochs_to_threshold([np.nan, np.nan], 0.1) is None
-    assert dd.cell([3, 5]) == {"mean": 4.0, "se": 1.0, "n_seeds": 2, "n_reached": 2, "per_seed": [3, 5]}
-    assert dd.cell([3, None]) == {"mean": None, "se": None, "n_seeds": 2, "n_reached": 1, "per_seed": [3, None]}
+    assert claims.epochs_to_threshold(loss, 0.3) == 4  # the 4th epoch is the first at or below
+    assert claims.epochs_to_threshold(loss, 0.8) == 1
+    assert claims.epochs_to_threshold(loss, 0.1) is None  # never crossing
+    assert claims.epochs_to_threshold([np.nan, 0.05], 0.1) == 2
+    assert claims.epochs_to_threshold([np.nan, np.nan], 0.1) is None
+    assert claims.mean_se_all([3, 5]) == {"mean": 4.0, "se": 1.0, "n_seeds": 2, "n_reached": 2, "per_seed": [3, 5]}
+    assert claims.mean_se_all([3, None]) == {
+        "mean": None,
+        "se": None,
+        "n_seeds": 2,
+        "n_reached": 1,
+        "per_seed": [3, None],
+    }
 
 
 def test_trend():
     c = lambda m, se=1.0: {"mean": m, "se": se, "n_seeds": 5}
-    assert dd.trend([1, 2, 3], [c(30), c(20), c(10)], -1) is True
-    assert dd.trend([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1) is None  # within the spread: no power
-    assert dd.trend([1, 2, 3], [c(10), c(20), c(30)], -1) is False  # significantly the other way
-    assert dd._decided([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1).reason.startswith("no power")
-    assert dd._decided([1, 2, 3], [c(10), c(20), c(30)], -1).agrees is False
-    assert dd.trend([1, 2, 3], [c(10), c(20), c(30)], +1) is True
-    assert dd.trend([1, 2], [c(None), c(3)], -1) is None
+    assert claims.trend([1, 2, 3], [c(30), c(20), c(10)], -1) is True
+    assert claims.trend([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1) is None  # within the spread: no power
+    assert claims.trend([1, 2, 3], [c(10), c(20), c(30)], -1) is False  # significantly the other way
+    assert claims.trend_verdict([1, 2, 3], [c(30, 10), c(20, 10), c(10, 10)], -1).reason.startswith("no power")
+    assert claims.trend_verdict([1, 2, 3], [c(10), c(20), c(30)], -1).agrees is False
+    assert claims.trend([1, 2, 3], [c(10), c(20), c(30)], +1) is True
+    assert claims.trend([1, 2], [c(None), c(3)], -1) is None
 
 
 @pytest.mark.parametrize(
@@ -140,3 +146,19 @@ def test_trend():
 )
 def test_bad_settings_fail_before_training(refused, args, message):
     assert message in refused(dd, [*args])
+
+
+def test_split_grid_gives_each_point_its_own_runs():
+    """A network trained over a 2-point train_sweep x 3 seeds (6 runs, point-major) splits into two planes and
+    metric sets of 3 runs each, in order; a count that does not divide the runs is refused."""
+    v = np.arange(6 * 2 * 1, dtype=float).reshape(1, 6, 2, 1)
+    plane = InfoPlane(np.array([0, 1]), {"i_xt": v, "i_ty": -v}, "binning", {}, run_ids=tuple("abcdef"))
+    row = {"dirs": list("abcdef"), "planes": {"b": plane}, "metrics": {"loss": np.arange(6)[:, None] * 1.0}}
+    (p0, m0), (p1, m1) = pipeline.split_grid(row, 2)
+    assert p0["b"].run_ids == ("a", "b", "c") and p1["b"].run_ids == ("d", "e", "f")
+    np.testing.assert_array_equal(p1["b"].values["i_xt"], v[:, 3:])
+    np.testing.assert_array_equal(m1["loss"][:, 0], [3, 4, 5])
+    with pytest.raises(ValueError, match="n_points=4"):
+        pipeline.split_grid(row, 4)
+    with pytest.raises(ValueError, match="outside"):
+        plane.runs([6])
