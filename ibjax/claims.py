@@ -573,3 +573,101 @@ def trend_verdict(x_X, cells, sign: int):
     if len(means) >= 2:
         why += ": the last-minus-first difference's interval contains 0, or the ranks disagree"
     return Verdict(None, "undecided", effect, (np.nan, np.nan), 0.0, why)
+
+
+def tolerance_margin(est_SxE, se_SxE, exact_SxE, *, tol: float, n_se: float = 3.0) -> np.ndarray:
+    """Per (seed, epoch): how far an estimate lies inside the tolerance max(tol, n_se SE) of the exact value
+    (> 0: within it; the min over epochs is a seed's worst epoch)."""
+    return np.maximum(tol, n_se * np.asarray(se_SxE)) - np.abs(np.asarray(est_SxE) - np.asarray(exact_SxE))
+
+
+def against_exact(est_SxE, se_SxE, exact_SxE, *, tol: float, n_se: float = 3.0, units: str = "bits"):
+    """An estimator against a known exact value: (verdict, measured). Holds when every epoch of every seed lies
+    within max(tol, n_se SE): the interval over seeds of the worst epoch's margin above 0."""
+    margin_SxE, err = tolerance_margin(est_SxE, se_SxE, exact_SxE, tol=tol, n_se=n_se), np.abs(est_SxE - exact_SxE)
+    measured = {
+        f"worst margin inside the tolerance [{units}]": mean_se(margin_SxE.min(1)),
+        f"max |estimate - exact| [{units}]": mean_se(err.max(1)),
+        "max |estimate - exact| / SE": mean_se((err / se_SxE).max(1)),
+        f"mean estimator SE [{units}]": mean_se(np.mean(se_SxE, 1)),
+        "fraction of (seed, epoch) within tolerance": round(float((margin_SxE > 0).mean()), 4),
+    }
+    return positive(margin_SxE.min(1), what="the worst epoch's margin"), measured
+
+
+def falls_to(values_SxE, epochs_E, target: float, *, tol: float, cap: float | None = None, name: str = ""):
+    """Rises, then falls toward ``target``: the drop from the peak is compression (``decide``) and the last value
+    lies within ``tol`` of ``target`` (``name``: how reasons call it), the interval over seeds of
+    tol - |final - target| above 0; both must hold (``joint``)."""
+    v = np.asarray(values_SxE, np.float64)
+    return joint(
+        decide(compression(v, epochs_E, cap=cap), want="compresses"),
+        positive(tol - np.abs(v[:, -1] - target), what=f"{tol:g} - |final - {name or f'{target:g}'}|"),
+    )
+
+
+def group_table(groups: dict, epochs_E, names, *, cap: float | None = None, se_final: dict | None = None):
+    """Per group of runs {group: values S x E x T} and T: ({group: {T: Stat}}, the table {group: {T: summary}}),
+    with ``se_final`` {group: S x T estimator standard errors}: each summary's "estimator_se_final" (RMS over seeds)."""
+    stats = {g: dict(zip(names, layers(v, epochs_E, cap=cap))) for g, v in groups.items()}
+    rms = lambda v: {"estimator_se_final": round(float(np.sqrt(np.mean(v**2))), 4)}
+    return stats, {
+        g: {n: st.summary() | (rms(se_final[g][:, l]) if se_final else {}) for l, (n, st) in enumerate(per.items())}
+        for g, per in stats.items()
+    }
+
+
+def cap_of(plane) -> float:
+    """A plane's I(X;T) ceiling: 1 for normalised HSIC (units "HSIC"), else log2 N (``cap_xt``)."""
+    return 1.0 if plane.measured.get("units") == "HSIC" else cap_xt(plane)
+
+
+def layer_stats(plane) -> dict:
+    """{T name: compression Stat of its I(X;T)} of a plane (seeds x epochs per T), capped by ``cap_of``."""
+    units = plane.measured.get("units", "bits")
+    return {
+        name: compression(plane.i_xt[:, :, l], plane.epochs, cap=cap_of(plane), units=units)
+        for l, name in enumerate(plane.layer_names)
+    }
+
+
+def at_ceiling(plane, rule: Rule = RULE) -> dict:
+    """Per T: does the seed-mean I(X;T) sit within the rule's ceiling tolerance of ``cap_of`` at every epoch?
+    {T name: {"at_cap_every_epoch", "lowest_mean", "cap"}}."""
+    c, low = cap_of(plane), plane.mean("i_xt").min(axis=0)  # the lowest epoch of each T's seed-mean curve
+    return {
+        name: {
+            "at_cap_every_epoch": bool(low[l] >= c - rule.tolerance(c)),
+            "lowest_mean": round(float(low[l]), 4),
+            "cap": round(c, 4),
+        }
+        for l, name in enumerate(plane.layer_names)
+    }
+
+
+def every_layer(vs: list) -> Verdict:
+    """A claim about every layer (``vs``: one verdict per layer, in order): ``joint``, its effect and interval
+    those of the weakest layer and its reason naming each undecided "layer l" and why."""
+    worst = min(vs, key=lambda v: v.effect)
+    reason = "; ".join(f"layer {i + 1}: {v.reason}" for i, v in enumerate(vs) if v.agrees is None)
+    return joint(*vs)._replace(effect=worst.effect, interval=worst.interval, threshold=worst.threshold, reason=reason)
+
+
+def same_outcomes(pairs: dict) -> tuple:
+    """Do two measurements agree on each T's compression outcome? ``pairs``: name -> (Stat, Stat). Holds when every
+    T decided by both gets one outcome from both, fails when one differs (effect: the share that agree), undecided
+    when no T is decided by both. Returns (Verdict, {name: "outcome | outcome"})."""
+    outcomes = {k: (decide(a).outcome, decide(b).outcome) for k, (a, b) in pairs.items()}
+    same = [e == h for e, h in outcomes.values() if "undecided" not in (e, h)]
+    v = undecided("no layer decided by both estimators")
+    if same:
+        v = Verdict(all(same), "holds" if all(same) else "fails", float(np.mean(same)), v.interval, v.threshold, "")
+    return v, {k: f"{e} | {h}" for k, (e, h) in outcomes.items()}
+
+
+def curve_corr(a_SxExL, b_SxExL):
+    """Per seed and T, the Pearson correlation over epochs of two curves (S x L; 0 where one is flat)."""
+    a = np.asarray(a_SxExL, float) - np.mean(a_SxExL, axis=1, keepdims=True)
+    b = np.asarray(b_SxExL, float) - np.mean(b_SxExL, axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), 0.0)

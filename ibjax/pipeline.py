@@ -24,17 +24,21 @@ import json
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, infoplane, io, registry, runs, schedules, views
+from ibjax import checkpoints, infoplane, io, models, registry, runs, schedules, views
 from ibjax import data as data_mod
+from ibjax.adapters import EDGE_STUDY
 from ibjax.config import RunConfig
 from ibjax.dynamics import gradient_snr, moving_median  # noqa: F401 - the studies' door: gradient SNR phases of runs' metrics
+from ibjax.estimators import edge, mixture
 from ibjax.linear import teacher_student  # noqa: F401 - the studies' door: deep linear students, exact MI
 from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import data_present, load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
@@ -695,3 +699,197 @@ def _check_acts(acts, names, nan_policy: str) -> None:
                 f"acts_per_layer[{name!r}] holds NaN/inf at epoch position(s) {np.nonzero(bad)[0][:10].tolist()}; "
                 "pass nan_policy='mark' (CLI: --nan mark) to record NaN there"
             )
+
+
+# Saved runs layer by layer: their params loaded once, one layer's activations, its own estimator settings
+
+
+def load_params(run_dirs, epochs: str = "all") -> tuple:
+    """(params S x E x ..., kept epochs E, run ids, the first run's config dict) of saved runs at the selected
+    kept epochs (``EPOCH_SPECS``): what ``evaluate_arrays`` takes, loaded once for several calls."""
+    runs = load_runs(run_dirs)
+    positions = select_epochs(epochs, runs[0].epochs)
+    params = jax.tree.map(lambda *a: np.stack(a)[:, positions], *[r.params for r in runs])
+    return params, runs[0].epochs[positions], [r.config["run_id"] for r in runs], runs[0].config
+
+
+def evaluate_samples(
+    run_dirs, x, y, estimator: str = "binning", options=None, *, epochs: str = "all", measured=None, **kw
+):
+    """``evaluate_runs`` on given samples: ``x``, ``y`` the N inputs and labels (e.g. the first N training images),
+    ``measured`` what they are ({"data", "samples", "n_samples", ...}, kept in the plane). Other keywords: as
+    ``evaluate_arrays`` (view, seed, out, memory_gb, recompute, ...)."""
+    params, kept, run_ids, config = load_params(run_dirs, epochs)
+    model = RunConfig.from_dict(config).model.build()
+    return evaluate_arrays(
+        model,
+        params,
+        kept,
+        x,
+        y,
+        estimator,
+        options,
+        run_ids=run_ids,
+        run_dirs=run_dirs,
+        run_config=config,
+        measured=measured,
+        **kw,
+    )
+
+
+def layer_t(l: int, apply, params, x):
+    """The view function of hidden layer ``l`` (0-based) alone: a 1-tuple of its N x d activations."""
+    return (apply(params, x)[1][l].reshape(x.shape[0], -1),)
+
+
+def layer_view(l: int):
+    """A view whose only T is hidden layer ``l`` (0-based), named "layer <l + 1>": one call per layer's settings."""
+    return views.View(f"layer{l + 1}", partial(layer_t, l), lambda shapes: [{"layer": l + 1}])
+
+
+def given_t(apply, acts, x):
+    """The view function of ``given_view``: the activations passed in place of the params."""
+    return (acts,)
+
+
+def given_apply(acts, x):
+    """An apply function whose 'params' are one item's activations (N x d): (no logits, (acts,))."""
+    return None, (acts,)
+
+
+def given_view(l: int):
+    """A view whose only T is an activation array passed in place of the params (with ``given_apply``), named
+    hidden layer ``l`` (0-based): evaluates activations computed once, under the key of a per-layer view."""
+    return views.View(f"layer{l + 1}", given_t, lambda shapes: [{"layer": l + 1}])
+
+
+def deeper_activations(model, params_SxE, x, n_hidden: int) -> list:
+    """Hidden layers 2..n_hidden of every (run, epoch), S x E x N x d each, from one forward pass per item
+    (lax.map over the items: a wide first layer's N x d activations are never stacked)."""
+    s, e = jax.tree.leaves(params_SxE)[0].shape[:2]
+    flat = jax.tree.map(lambda a: a.reshape((s * e,) + a.shape[2:]), params_SxE)
+    f = jax.jit(lambda ps, x: jax.lax.map(lambda p: tuple(model.apply(p, x)[1][1:n_hidden]), ps))
+    return [np.asarray(a).reshape((s, e) + a.shape[1:]) for a in f(flat, jax.numpy.asarray(x))]
+
+
+def evaluate_layers(
+    run_dirs, x, y, estimator: str, options=None, *, layer_options: dict, epochs: str = "all", measured=None, **kw
+):
+    """The hidden layers of saved runs on the samples (x, y), each with its own estimator options:
+    ``layer_options`` option -> one value per hidden layer (1..H), over the shared ``options``. One evaluation
+    per layer, saved as ``result_path(out, estimator, "layer<l>")``: layer 1 through the network, the deeper
+    layers from their activations, computed once for all (a call per layer through the network would repeat the
+    first layer's product). Returns one plane of the H layers, its settings listing the per-layer values. Other
+    keywords: as ``evaluate_arrays`` (seed, out, memory_gb, recompute, ...)."""
+    params, kept, run_ids, config = load_params(run_dirs, epochs)
+    n_hidden = len(next(iter(layer_options.values())))
+    model = RunConfig.from_dict(config).model.build()
+    deeper = deeper_activations(model, params, x, n_hidden)
+    parts = [
+        evaluate_arrays(
+            model if l == 0 else given_apply,
+            params if l == 0 else deeper[l - 1],
+            kept,
+            x,
+            y,
+            estimator,
+            {**(options or {}), **{k: v[l] for k, v in layer_options.items()}},
+            run_ids=run_ids,
+            run_dirs=run_dirs,
+            run_config=config,
+            measured=measured,
+            view=layer_view(0) if l == 0 else given_view(l),
+            **kw,
+        )
+        for l in range(n_hidden)
+    ]  # structural: each layer has its own estimator settings
+    return dataclasses.replace(
+        parts[0],
+        values={k: np.concatenate([p.values[k] for p in parts], axis=-1) for k in parts[0].values},
+        layer_names=tuple(p.layer_names[0] for p in parts),
+        settings={**parts[0].settings, **{k: [p.settings[k] for p in parts] for k in layer_options}},
+    )
+
+
+def edge_normalisation(run_dir, x, *, gamma_t: float, layer: int = 0, epochs: str = "all", counts=None, seed: int = 0):
+    """EDGE 4.2.0's I(X;T) [bits] of hidden layer ``layer`` (0-based) of one saved run at its first and last
+    evaluated epoch, with and without the one-step normalisation (gamma <- gamma 2^(-sqrt(2 I) + 0.5 / I)), with
+    Noshad et al.'s U and gamma_x and T's ``gamma_t``, on the first n of the samples ``x`` for each n in ``counts``
+    (default: all and a fifth), beside log2 n: {"steps": [first, last], "N=n": {"log2_N", "normalised",
+    "first_pass"}}. Where the first pass reads a few bits the normalisation narrows the buckets so much that
+    nearly every sample has a cell of its own."""
+    params, kept, _, config = load_params([run_dir], epochs)
+    ends = jax.tree.map(lambda a: a[0, np.array([0, len(kept) - 1])], params)
+    model, key, xj = RunConfig.from_dict(config).model.build(), jax.random.key(seed), jax.numpy.asarray(x)
+    gamma = (EDGE_STUDY["gamma_x"], gamma_t)
+
+    def i_xt(n, normalize, p):
+        t = model.apply(p, xj[:n])[1][layer].reshape(n, -1)
+        return edge.mi(xj[:n], t, U=EDGE_STUDY["U"], gamma=gamma, version="4.2.0", key=key, normalize_epsilon=normalize)
+
+    out = {"steps": [int(kept[0]), int(kept[-1])]}
+    for n in counts or (len(x), len(x) // 5):  # structural: one shape per count, each mapped over both epochs
+        runs = {
+            name: jax.lax.map(partial(i_xt, n, norm), ends)
+            for name, norm in (("normalised", True), ("first_pass", False))
+        }
+        out[f"N={n}"] = {"log2_N": round(float(np.log2(n)), 4)} | {
+            k: [round(float(v), 4) for v in r] for k, r in runs.items()
+        }
+    return out
+
+
+def first_layers(model, n: int = 1):
+    """``model`` with only its first ``n`` T measured (every layer still computes; n = 1: the first hidden layer,
+    not the readout). Pass it as ``evaluate_runs(..., model=)``. A prefix keeps the noisy estimators' layer
+    order: T_1 stays the first layer, whose h(T|X) is h(Z) exactly."""
+    if not 1 <= n <= model.n_layers:
+        raise ValueError(f"n must be in [1, {model.n_layers}] (the model's T), got {n}")
+
+    def apply(params, x):
+        logits, acts = model.apply(params, x)
+        return logits, acts[:n]
+
+    def noisy_apply(params, x, key, sigma):
+        logits, t_acts, s_acts = model.noisy_apply(params, x, key, sigma)
+        return logits, t_acts[:n], s_acts[:n]
+
+    return model._replace(apply=apply, noisy_apply=noisy_apply, n_layers=n, layer_names=model.layer_names[:n])
+
+
+def layer_activations(run_dirs, layer: int = 0, *, samples="all", loaded=None) -> tuple[np.ndarray, np.ndarray]:
+    """The deterministic activations of T ``layer`` of saved runs at every kept epoch on ``samples``
+    (``SAMPLES``): (kept epochs E, S x E x N x ... float64). ``loaded``: ``load_runs(run_dirs)`` in memory."""
+    runs = loaded if loaded is not None else load_runs(run_dirs)
+    cfg = RunConfig.from_dict(runs[0].config)
+    model, x = cfg.model.build(), jnp.asarray(samples_of(cfg, samples)[0])
+    params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in runs])  # S x E x ...
+    acts = jax.vmap(jax.vmap(lambda p: model.apply(p, x)[1][layer]))(params)
+    return runs[0].epochs, np.asarray(acts, np.float64)
+
+
+def exact_noisy_i_xt(means, sigma: float, *, vector: bool = False) -> np.ndarray:
+    """Exact I(X;T) [bits] of T = m_X + N(0, sigma^2 I), X uniform over K symbols: h(mixture) - h(Z) by
+    Gauss-Hermite quadrature. ``means``: ... x K (a 1-D T; ``vector``: ... x K x D); float64 over the ... axes."""
+    m = jnp.asarray(means, jnp.float32)
+    f = lambda m_K: mixture.mutual_information(m_K, sigma)
+    for _ in range(m.ndim - 1 - vector):
+        f = jax.vmap(f)
+    return np.asarray(f(m), np.float64)
+
+
+def kernel_orthonormality(run_dirs, *, loaded=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """||K^T K - I||_F of every kernel (fan_in x fan_out, in layer order) of saved runs at every kept epoch, 0 for
+    orthonormal columns: (kept epochs E, R x E x kernels, names "kernel k (fan_in x fan_out)")."""
+    runs = loaded if loaded is not None else load_runs(run_dirs)
+    n_e = len(runs[0].epochs)
+    ks_R = [[k.reshape(n_e, -1, k.shape[-1]) for k in models.kernels(r.params)] for r in runs]  # E x in x out each
+    err_R = [
+        np.stack([np.linalg.norm(np.einsum("eio,eip->eop", k, k) - np.eye(k.shape[-1]), axis=(1, 2)) for k in ks], 1)
+        for ks in ks_R
+    ]
+    return (
+        runs[0].epochs,
+        np.stack(err_R),
+        [f"kernel {j + 1} ({k.shape[1]}x{k.shape[2]})" for j, k in enumerate(ks_R[0])],
+    )

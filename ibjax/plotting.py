@@ -556,3 +556,61 @@ def cells_figure(x_X, panels: dict, *, xlabel: str = "", scales=None, title: str
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def bands(ax, curves: dict, *, colors=None, legend: float = 7, **axes_kw):
+    """Several groups on one axis: curves {label: (x_E, values S x E)}, each a ``mean_band`` (± 2 SE over
+    seeds) in ``colors`` (default C0, C1, ...); log x, then ``ax.set(**axes_kw)`` and a legend of size ``legend``."""
+    for c, (lab, (x_E, v_SxE)) in enumerate(curves.items()):
+        mean_band(ax, x_E, v_SxE, spread="2se", alpha=0.2, lw=1.2, color=colors[c] if colors else f"C{c}", label=lab)
+    ax.set(**{"xscale": "log", **axes_kw})
+    ax.legend(fontsize=legend)
+    return ax
+
+
+def group_panels(fig, x_E, groups: dict, names, *, ylabel: str = "") -> list:
+    """A row of panels sharing y, one per group {title: values S x E x T}, one ``mean_band`` (± 2 SE over
+    seeds) per T named ``names``; log x. Returns the axes."""
+    axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+    for ax, (title, v_SxExT) in zip(axes, groups.items()):
+        bands(ax, {name: (x_E, v_SxExT[:, :, l]) for l, name in enumerate(names)}, xlabel="epoch + 1", title=title)
+    axes[0].set_ylabel(ylabel)
+    return list(axes)
+
+
+def seed_panels(x_E, curves: dict, *, ylabel: str, ylim=None, refs=None, title: str = "") -> Figure:
+    """One panel per seed (log x): curves {label: (values S x E, half-width of a shaded band (S x E, a number)
+    or None, line style or None)} and horizontal reference lines ``refs`` {label: (y, line style)}."""
+    n_s = len(next(iter(curves.values()))[0])
+    fig = Figure(figsize=(4.2 * n_s, 3.6), layout="constrained")
+    for s, ax in enumerate(fig.subplots(1, n_s, squeeze=False)[0]):
+        for label, (v_SxE, half, style) in curves.items():
+            (line,) = ax.plot(x_E, v_SxE[s], *([style] if style else []), lw=1.2, label=label)
+            if half is not None:
+                h = np.broadcast_to(half, np.shape(v_SxE))[s]
+                ax.fill_between(x_E, v_SxE[s] - h, v_SxE[s] + h, color=line.get_color(), alpha=0.2, lw=0)
+        for label, (y, ls) in (refs or {}).items():
+            ax.axhline(y, color="0.6", lw=0.8, ls=ls, label=label)
+        ax.set(xscale="log", xlabel="epoch + 1", ylabel=ylabel, title=f"seed {s}", ylim=ylim)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def mi_vs_setting(plane, setting: str, *, ax=None, name: str = "i_xt", layers=None, positions=None) -> Figure:
+    """I(X;T) (``name``; mean over seeds) against a swept estimator setting (``plane.sweep[setting]``, log x),
+    one colour per T (``layers``: their indices, default all), one line per epoch at ``positions`` (default
+    first, a quarter, half, last), light to dark. Draws on ``ax`` when given, else on a new Figure."""
+    ax = ax if ax is not None else Figure(figsize=(5, 3.8), layout="constrained").subplots()
+    v_GxSxExL, xs = plane.values[name], plane.sweep[setting]
+    n_e = v_GxSxExL.shape[2]
+    shown = sorted({0, n_e // 4, n_e // 2, n_e - 1}) if positions is None else list(positions)
+    for j, e in enumerate(shown):
+        for l in range(v_GxSxExL.shape[3]) if layers is None else layers:
+            alpha, lab = 0.35 + 0.65 * j / max(len(shown) - 1, 1), plane.layer_names[l] if j == 0 else None
+            ax.plot(xs, v_GxSxExL[:, :, e, l].mean(1), color=f"C{l}", alpha=alpha, marker="o", ms=3, label=lab)
+    epochs = ", ".join(str(int(plane.epochs[e])) for e in shown)
+    ax.set(xscale="log", xlabel=setting.replace("_", " "), title=f"epochs {epochs} (light to dark)")
+    ax.set_ylabel(f"{'I(X;T)' if name == 'i_xt' else 'I(T;Y)'} [{plane.measured.get('units', 'bits')}]")
+    ax.legend(fontsize=7)
+    return ax.figure

@@ -104,7 +104,7 @@ def test_layer_view_gives_one_layer():
     m = models.mlp((784, 8, 5, 10))
     p = m.init(jax.random.key(0))
     x = np.random.default_rng(0).random((7, 784)).astype(np.float32)
-    v = edge_mnist.layer_view(1)
+    v = pipeline.layer_view(1)
     (t,) = v.fn(m.apply, p, x)
     np.testing.assert_array_equal(t, m.apply(p, x)[1][1])
     assert v.names([(8,), (5,), (10,)]) == ["layer 2"] and v.spec == "layer2"
@@ -112,12 +112,12 @@ def test_layer_view_gives_one_layer():
 
 def test_every_layer_and_curve_corr_closed_forms():
     a = np.arange(12.0).reshape(2, 3, 2) ** 2  # S x E x H
-    np.testing.assert_allclose(edge_mnist.curve_corr(a, 2 * a + 1), 1.0)
-    np.testing.assert_allclose(edge_mnist.curve_corr(a, np.ones_like(a)), 0.0)  # a flat curve: 0, not NaN
+    np.testing.assert_allclose(claims.curve_corr(a, 2 * a + 1), 1.0)
+    np.testing.assert_allclose(claims.curve_corr(a, np.ones_like(a)), 0.0)  # a flat curve: 0, not NaN
     yes, no = claims.positive([1.0, 1.1, 0.9]), claims.positive([-1.0, -1.1, -0.9])
     maybe = claims.positive([1.0, -1.0, 0.1])
-    assert edge_mnist.every([yes, yes]).agrees is True and edge_mnist.every([yes, no, maybe]).agrees is False
-    v = edge_mnist.every([yes, maybe])
+    assert claims.every_layer([yes, yes]).agrees is True and claims.every_layer([yes, no, maybe]).agrees is False
+    v = claims.every_layer([yes, maybe])
     assert v.agrees is None and v.reason.startswith("layer 2: no power")
 
 
@@ -156,13 +156,13 @@ def test_deeper_layers_from_their_activations_equal_the_network_path(tmp_path):
     params = jax.tree.map(lambda a: a.reshape((2, 2) + a.shape[1:]), jax.vmap(m.init)(keys))  # 2 runs x 2 epochs
     rng = np.random.default_rng(0)
     x, y = rng.random((120, 784)).astype(np.float32), rng.integers(0, 10, 120)
-    (t2,) = edge_mnist.deeper_activations(m, params, x, 2)
+    (t2,) = pipeline.deeper_activations(m, params, x, 2)
     np.testing.assert_allclose(t2[1, 0], m.apply(jax.tree.map(lambda a: a[1, 0], params), x)[1][1], rtol=1e-6)
     opts = {"variant": "4.2.0", "gamma_t_xt": 1.2, "gamma_t_ty": 0.6, "n_keys": 1}
     kw = dict(run_ids=["a", "b"], progress=False, log=lambda *_: None)
-    through = pipeline.evaluate_arrays(m.apply, params, [0, 5], x, y, "edge", opts, view=edge_mnist.layer_view(1), **kw)
+    through = pipeline.evaluate_arrays(m.apply, params, [0, 5], x, y, "edge", opts, view=pipeline.layer_view(1), **kw)
     given = pipeline.evaluate_arrays(
-        edge_mnist._given, t2, [0, 5], x, y, "edge", opts, view=edge_mnist.given_view(1), **kw
+        pipeline.given_apply, t2, [0, 5], x, y, "edge", opts, view=pipeline.given_view(1), **kw
     )
     assert given.layer_names == through.layer_names == ("layer 2",)
     np.testing.assert_allclose(given.i_xt, through.i_xt, rtol=1e-5)

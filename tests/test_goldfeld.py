@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import goldfeld
-from ibjax import noisy
+from ibjax import claims, noisy, pipeline
 from ibjax.estimators import mixture
 from ibjax.result import InfoPlane
 
@@ -92,28 +92,27 @@ def test_padded_layers_match_exact_mixture():
     assert 0 < float(p.i_xt_se[0]) < 0.02
 
 
-def test_hidden_only_measures_one_layer():
+def test_first_layers_measures_one_layer():
     from ibjax import models
 
-    m = goldfeld.hidden_only(models.mlp((1, 1, 2)))
+    m = pipeline.first_layers(models.mlp((1, 1, 2)))
     p = m.init(jax.random.key(0))
     logits, acts = m.apply(p, jnp.asarray(X4[:, None]))
     assert len(acts) == 1 and acts[0].shape == (4, 1) and logits.shape == (4, 2)
     assert len(m.noisy_apply(p, jnp.asarray(X4[:, None]), jax.random.key(1), 0.1)[2]) == 1
 
 
-def test_neuron_margin_and_both_by_hand():
+def test_tolerance_margin_and_all_of_by_hand():
     est = np.array([[0.50, 1.00], [0.50, 1.00]])
     exact = np.array([[0.52, 1.00], [0.50, 1.10]])
     se = np.array([[0.001, 0.001], [0.05, 0.001]])
     # seed 0: tolerances 0.05, 0.05 against errors 0.02, 0 -> 0.03; seed 1: 0.15, 0.05 against 0, 0.10 -> -0.05
-    np.testing.assert_allclose(goldfeld.neuron_margin(est, se, exact), [0.03, -0.05])
-    from ibjax import claims
+    np.testing.assert_allclose(claims.tolerance_margin(est, se, exact, tol=0.05).min(1), [0.03, -0.05])
 
     yes, no = claims.positive([1.0, 1.1, 0.9]), claims.positive([-1.0, -1.1, -0.9])
-    assert goldfeld.both(yes, yes).agrees is True and goldfeld.both(yes, no).agrees is False
+    assert claims.joint(yes, yes).agrees is True and claims.joint(yes, no).agrees is False
     maybe = claims.positive([1.0, -1.0, 0.1])
-    assert goldfeld.both(yes, maybe).agrees is None and goldfeld.both(yes, maybe).reason.startswith("no power")
+    assert claims.joint(yes, maybe).agrees is None and claims.joint(yes, maybe).reason.startswith("no power")
 
 
 @pytest.mark.parametrize(
