@@ -671,3 +671,41 @@ def curve_corr(a_SxExL, b_SxExL):
     b = np.asarray(b_SxExL, float) - np.mean(b_SxExL, axis=1, keepdims=True)
     den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
     return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), 0.0)
+
+
+def if_compresses(v: Verdict, stat: Stat, *, what: str = "the layer", rule: Rule = RULE) -> Verdict:
+    """A claim about a compression phase (its onset, its length, what it loses) decides only where there is one:
+    ``v`` when ``stat`` compresses (``decide``), else undecided because WHAT "does not clearly compress"."""
+    d = decide(stat, rule=rule)
+    if d.outcome == "compresses":
+        return v
+    return v._replace(
+        agrees=None, outcome="undecided", reason=f"{what} does not clearly compress: {d.reason or d.outcome}"
+    )
+
+
+def onset_shares(values_SxE, epochs_E, loss_SxE, n_epochs: int) -> dict:
+    """Where a compression phase starts, per seed: its "onset" (the epoch of peak ``values_SxE``), the share of
+    the ``n_epochs`` trained after it ("after") and the share of the loss decrease (epoch 0 to the end of
+    ``loss_SxE``, recorded once per epoch) done by it ("done"), with the loss there ("loss_at", and "at": the
+    loss's epoch index used)."""
+    onset = np.asarray(epochs_E)[np.asarray(values_SxE).argmax(axis=1)]
+    loss = np.asarray(loss_SxE)
+    at = np.minimum(onset, loss.shape[1] - 1)
+    loss_at = loss[np.arange(len(loss)), at]
+    return {
+        "onset": onset,
+        "after": 1 - onset / n_epochs,
+        "done": (loss[:, 0] - loss_at) / (loss[:, 0] - loss[:, -1]),
+        "loss_at": loss_at,
+        "at": at,
+    }
+
+
+def lost_after_peak(peaked_SxE, lost_SxE):
+    """Per seed, how much ``lost_SxE`` falls after the peak of ``peaked_SxE`` (e.g. the I(T;Y) lost within a
+    layer's compression phase): its highest value from that epoch on minus its final value."""
+    k_S = np.asarray(peaked_SxE).argmax(axis=1)
+    lost = np.asarray(lost_SxE)
+    during = np.where(np.arange(lost.shape[1])[None] >= k_S[:, None], lost, -np.inf)
+    return during.max(axis=1) - lost[:, -1]

@@ -339,3 +339,47 @@ def min_hard_gaps(ids_SxLxN, p_x, p_yx, level_N, rows_LxY, betas_B):
     """``hard_consistency_gap`` minimised over ``betas_B`` for every encoder of ``ids_SxLxN`` (S x L)."""
     gap = lambda ids: hard_consistency_gap(ids, p_x, p_yx, level_N, rows_LxY, betas_B).min()
     return jax.vmap(jax.vmap(gap))(ids_SxLxN)
+
+
+def p_y_given_x(meta: dict, y_N) -> np.ndarray:
+    """p(y|x) of a binary task, N x 2: the dataset's true ``meta["p_y1_given_x"]`` when it has one (a task whose
+    labels were drawn), else one-hot of its labels ``y_N`` (deterministic labels)."""
+    p1 = np.asarray(meta.get("p_y1_given_x", np.asarray(y_N, np.float64)), np.float64)
+    return np.stack([1 - p1, p1], axis=1)
+
+
+def bound_analysis(
+    apply_fn, params_RxE, x_NxD, p_yx, *, n_final: int, n_bins: int = 30, betas: int = 64, n_iter: int = 500
+) -> dict:
+    """Every layer of R runs x E kept epochs (``params_RxE``: stacked params) against the IB bound of the uniform
+    p(x) and ``p_yx`` (N x Y): the exact binned plane under the true p(y|x) ("i_xt", "i_ty": R x E x L), the IB
+    ``curve`` (``betas`` values geomspace(1, 2000), ``n_iter`` iterations) and, for the first ``n_final`` runs at
+    their last epoch, each layer's IB-equation gap min over beta ("gap", n_final x L), the same symbols shuffled
+    over the inputs ("gap_random": a random encoder with the layer's H(T)), the IB solutions' own gaps at their
+    beta ("gap_ib", every 8th) and the best hard encoder's ("gap_best_hard": T = the inputs' p(y|x) class)."""
+    n_r, n_e = jax.tree.leaves(params_RxE)[0].shape[:2]
+    flat = jax.tree.map(lambda a: a.reshape((n_r * n_e,) + a.shape[2:]), params_RxE)
+    i_xt, i_ty = (v.reshape(n_r, n_e, -1) for v in layer_planes(apply_fn, flat, x_NxD, p_yx, n_bins=n_bins))
+    n = len(p_yx)
+    p_x, beta_B = np.full(n, 1.0 / n), np.geomspace(1.0, 2000.0, betas)
+    ib_curve = curve(p_x, p_yx, beta_B, n_iter=n_iter)
+    _, rows, level = merge_rows(p_x, p_yx)
+    f32 = lambda a: np.asarray(a, np.float32)
+    gap_betas = np.geomspace(1.0, 1e7, 128)  # hard encoders reach their fixed point only as beta grows
+    gap = lambda ids: np.asarray(min_hard_gaps(ids, f32(p_x), f32(p_yx), level, f32(rows), f32(gap_betas)))
+    final = jax.tree.map(lambda a: a[:n_final, -1], params_RxE)
+    one = lambda p, x: layer_ids(apply_fn, p, x, n_bins=n_bins)
+    ids = np.asarray(jax.jit(jax.vmap(one, in_axes=(0, None)))(final, x_NxD))  # S x L x N
+    shuffled = np.random.default_rng(0).permuted(ids, axis=2)  # the layer's own symbols over other inputs
+    own = jax.vmap(lambda e, b: consistency_gap(e, f32(p_x), f32(p_yx), b[None])[0])(
+        f32(ib_curve.encoder_BxXxT[::8]), f32(beta_B[::8])
+    )
+    return {
+        "i_xt": i_xt,
+        "i_ty": i_ty,
+        "curve": ib_curve,
+        "gap": gap(ids),
+        "gap_random": gap(shuffled),
+        "gap_ib": np.asarray(own),
+        "gap_best_hard": float(gap(level[None, None].astype(np.int32))[0, 0]),
+    }

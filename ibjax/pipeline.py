@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, infoplane, io, models, registry, runs, schedules, views
+from ibjax import checkpoints, ib, infoplane, io, models, registry, runs, schedules, views
 from ibjax import data as data_mod
 from ibjax.adapters import EDGE_STUDY
 from ibjax.config import RunConfig
@@ -893,3 +893,28 @@ def kernel_orthonormality(run_dirs, *, loaded=None) -> tuple[np.ndarray, np.ndar
         np.stack(err_R),
         [f"kernel {j + 1} ({k.shape[1]}x{k.shape[2]})" for j, k in enumerate(ks_R[0])],
     )
+
+
+def ib_bound_planes(run_dirs, *, n_final: int, n_bins: int = 30, betas: int = 64, n_iter: int = 500) -> dict:
+    """Saved runs of a binary task against its IB bound (``ib.bound_analysis`` on the runs' dataset and its true
+    p(y|x), ``ib.p_y_given_x``): the exact binned plane of every run as an InfoPlane ("plane"; estimator
+    "binning (true p(y|x))"), the runs' "metrics", "data" (the dataset's name), "p_yx" and the analysis' curve
+    and gaps (the gaps of the first ``n_final`` runs)."""
+    loaded = load_runs(run_dirs)
+    cfg = RunConfig.from_dict(loaded[0].config)
+    ds = load_data(cfg)
+    p_yx = ib.p_y_given_x(ds.meta, ds.y)
+    params = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in loaded])  # R x E x ...
+    r = ib.bound_analysis(
+        cfg.model.build().apply, params, ds.x, p_yx, n_final=n_final, n_bins=n_bins, betas=betas, n_iter=n_iter
+    )
+    names = tuple(f"layer {l + 1}" for l in range(r["i_xt"].shape[2]))
+    plane = InfoPlane(
+        loaded[0].epochs,
+        {"i_xt": r.pop("i_xt")[None], "i_ty": r.pop("i_ty")[None]},
+        "binning (true p(y|x))",
+        {"n_bins": n_bins},
+        layer_names=names,
+        measured={"data": ds.name, "n_samples": len(ds.y)},
+    )
+    return {"plane": plane, "metrics": load_metrics(run_dirs), "data": ds.name, "p_yx": p_yx, **r}

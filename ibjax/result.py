@@ -100,7 +100,7 @@ class InfoPlane:
         return replace(
             self,
             values={k: v[:, idx] for k, v in self.values.items()},
-            run_ids=tuple(self.run_ids[i] for i in idx),
+            run_ids=tuple(self.run_ids[i] for i in idx) if self.run_ids else (),
             run_dirs=tuple(self.run_dirs[i] for i in idx) if self.run_dirs else (),
         )
 

@@ -200,3 +200,23 @@ def test_a_refutation_on_a_shorter_training_than_the_papers_is_undecided():
     assert claims.trained_as_long(no, 8000, 8000, "the paper's runs") is no  # as long as the paper: the "no" stands
     yes = claims.decide(claims.compression(np.tile(np.array([5.0, 9.0, 6.0])[None], (6, 1)) + flat - 5.0, cap=12.0))
     assert claims.trained_as_long(yes, 30, 8000, "x") is yes  # agreement is never downgraded
+
+
+def test_phase_timing_helpers_by_hand():
+    # peaks at epochs 10 and 20 of 100 trained; loss 1 -> 0 linearly over 100 epochs
+    v = np.array([[0.0, 5.0, 4.0, 3.0], [0.0, 1.0, 6.0, 2.0]])
+    epochs = np.array([0, 10, 20, 99])
+    loss = np.tile(np.linspace(1.0, 0.0, 100), (2, 1))
+    sh = claims.onset_shares(v, epochs, loss, 100)
+    np.testing.assert_array_equal(sh["onset"], [10, 20])
+    np.testing.assert_allclose(sh["after"], [0.9, 0.8])
+    np.testing.assert_allclose(sh["done"], [10 / 99, 20 / 99])
+    # I(T;Y) after each seed's peak: seed 0 from index 1 on: max(3, 2, 1) - 1 = 2; seed 1 from index 2: max(5, 0) - 0
+    ty = np.array([[9.0, 3.0, 2.0, 1.0], [9.0, 9.0, 5.0, 0.0]])
+    np.testing.assert_allclose(claims.lost_after_peak(v, ty), [2.0, 5.0])
+    yes = claims.positive([1.0, 1.1, 0.9])
+    drop = claims.compression(np.array([[0.0, 5.0, 1.0], [0.0, 5.2, 1.1], [0.0, 4.9, 0.9]]), cap=12.0)
+    flat = claims.compression(np.array([[0.0, 5.0, 5.0], [0.0, 5.2, 5.2], [0.0, 4.9, 4.9]]), cap=12.0)
+    assert claims.if_compresses(yes, drop) is yes
+    v2 = claims.if_compresses(yes, flat, what="layer 5")
+    assert v2.agrees is None and v2.reason.startswith("layer 5 does not clearly compress")

@@ -5,7 +5,15 @@ import pytest
 
 from experiments import ib_bound
 from ibjax import ib, pipeline
+from ibjax.config import DataConfig, RunConfig
 from ibjax.result import InfoPlane
+
+
+def _task(name):
+    """(run config, dataset, p(y|x)) of a task as the study trains and measures it."""
+    rc = RunConfig(data=DataConfig(name=name))
+    ds = pipeline.load_data(rc)
+    return rc, ds, ib.p_y_given_x(ds.meta, ds.y)
 
 
 def test_quick_end_to_end(tmp_path):
@@ -30,7 +38,7 @@ def test_quick_end_to_end(tmp_path):
     # the exact plane under one-hot p(y|x) of the drawn labels is the binning estimator's plane
     dirs = sorted((out / "runs" / "stochastic_12bit").rglob("seed_0"))[:1]
     plane = pipeline.evaluate_runs(dirs, "binning", {"n_bins": 30})
-    rc, ds, _ = ib_bound._task(ib_bound.Config(), "stochastic_12bit")
+    rc, ds, _ = _task("stochastic_12bit")
     apply = rc.model.build().apply
     run = pipeline.load_runs(dirs)[0]
     i_xt, i_ty = ib.layer_planes(apply, run.params, ds.x, np.eye(2)[ds.y])
@@ -44,6 +52,6 @@ def test_quick_end_to_end(tmp_path):
 
 
 def test_deterministic_task_is_one_hot_and_carries_the_caveat():
-    _, ds, p_yx = ib_bound._task(ib_bound.Config(), "szt_12bit")
+    _, ds, p_yx = _task("szt_12bit")
     np.testing.assert_array_equal(p_yx, np.eye(2)[ds.y])
     assert ib.curve(np.full(len(ds.y), 1 / len(ds.y)), p_yx, [2.0, 50.0]).caveat.startswith("Y is a deterministic")
