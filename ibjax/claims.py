@@ -709,3 +709,91 @@ def lost_after_peak(peaked_SxE, lost_SxE):
     lost = np.asarray(lost_SxE)
     during = np.where(np.arange(lost.shape[1])[None] >= k_S[:, None], lost, -np.inf)
     return during.max(axis=1) - lost[:, -1]
+
+
+def dpi_check(plane) -> dict:
+    """``dpi`` on every layer of a deterministic network's plane (the output layer included): an estimate with
+    I(X;T_l) clearly below I(X;T_l+1) measures its own bias there; {"violations": None, "reason"} when an
+    estimate is not finite."""
+    i_xt = np.asarray(plane.i_xt, float)
+    if not np.isfinite(i_xt).all():
+        return {"violations": None, "reason": "non-finite values"}
+    return dpi(i_xt)
+
+
+def unusable(plane, dpi_result: dict, binary_x: bool) -> str:
+    """Why a setting's plane cannot vote on compression ("" when it can): it breaks the data-processing
+    inequality (``dpi_check``: its numbers measure the estimator's bias), or it is KSG on binary inputs, where
+    every two distinct inputs are at Chebyshev distance 1, so each point's X-neighbourhood at the joint k-NN
+    radius holds all N inputs and the estimate no longer follows I(X;T) (the DPI check need not catch it)."""
+    if dpi_result.get("violations"):
+        return (
+            f"undecided: violates the data-processing inequality at {dpi_result['violations']} of "
+            f"{dpi_result['cells']} (epoch, layer) cells (I(X;T_l+1) up to "
+            f"{dpi_result['worst excess [bits]']:.2f} bits above I(X;T_l))"
+        )
+    if plane.estimator == "knn" and binary_x:
+        return (
+            "undecided: KSG on binary inputs (every pair of distinct inputs at Chebyshev distance 1: the "
+            "X-neighbourhood of each point holds all N inputs)"
+        )
+    return ""
+
+
+def outcomes(plane) -> list[str]:
+    """Per T (the output layer included): the compression outcome ("compresses", "does not compress",
+    "undecided") at the plane's cap log2 N; "undefined" where an estimate is NaN."""
+    i_xt = np.asarray(plane.i_xt, float)
+    if not np.isfinite(i_xt).all():
+        return ["undefined"] * i_xt.shape[2]
+    return [decide(st).outcome for st in layers(i_xt, plane.epochs, cap=cap_xt(plane))]
+
+
+def agreement(outcomes_L: list[str], reference_L: list[str]) -> list[bool | None]:
+    """Per T: True / False where the outcome and the reference are both decided, else None."""
+    decided = ("compresses", "does not compress")
+    return [a == b if a in decided and b in decided else None for a, b in zip(outcomes_L, reference_L)]
+
+
+def cap_seen(plane) -> float:
+    """The cap of a plane's I(X;T): log2 of the samples its estimator sees (``cap_xt``, or log2 of the
+    estimator's ``subset`` when it measures on one, as Renyi's does)."""
+    n = plane.measured["n_samples"]
+    return float(np.log2(min(n, plane.settings.get("subset") or n)))
+
+
+def hidden_drops(plane, *, cap: float | None = None, rule: Rule = RULE) -> dict:
+    """Per hidden layer of a per-layer plane: the mean peak-to-final I(X;T) drop ("drop"), the peak, whether it
+    compresses ("compresses", ``decide``) and whether its estimate is finite; and the network's verdicts for
+    both claims ("network": {"compresses", "does not compress"}, ``network``). ``cap``: default ``cap_seen``.
+    An undefined (NaN) estimate decides nothing."""
+    i_xt = np.asarray(plane.hidden().i_xt, float)  # S x E x hidden layers
+    n_h = i_xt.shape[2]
+    if not np.isfinite(i_xt).all():
+        nan, none = np.full(n_h, np.nan), undecided("undefined (NaN) estimates")
+        return {
+            "drop": nan,
+            "peak": nan,
+            "compresses": np.zeros(n_h, bool),
+            "finite": np.zeros(n_h, bool),
+            "network": {"compresses": none, "does not compress": none},
+        }
+    stats = layers(i_xt, plane.epochs, cap=cap_seen(plane) if cap is None else cap, rule=rule)
+    return {
+        "drop": np.array([st.drop.mean for st in stats]),
+        "peak": np.array([st.peak for st in stats]),
+        "compresses": np.array([decide(st, rule=rule).outcome == "compresses" for st in stats]),
+        "finite": np.ones(n_h, bool),
+        "network": {w: network(stats, want=w, rule=rule) for w in ("compresses", "does not compress")},
+    }
+
+
+def family_votes(drops: dict, families: dict, want: str, *, excluded=()) -> dict:
+    """Each estimator family votes once (``vote``) on ``want``: ``drops`` setting label -> ``hidden_drops``,
+    ``families`` label -> family name (labels not in it, e.g. an exact plane, and ``excluded`` do not vote);
+    the settings of one family vote within it. Family -> its Verdict."""
+    by = {}
+    for lab, st in drops.items():
+        if lab not in excluded and lab in families:
+            by.setdefault(families[lab], {})[lab] = st["network"][want]
+    return {fam: vote(vs) for fam, vs in by.items()}

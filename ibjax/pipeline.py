@@ -918,3 +918,54 @@ def ib_bound_planes(run_dirs, *, n_final: int, n_bins: int = 30, betas: int = 64
         measured={"data": ds.name, "n_samples": len(ds.y)},
     )
     return {"plane": plane, "metrics": load_metrics(run_dirs), "data": ds.name, "p_yx": p_yx, **r}
+
+
+# A grid of estimator settings on the same runs (studies comparing estimators: robustness, quantized)
+
+
+class EstimatorSetting(NamedTuple):
+    """One entry of an estimator grid: ``label`` (with a ``sweep``: a format string with {} for the swept value,
+    e.g. "KDE var {:g}"), the estimator, its options, and optionally {option: values} of ONE traced option."""
+
+    label: str
+    estimator: str
+    options: dict
+    sweep: dict | None = None
+
+
+def setting_slug(label: str) -> str:
+    """A file-name-safe form of a grid setting's label."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label.replace("{:g}", "sweep")).strip("_")
+
+
+def evaluate_grid(dirs, grid, out, *, epochs="all", recompute: bool = False, log=print) -> dict:
+    """label -> single-setting InfoPlane for every ``EstimatorSetting`` of ``grid`` on the same runs: one
+    ``evaluate_runs`` call per entry (a swept entry is one call, split back into one plane per value), each
+    saved under OUT/<its slug>; NaN where an estimator is undefined (nan_policy "mark"). ``recompute``: the
+    study's ``--force``, no saved plane reused."""
+    planes = {}
+    for s in grid:
+        where = out / setting_slug(s.label) if out is not None else None
+        plane = evaluate_runs(
+            dirs,
+            s.estimator,
+            dict(s.options),
+            epochs=epochs,
+            sweep=s.sweep,
+            out=where,
+            nan_policy="mark",
+            recompute=recompute,
+            log=log,
+        )
+        if not s.sweep:
+            planes[s.label] = plane
+            continue
+        ((_, values),) = s.sweep.items()
+        for g, v in enumerate(values):
+            planes[s.label.format(v)] = plane.setting(g)
+    return planes
+
+
+def binary_inputs(run_cfg) -> bool:
+    """Whether the run's inputs are all 0 or 1 (where KSG's Chebyshev neighbourhoods degenerate)."""
+    return bool(np.isin(load_data(run_cfg).x, (0, 1)).all())

@@ -614,3 +614,46 @@ def mi_vs_setting(plane, setting: str, *, ax=None, name: str = "i_xt", layers=No
     ax.set_ylabel(f"{'I(X;T)' if name == 'i_xt' else 'I(T;Y)'} [{plane.measured.get('units', 'bits')}]")
     ax.legend(fontsize=7)
     return ax.figure
+
+
+def agreement_figure(rows: list[str], cols: list[str], panels: dict, *, title: str):
+    """Heatmaps (one per panel key: (agreement rows x cols of True / False / None, mean absolute error rows x
+    cols)) of rows x cols: green where the estimator agrees with the reference on the presence of compression,
+    red where not, grey where either is undecided; each cell annotated with its mean absolute error."""
+    from matplotlib.colors import ListedColormap
+
+    fig = Figure(figsize=(1.0 + 0.7 * len(cols) * len(panels), 0.9 + 0.32 * len(rows)), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    cmap = ListedColormap(["#d9534f", "#bbbbbb", "#5cb85c"])  # disagrees, undecided, agrees
+    for ax, (name, (agree_RxC, mae_RxC)) in zip(axes, panels.items()):
+        a = np.array([[0.5 if x is None else float(x) for x in row] for row in agree_RxC])
+        ax.imshow(a, cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        for (r, c), m in np.ndenumerate(np.asarray(mae_RxC)):
+            ax.text(c, r, f"{m:.2g}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(cols)), cols, fontsize=8)
+        ax.set_yticks(range(len(rows)), rows if ax is axes[0] else [""] * len(rows), fontsize=8)
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def compression_heatmap(panels: dict, *, title: str = ""):
+    """One heatmap per panel ({panel title: {row label: ``claims.hidden_drops`` of a plane}}, the same rows in
+    each): each hidden layer's peak-to-final I(X;T) drop as a fraction of its peak (blue: a rise, red: a drop),
+    "C" where the layer compresses by the verdict rule. A Figure."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    rows = list(next(iter(panels.values())))
+    fig = Figure(figsize=(2.2 + 2.6 * len(panels), 1.2 + 0.3 * len(rows)), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, st) in zip(axes, panels.items()):
+        rel = np.array([st[lab]["drop"] / np.maximum(st[lab]["peak"], 1e-9) for lab in rows])
+        im = ax.imshow(rel, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -0.25, 1.0), aspect="auto")
+        for (r, c), comp in np.ndenumerate(np.array([st[lab]["compresses"] for lab in rows])):
+            ax.text(c, r, "C" if comp else "", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(rel.shape[1]), [f"T{l + 1}" for l in range(rel.shape[1])], fontsize=8)
+        ax.set_yticks(range(len(rows)), rows if ax is axes[0] else [""] * len(rows), fontsize=7)
+        ax.set_title(f"{name}", fontsize=9)
+    fig.colorbar(im, ax=axes[-1], label="peak-to-final drop / peak I(X;T)")
+    fig.suptitle(title, fontsize=9)
+    return fig

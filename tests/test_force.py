@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-SAVING = {"evaluate_runs", "evaluate_arrays", "evaluate", "evaluate_edge420"}  # _grid.evaluate, edge_mnist's
-TRAINING = {"train_or_reuse"}
+SAVING = {
+    "evaluate_runs",
+    "evaluate_arrays",
+    "evaluate_grid",
+    "evaluate_samples",
+    "evaluate_layers",
+    "evaluate_edge420",
+}
+TRAINING = {"train_or_reuse", "train_and_evaluate", "train_and_evaluate_each"}
 
 
 def _calls(path):

@@ -2,7 +2,8 @@ import json
 
 import numpy as np
 
-from experiments import _grid, robustness
+from experiments import robustness
+from ibjax import claims
 from ibjax.result import InfoPlane
 
 
@@ -38,10 +39,10 @@ def test_settings_that_cannot_vote_are_left_out_with_the_reason():
 
     knn, kde = SimpleNamespace(estimator="knn"), SimpleNamespace(estimator="kde")
     clean = {"violations": 0, "cells": 180, "worst excess [bits]": 0.0}
-    assert _grid.unusable(kde, clean, binary_x=True) == ""
-    assert _grid.unusable(knn, clean, binary_x=False) == ""
-    assert "KSG on binary inputs" in _grid.unusable(knn, clean, binary_x=True)
-    why = _grid.unusable(kde, {"violations": 30, "cells": 180, "worst excess [bits]": 0.52}, binary_x=False)
+    assert claims.unusable(kde, clean, binary_x=True) == ""
+    assert claims.unusable(knn, clean, binary_x=False) == ""
+    assert "KSG on binary inputs" in claims.unusable(knn, clean, binary_x=True)
+    why = claims.unusable(kde, {"violations": 30, "cells": 180, "worst excess [bits]": 0.52}, binary_x=False)
     assert why.startswith("undecided: violates the data-processing inequality at 30 of 180") and "0.52 bits" in why
 
 
@@ -54,7 +55,7 @@ def _plane(estimator: str, final: float, seeds=(0.0, 0.05, -0.05), **settings) -
 
 def _results(planes: dict) -> dict:
     return {
-        "stats": {"tanh": {lab: robustness.drop_stats(p) for lab, p in planes.items()}},
+        "stats": {"tanh": {lab: claims.hidden_drops(p) for lab, p in planes.items()}},
         "families": {"tanh": {lab: p.estimator for lab, p in planes.items()}},
     }
 
@@ -82,6 +83,6 @@ def test_an_estimator_family_votes_once_and_the_exact_plane_is_its_own_line():
 def test_an_undefined_setting_decides_nothing():
     nan = _plane("renyi", 3.0, subset=256)
     nan.values["i_xt"][0, 0, 1, 0] = np.nan
-    st = robustness.drop_stats(nan)
+    st = claims.hidden_drops(nan)
     assert st["network"]["compresses"].agrees is None and not st["finite"].any()
-    assert robustness.cap(_plane("renyi", 3.0, subset=256)) == 8.0
+    assert claims.cap_seen(_plane("renyi", 3.0, subset=256)) == 8.0
