@@ -22,6 +22,7 @@ from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 H_QUARTER = 0.8112781244591328  # H(1/4, 3/4) bits: three symbols merged, the fourth apart
+BIN_SIZES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the deterministic twin's bin sizes
 TOL_BITS = 0.05  # acceptance: |estimate - exact| < 0.05 bits or < 3 standard errors at every kept epoch
 
 
@@ -55,9 +56,7 @@ class Config(harness.Settings):
     epochs: str = harness.setting("every:2", harness.epochs("mlp.train"))  # of the MLP's kept epochs (27 of 53)
     binned_epochs: int = harness.setting(4000, harness.integer(least=2))  # the deterministic twin's length
     bin_sizes: tuple = harness.setting(
-        (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-        harness.distinct(),
-        harness.each(harness.option("binning", "bin_size")),
+        BIN_SIZES, harness.distinct(), harness.each(harness.option("binning", "bin_size"))
     )
 
 
@@ -71,14 +70,8 @@ QUICK = {
 def conditions(cfg: Config) -> dict:
     """{name: (label, parseval_beta, ortho_penalty)} of every noisy-MLP condition, in run order: the retraction
     sweep (one vmapped call, beta 0 = no constraint), then the loss-penalty contrast (a second call)."""
-    out = {
-        f"parseval {b:g}" if b else "none": (
-            f"Parseval retraction, beta {b:g}" if b else "no constraint",
-            float(b),
-            0.0,
-        )
-        for b in cfg.parseval_betas
-    }
+    name = lambda b: (f"parseval {b:g}", f"Parseval retraction, beta {b:g}") if b else ("none", "no constraint")
+    out = {name(b)[0]: (name(b)[1], float(b), 0.0) for b in cfg.parseval_betas}
     p = cfg.ortho_penalty
     return out | ({f"penalty {p:g}": (f"loss penalty {p:g} (contrast)", 0.0, float(p))} if p > 0 else {})
 
@@ -93,8 +86,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     plane = lambda d, name, *a, **kw: pipeline.evaluate_runs(d, *a, out=out / "planes" / name, recompute=force, **kw)
     rc, sigma, seeds = cfg.neuron, cfg.neuron.train.noise_sigma, cfg.seeds
     dirs = train(rc, cfg.neuron_seeds, "neuron")
-    opts, model = {"sigma": sigma, "n_mc": cfg.neuron_n_mc}, pipeline.first_layers(rc.model.build())
-    neuron, (_, acts) = plane(dirs, "neuron", "smoothed", opts, model=model), pipeline.layer_activations(dirs)
+    nr = pipeline.smoothed_vs_exact(dirs, sigma, n_mc=cfg.neuron_n_mc, out=out / "planes" / "neuron", recompute=force)
     dirs = train(cfg.mlp, seeds, "noisy", sweep={"train.parseval_beta": [float(b) for b in cfg.parseval_betas]})
     if cfg.ortho_penalty > 0:  # the contrast: the loss penalty instead of the retraction
         dirs += train(cfg.mlp.replace(**{"train.ortho_penalty": float(cfg.ortho_penalty)}), seeds, "penalty")
@@ -108,8 +100,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     acc, se_final = pipeline.load_metrics(dirs)["test_acc"], by_condition(cfg, noisy.values["i_xt_se"][0][:, -1])
     groups, cap = by_condition(cfg, noisy.i_xt), verdicts.cap_xt(noisy)
     stats, table = verdicts.group_table(groups, noisy.epochs, noisy.layer_names, cap=cap, se_final=se_final)
-    est, se, symbols = neuron.i_xt[:, :, 0], neuron.values["i_xt_se"][0][:, :, 0], acts[..., 0]
-    exact = pipeline.exact_noisy_i_xt(symbols, sigma)
+    est, exact = nr["est"], nr["exact"]
     summary = {
         "dataset": noisy.measured["data"],
         "neuron_sigma": sigma,
@@ -125,9 +116,10 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         "rule": verdicts.RULE.describe(),
     }
     by = {k: by_condition(cfg, v) for k, v in {"i_xt": noisy.i_xt, "ortho": ortho, "acc": acc}.items()}
-    x = pipeline.samples_of(rc)[0][:, 0]
-    return dict(neuron=neuron, est=est, se=se, exact=exact, symbols=symbols, x=x, sigma=sigma, noisy=noisy) | dict(
-        binned=binned, kept=kept, by=by, stats=stats, kernels=kernels, summary=summary
+    return (
+        nr
+        | dict(neuron=nr["plane"], sigma=sigma, noisy=noisy, binned=binned, kept=kept, by=by, stats=stats)
+        | dict(kernels=kernels, summary=summary)
     )
 
 
@@ -159,31 +151,15 @@ def figures(r: dict, cfg: Config, out) -> list:
         "Parseval retraction (the constraint Goldfeld et al. cite) vs the loss penalty (contrast)", fontsize=10
     )
     b, fig4 = r["binned"], Figure(figsize=(10, 3.8), layout="constrained")
+    curves = {
+        f"binned, bin {size:g} (deterministic)": (b.epochs + 1.0, b.values["i_xt"][g, :, :, l])
+        for g, size in enumerate(b.sweep["bin_size"])
+    }
+    curves[f"noisy sigma {sigma}: I(X;T) (smoothed)"] = (x, by["i_xt"]["none"][:, :, l])
+    colors = [f"C{g}" for g in range(len(curves) - 1)] + ["k"]
+    kw = dict(colors=colors, legend=6, xlabel="epoch + 1", ylabel="I(X;T) [bits]")
     ax1, ax2 = fig4.subplots(1, 2)
-    for g, size in enumerate(b.sweep["bin_size"]):
-        v = b.values["i_xt"][g, :, :, l]
-        plotting.mean_band(
-            ax1,
-            b.epochs + 1.0,
-            v,
-            spread="2se",
-            alpha=0.2,
-            lw=1.2,
-            color=f"C{g}",
-            label=f"binned, bin {size:g} (deterministic)",
-        )
-    plotting.mean_band(
-        ax1,
-        x,
-        by["i_xt"]["none"][:, :, l],
-        spread="2se",
-        alpha=0.2,
-        lw=1.2,
-        color="k",
-        label=f"noisy sigma {sigma}: I(X;T) (smoothed)",
-    )
-    ax1.set(xscale="log", xlabel="epoch + 1", ylabel="I(X;T) [bits]", title=f"{names[l]}")
-    ax1.legend(fontsize=6)
+    plotting.bands(ax1, curves, title=names[l], **kw)
     plotting.mi_vs_setting(b, "bin_size", ax=ax2, layers=range(len(names) - 1))
     ax2.set_ylabel("I(X;Bin(T)) [bits]")
     ax2.set_title(f"deterministic net, {ax2.get_title()}", fontsize=8)
@@ -192,81 +168,79 @@ def figures(r: dict, cfg: Config, out) -> list:
     return [plotting.save(f, out / f"{name}.png") for f, name in files]
 
 
+G = "Goldfeld et al. 2019"
+TEXT = {  # claim -> (its sentence, its source)
+    "estimator": (
+        "sample propagation estimates the single neuron's I(X;T) within 0.05 bits or 3 standard errors of the exact "
+        "value at every kept epoch",
+        f"{G}, Sec. 4 (estimator) and Fig. 2 (single neuron)",
+    ),
+    "clusters": (
+        "the single neuron's I(X;T) rises toward 2 bits, then falls toward H(1/4) = 0.811 bits as three symbols "
+        "cluster at one saturated value",
+        f"{G}, Fig. 2",
+    ),
+    "compresses": (
+        "without an orthonormality constraint, the noisy tanh network's last hidden layer compresses (I(X;T) falls "
+        "from its peak)",
+        f"{G}, Sec. 5 (compression of noisy DNNs through clustering)",
+    ),
+    "parseval": (
+        "orthonormal weights stop that compression: with the Parseval retraction (beta {}) the last hidden layer does "
+        "not compress",
+        f"{G}, Sec. 5 (orthonormality constraint of Cisse et al. 2017, Parseval networks; as we read it: orthonormal "
+        "weights prevent saturation and clustering)",
+    ),
+    "penalty": (
+        "contrast, not the paper's method: a loss penalty {} sum ||K^T K - I||_F^2 in place of the retraction also "
+        "stops the last hidden layer's compression",
+        "our earlier setup of the orthonormality claim (a penalty in the loss); Goldfeld et al. use a constraint",
+    ),
+    "binning": (
+        "binned I(X;Bin(T)) of the deterministic network is set by the bin size (clustering at that scale), spanning "
+        "over 1 bit between bin sizes at the same weights",
+        f"{G}, Sec. 5",
+    ),
+}
+
+
 def claims(r: dict, cfg: Config) -> list[dict]:
-    stats, summary, exact, gold, conds = r["stats"], r["summary"], r["exact"], "Goldfeld et al. 2019", conditions(cfg)
+    stats, summary, exact, conds, ep = r["stats"], r["summary"], r["exact"], conditions(cfg), r["neuron"].epochs
     last, l = r["noisy"].layer_names[-2], len(r["noisy"].layer_names) - 2  # the last hidden layer
     constrained = [n for n in conds if n.startswith("parseval")]
     strongest = max(constrained, key=lambda n: conds[n][1])
     penalty, kernel = next((n for n in conds if n.startswith("penalty")), None), r["kernels"][-2]
     on = lambda n, want: verdicts.decide(stats[n][last], want=want)
-
-    def beside(n):  # what the issue asks next to each drop: orthonormality and accuracy
-        return {
-            f"{last} ({conds[n][0]})": stats[n][last].summary(),
-            f"||K^T K - I||_F of {kernel}, final ({conds[n][0]})": summary["final_orthonormality_error"][n][kernel],
-            f"test accuracy, final ({conds[n][0]})": summary["final_test_acc"][n],
-        }
-
+    beside = lambda n: {  # what the issue asks next to each drop: orthonormality and accuracy
+        f"{last} ({conds[n][0]})": stats[n][last].summary(),
+        f"||K^T K - I||_F of {kernel}, final ({conds[n][0]})": summary["final_orthonormality_error"][n][kernel],
+        f"test accuracy, final ({conds[n][0]})": summary["final_test_acc"][n],
+    }
     binned = r["binned"].values["i_xt"][:, :, -1, l]  # G x S at the last epoch
     bins = {
         f"final binned I(X;T), {last}, bin {b:g} [bits]": verdicts.mean_se(binned[g])
         for g, b in enumerate(r["binned"].sweep["bin_size"])
     }
-    out = [
-        verdicts.entry(
-            "sample propagation estimates the single neuron's I(X;T) within 0.05 bits or 3 standard errors of the "
-            "exact value at every kept epoch",
-            f"{gold}, Sec. 4 (estimator) and Fig. 2 (single neuron)",
-            *verdicts.against_exact(r["est"], r["se"], exact, tol=TOL_BITS),
-        ),
-        verdicts.entry(
-            "the single neuron's I(X;T) rises toward 2 bits, then falls toward H(1/4) = 0.811 bits as three symbols "
-            "cluster at one saturated value",
-            f"{gold}, Fig. 2",
-            verdicts.falls_to(exact, r["neuron"].epochs, H_QUARTER, tol=0.1, cap=2.0, name="H(1/4)"),
-            {
-                "exact I(X;T)": verdicts.compression(exact, r["neuron"].epochs, cap=2.0).summary(),
-                "final exact I(X;T) [bits]": verdicts.mean_se(exact[:, -1]),
-                "final estimate [bits]": verdicts.mean_se(r["est"][:, -1]),
-            },
-        ),
-        verdicts.entry(
-            "without an orthonormality constraint, the noisy tanh network's last hidden layer compresses "
-            "(I(X;T) falls from its peak)",
-            f"{gold}, Sec. 5 (compression of noisy DNNs through clustering)",
-            on("none", "compresses"),
-            beside("none"),
-        ),
-        verdicts.entry(
-            f"orthonormal weights stop that compression: with the Parseval retraction (beta {strongest.split()[1]}) "
-            f"the last hidden layer does not compress",
-            f"{gold}, Sec. 5 (orthonormality constraint of Cisse et al. 2017, Parseval networks; as we "
-            "read it: orthonormal weights prevent saturation and clustering)",
+    m_neuron = {"exact I(X;T)": verdicts.compression(exact, ep, cap=2.0).summary()}
+    m_neuron |= {
+        "final exact I(X;T) [bits]": verdicts.mean_se(exact[:, -1]),
+        "final estimate [bits]": verdicts.mean_se(r["est"][:, -1]),
+    }
+    others = {k: v for n in constrained if n != strongest for k, v in beside(n).items()}
+    m_bins = bins | {f"final noisy I(X;T), {last} [bits]": verdicts.mean_se(r["noisy"].i_xt[: cfg.seeds, -1, l])}
+    made = {
+        "estimator": verdicts.against_exact(r["est"], r["se"], exact, tol=TOL_BITS),
+        "clusters": (verdicts.falls_to(exact, ep, H_QUARTER, tol=0.1, cap=2.0, name="H(1/4)"), m_neuron),
+        "compresses": (on("none", "compresses"), beside("none")),
+        "parseval": (
             on(strongest, "does not compress"),
-            beside(strongest)
-            | {k: v for n in constrained if n != strongest for k, v in beside(n).items()}
-            | {f"{last} (no constraint)": stats["none"][last].summary()},
+            beside(strongest) | others | {f"{last} (no constraint)": stats["none"][last].summary()},
         ),
-    ]
-    if penalty:
-        out.append(
-            verdicts.entry(
-                f"contrast, not the paper's method: a loss penalty {cfg.ortho_penalty:g} sum ||K^T K - I||_F^2 in place "
-                "of the retraction also stops the last hidden layer's compression",
-                "our earlier setup of the orthonormality claim (a penalty in the loss); Goldfeld et al. use a constraint",
-                on(penalty, "does not compress"),
-                beside(penalty),
-            )
-        )
-    return out + [
-        verdicts.entry(
-            "binned I(X;Bin(T)) of the deterministic network is set by the bin size (clustering at that scale), "
-            "spanning over 1 bit between bin sizes at the same weights",
-            f"{gold}, Sec. 5",
-            verdicts.positive(np.ptp(binned, axis=0), threshold=1.0, what="the span over bin sizes"),
-            bins | {f"final noisy I(X;T), {last} [bits]": verdicts.mean_se(r["noisy"].i_xt[: cfg.seeds, -1, l])},
-        )
-    ]
+        "penalty": (on(penalty, "does not compress"), beside(penalty)) if penalty else None,
+        "binning": (verdicts.positive(np.ptp(binned, axis=0), threshold=1.0, what="the span over bin sizes"), m_bins),
+    }
+    fill = {"parseval": strongest.split()[1], "penalty": f"{cfg.ortho_penalty:g}"}
+    return [verdicts.entry(TEXT[k][0].format(fill.get(k, "")), TEXT[k][1], *vm) for k, vm in made.items() if vm]
 
 
 def main(argv=None) -> dict:

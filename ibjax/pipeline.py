@@ -969,3 +969,19 @@ def evaluate_grid(dirs, grid, out, *, epochs="all", recompute: bool = False, log
 def binary_inputs(run_cfg) -> bool:
     """Whether the run's inputs are all 0 or 1 (where KSG's Chebyshev neighbourhoods degenerate)."""
     return bool(np.isin(load_data(run_cfg).x, (0, 1)).all())
+
+
+def smoothed_vs_exact(run_dirs, sigma: float, *, n_mc: int = 2048, out=None, recompute: bool = False) -> dict:
+    """The first layer of noisy networks with a 1-D T on K input symbols (e.g. a single noisy neuron): its
+    sample-propagation I(X;T) through the engine ("smoothed", ``n_mc`` draws per symbol; the readout is not
+    measured, ``first_layers``) beside the exact value by quadrature (``exact_noisy_i_xt``) of the deterministic
+    symbol positions. {"plane", "est", "se" (S x E), "exact" (S x E), "symbols" (S x E x K), "x" (the K inputs)}."""
+    cfg = RunConfig.from_dict(load_runs(run_dirs[:1])[0].config)
+    model = first_layers(cfg.model.build())
+    plane = evaluate_runs(
+        run_dirs, "smoothed", {"sigma": sigma, "n_mc": n_mc}, model=model, out=out, recompute=recompute
+    )
+    symbols = layer_activations(run_dirs)[1][..., 0]
+    est, se = plane.i_xt[:, :, 0], plane.values["i_xt_se"][0][:, :, 0]
+    exact = exact_noisy_i_xt(symbols, sigma)
+    return {"plane": plane, "est": est, "se": se, "exact": exact, "symbols": symbols, "x": samples_of(cfg)[0][:, 0]}
