@@ -23,18 +23,17 @@ from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 H_QUARTER = 0.8112781244591328  # H(1/4, 3/4) bits: three symbols merged, the fourth apart
 BIN_SIZES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the deterministic twin's bin sizes
+NEURON = RunConfig(  # the single noisy neuron, trained full batch
+    MLPConfig((1, 1, 2)),
+    DataConfig(name="single_neuron", split="all"),
+    TrainConfig(learning_rate=0.01, batch_size=0, n_epochs=20000, schedule="log:80", noise_sigma=0.1),
+)
 TOL_BITS = 0.05  # acceptance: |estimate - exact| < 0.05 bits or < 3 standard errors at every kept epoch
 
 
 @dataclass(frozen=True)
 class Config(harness.Settings):
-    neuron: RunConfig = field(
-        default_factory=lambda: RunConfig(
-            MLPConfig((1, 1, 2)),
-            DataConfig(name="single_neuron", split="all"),
-            TrainConfig(learning_rate=0.01, batch_size=0, n_epochs=20000, schedule="log:80", noise_sigma=0.1),
-        )
-    )
+    neuron: RunConfig = field(default_factory=lambda: NEURON)
     neuron_seeds: int = harness.setting(3, harness.integer(least=1))
     neuron_n_mc: int = harness.setting(2048, harness.integer(least=1))  # noise draws per symbol for h(T)
     mlp: RunConfig = harness.setting(  # noisy
@@ -60,11 +59,9 @@ class Config(harness.Settings):
     )
 
 
-QUICK = {
-    **{"neuron.train.n_epochs": 3000, "neuron.train.schedule": "log:12", "neuron_seeds": 2, "neuron_n_mc": 1024},
-    **{"mlp.train.n_epochs": 60, "mlp.train.schedule": "log:4", "seeds": 2, "n_c": 4, "epochs": "all"},
-    **{"bin_sizes": (1e-3, 1e-1), "parseval_betas": (0.0, 0.01), "binned_epochs": 60},
-}
+QUICK = {"neuron.train.n_epochs": 3000, "neuron.train.schedule": "log:12", "neuron_seeds": 2, "neuron_n_mc": 1024}
+QUICK |= {"mlp.train.n_epochs": 60, "mlp.train.schedule": "log:4", "seeds": 2, "n_c": 4, "epochs": "all"}
+QUICK |= {"bin_sizes": (1e-3, 1e-1), "parseval_betas": (0.0, 0.01), "binned_epochs": 60}
 
 
 def conditions(cfg: Config) -> dict:
@@ -76,8 +73,7 @@ def conditions(cfg: Config) -> dict:
     return out | ({f"penalty {p:g}": (f"loss penalty {p:g} (contrast)", 0.0, float(p))} if p > 0 else {})
 
 
-def by_condition(cfg: Config, v_R) -> dict:
-    """Runs (condition-major, seeds inside) -> {condition name: the condition's seeds}."""
+def by_condition(cfg: Config, v_R) -> dict:  # runs (condition-major, seeds inside) -> {condition: its seeds}
     return {name: v_R[i * cfg.seeds : (i + 1) * cfg.seeds] for i, name in enumerate(conditions(cfg))}
 
 
@@ -93,45 +89,30 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
     noisy = plane(dirs, "noisy", "smoothed", {"n_c": cfg.n_c, "n_mc": cfg.n_mc}, epochs=cfg.epochs)
     twin = cfg.mlp.replace(**{"train.noise_sigma": 0.0, "train.n_epochs": cfg.binned_epochs})
     sizes = [float(b) for b in cfg.bin_sizes]
-    binned = plane(
-        train(twin, seeds, "deterministic"), "binned", "binning", {"bin_size": sizes[0]}, sweep={"bin_size": sizes}
-    )
+    det = train(twin, seeds, "deterministic")
+    binned = plane(det, "binned", "binning", {"bin_size": sizes[0]}, sweep={"bin_size": sizes})
     kept, ortho, kernels = pipeline.kernel_orthonormality(dirs)  # R x E_kept x kernels
     acc, se_final = pipeline.load_metrics(dirs)["test_acc"], by_condition(cfg, noisy.values["i_xt_se"][0][:, -1])
     groups, cap = by_condition(cfg, noisy.i_xt), verdicts.cap_xt(noisy)
     stats, table = verdicts.group_table(groups, noisy.epochs, noisy.layer_names, cap=cap, se_final=se_final)
-    est, exact = nr["est"], nr["exact"]
-    summary = {
-        "dataset": noisy.measured["data"],
-        "neuron_sigma": sigma,
-        "neuron_max_abs_error_bits": round(float(np.abs(est - exact).max()), 4),
-        "neuron_final_exact_bits": verdicts.mean_se(exact[:, -1]),
-        "conditions": {n: {"parseval_beta": b, "ortho_penalty": p} for n, (_, b, p) in conditions(cfg).items()},
-        "peak_to_final_change_bits": table,
-        "final_orthonormality_error": {
-            n: {k: verdicts.mean_se(v[:, -1, j]) for j, k in enumerate(kernels)}
-            for n, v in by_condition(cfg, ortho).items()
-        },
-        "final_test_acc": {n: verdicts.mean_se(v[:, -1]) for n, v in by_condition(cfg, acc).items()},
-        "rule": verdicts.RULE.describe(),
-    }
     by = {k: by_condition(cfg, v) for k, v in {"i_xt": noisy.i_xt, "ortho": ortho, "acc": acc}.items()}
-    return (
-        nr
-        | dict(neuron=nr["plane"], sigma=sigma, noisy=noisy, binned=binned, kept=kept, by=by, stats=stats)
-        | dict(kernels=kernels, summary=summary)
-    )
+    est, exact, conds = nr["est"], nr["exact"], conditions(cfg).items()
+    summary = {"dataset": noisy.measured["data"], "neuron_sigma": sigma, "rule": verdicts.RULE.describe()}
+    summary["neuron_max_abs_error_bits"] = round(float(np.abs(est - exact).max()), 4)
+    summary["neuron_final_exact_bits"] = verdicts.mean_se(exact[:, -1])
+    summary["conditions"] = {n: {"parseval_beta": b, "ortho_penalty": p} for n, (_, b, p) in conds}
+    summary["peak_to_final_change_bits"] = table
+    final = {n: {k: verdicts.mean_se(v[:, -1, j]) for j, k in enumerate(kernels)} for n, v in by["ortho"].items()}
+    summary["final_orthonormality_error"] = final
+    summary["final_test_acc"] = {n: verdicts.mean_se(v[:, -1]) for n, v in by["acc"].items()}
+    nr |= dict(neuron=nr["plane"], sigma=sigma, noisy=noisy, binned=binned, kept=kept, by=by, stats=stats)
+    return nr | dict(kernels=kernels, summary=summary)
 
 
 def figures(r: dict, cfg: Config, out) -> list:
-    x, sigma, by, lab = r["neuron"].epochs + 1.0, r["sigma"], r["by"], {n: c[0] for n, c in conditions(cfg).items()}
-    est = {"sample propagation": (r["est"], 2 * r["se"], "C0"), "exact (quadrature)": (r["exact"], None, "k--")}
+    by, lab = r["by"], {n: c[0] for n, c in conditions(cfg).items()}
     refs = {"H(1/4) = 0.811": (H_QUARTER, ":"), "log2 4 = 2": (2.0, "-.")}
-    title = f"single noisy tanh neuron, sigma = {sigma}; shaded ± 2 SE"
-    fig1 = plotting.seed_panels(x, est, ylabel="I(X;T) [bits]", ylim=(0, 2.1), refs=refs, title=title)
-    symbols = {f"x = {v:g}": (r["symbols"][:, :, k], sigma, None) for k, v in enumerate(r["x"])}
-    title = "symbol positions (shaded: ± sigma, the noise)"
-    fig2 = plotting.seed_panels(x, symbols, ylabel="tanh(w x + b)", ylim=(-1.15, 1.15), title=title)
+    fig1, fig2 = plotting.smoothed_vs_exact_figures(r, r["sigma"], refs=refs)
     plane, sigma, names = r["noisy"], cfg.mlp.train.noise_sigma, r["noisy"].layer_names
     x, l = plane.epochs + 1.0, len(names) - 2  # the last hidden layer
     fig3 = Figure(figsize=(max(3.6 * len(lab), 12), 7.8), layout="constrained")
@@ -150,19 +131,9 @@ def figures(r: dict, cfg: Config, out) -> list:
     bottom.suptitle(
         "Parseval retraction (the constraint Goldfeld et al. cite) vs the loss penalty (contrast)", fontsize=10
     )
-    b, fig4 = r["binned"], Figure(figsize=(10, 3.8), layout="constrained")
-    curves = {
-        f"binned, bin {size:g} (deterministic)": (b.epochs + 1.0, b.values["i_xt"][g, :, :, l])
-        for g, size in enumerate(b.sweep["bin_size"])
-    }
-    curves[f"noisy sigma {sigma}: I(X;T) (smoothed)"] = (x, by["i_xt"]["none"][:, :, l])
-    colors = [f"C{g}" for g in range(len(curves) - 1)] + ["k"]
-    kw = dict(colors=colors, legend=6, xlabel="epoch + 1", ylabel="I(X;T) [bits]")
-    ax1, ax2 = fig4.subplots(1, 2)
-    plotting.bands(ax1, curves, title=names[l], **kw)
-    plotting.mi_vs_setting(b, "bin_size", ax=ax2, layers=range(len(names) - 1))
-    ax2.set_ylabel("I(X;Bin(T)) [bits]")
-    ax2.set_title(f"deterministic net, {ax2.get_title()}", fontsize=8)
+    ref = {f"noisy sigma {sigma}: I(X;T) (smoothed)": (x, by["i_xt"]["none"][:, :, l])}
+    fig4 = plotting.sweep_vs_reference(r["binned"], "bin_size", l, ref, title="deterministic net", name="binned,")
+    fig4.axes[1].set_ylabel("I(X;Bin(T)) [bits]")
     fig4.suptitle("binning measures clustering at the bin's scale; the noisy network's I(X;T) at sigma", fontsize=10)
     files = zip((fig1, fig2, fig3, fig4), ("neuron_mi", "neuron_symbols", "noisy_mlp", "binning_vs_bin_size"))
     return [plotting.save(f, out / f"{name}.png") for f, name in files]
@@ -217,25 +188,19 @@ def claims(r: dict, cfg: Config) -> list[dict]:
         f"test accuracy, final ({conds[n][0]})": summary["final_test_acc"][n],
     }
     binned = r["binned"].values["i_xt"][:, :, -1, l]  # G x S at the last epoch
-    bins = {
-        f"final binned I(X;T), {last}, bin {b:g} [bits]": verdicts.mean_se(binned[g])
-        for g, b in enumerate(r["binned"].sweep["bin_size"])
-    }
+    sizes = r["binned"].sweep["bin_size"]
+    bins = {f"final binned I(X;T), {last}, bin {b:g} [bits]": verdicts.mean_se(binned[g]) for g, b in enumerate(sizes)}
     m_neuron = {"exact I(X;T)": verdicts.compression(exact, ep, cap=2.0).summary()}
-    m_neuron |= {
-        "final exact I(X;T) [bits]": verdicts.mean_se(exact[:, -1]),
-        "final estimate [bits]": verdicts.mean_se(r["est"][:, -1]),
-    }
+    m_neuron["final exact I(X;T) [bits]"] = verdicts.mean_se(exact[:, -1])
+    m_neuron["final estimate [bits]"] = verdicts.mean_se(r["est"][:, -1])
     others = {k: v for n in constrained if n != strongest for k, v in beside(n).items()}
+    others[f"{last} (no constraint)"] = stats["none"][last].summary()
     m_bins = bins | {f"final noisy I(X;T), {last} [bits]": verdicts.mean_se(r["noisy"].i_xt[: cfg.seeds, -1, l])}
     made = {
         "estimator": verdicts.against_exact(r["est"], r["se"], exact, tol=TOL_BITS),
         "clusters": (verdicts.falls_to(exact, ep, H_QUARTER, tol=0.1, cap=2.0, name="H(1/4)"), m_neuron),
         "compresses": (on("none", "compresses"), beside("none")),
-        "parseval": (
-            on(strongest, "does not compress"),
-            beside(strongest) | others | {f"{last} (no constraint)": stats["none"][last].summary()},
-        ),
+        "parseval": (on(strongest, "does not compress"), beside(strongest) | others),
         "penalty": (on(penalty, "does not compress"), beside(penalty)) if penalty else None,
         "binning": (verdicts.positive(np.ptp(binned, axis=0), threshold=1.0, what="the span over bin sizes"), m_bins),
     }

@@ -657,3 +657,36 @@ def compression_heatmap(panels: dict, *, title: str = ""):
     fig.colorbar(im, ax=axes[-1], label="peak-to-final drop / peak I(X;T)")
     fig.suptitle(title, fontsize=9)
     return fig
+
+
+def smoothed_vs_exact_figures(r: dict, sigma: float, *, refs=None, what: str = "single noisy tanh neuron") -> tuple:
+    """The two figures of ``pipeline.smoothed_vs_exact``'s result ``r`` (one panel per seed, log epoch axis): the
+    sample-propagation I(X;T) ± 2 SE beside the exact curve, with reference lines ``refs`` {label: (y, style)};
+    and each input symbol's position (± sigma, the noise). (Figure, Figure)."""
+    x = r["plane"].epochs + 1.0
+    est = {"sample propagation": (r["est"], 2 * r["se"], "C0"), "exact (quadrature)": (r["exact"], None, "k--")}
+    title = f"{what}, sigma = {sigma}; shaded ± 2 SE"
+    fig1 = seed_panels(x, est, ylabel="I(X;T) [bits]", ylim=(0, 2.1), refs=refs, title=title)
+    symbols = {f"x = {v:g}": (r["symbols"][:, :, k], sigma, None) for k, v in enumerate(r["x"])}
+    title = "symbol positions (shaded: ± sigma, the noise)"
+    return fig1, seed_panels(x, symbols, ylabel="tanh(w x + b)", ylim=(-1.15, 1.15), title=title)
+
+
+def sweep_vs_reference(plane, setting: str, layer: int, reference: dict, *, title: str = "", name: str = ""):
+    """A swept estimator setting against a reference: left, T ``layer``'s I(X;T) over epochs at every value of
+    ``plane.sweep[setting]`` (± 2 SE over seeds) beside the ``reference`` curves {label: (x, values S x E)} in
+    black; right, ``mi_vs_setting`` of the hidden layers (all T but the last). ``name``: how to call the plane's
+    estimate. A Figure."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    v, values = plane.values["i_xt"], plane.sweep[setting]
+    curves = {
+        f"{name} {setting.replace('_', ' ')} {s:g}": (plane.epochs + 1.0, v[g, :, :, layer])
+        for g, s in enumerate(values)
+    }
+    colors = [f"C{g}" for g in range(len(values))] + ["k"] * len(reference)
+    kw = dict(colors=colors, legend=6, xlabel="epoch + 1", ylabel="I(X;T) [bits]")
+    bands(ax1, curves | reference, title=plane.layer_names[layer], **kw)
+    mi_vs_setting(plane, setting, ax=ax2, layers=range(plane.shape[3] - 1))
+    ax2.set_title(f"{title}, {ax2.get_title()}" if title else ax2.get_title(), fontsize=8)
+    return fig
