@@ -44,6 +44,7 @@ from experiments._settings import (  # noqa: F401  (typed settings: the studies 
     options,
     setting,
     validate,
+    values_of,
     where,
 )
 from ibjax import io

@@ -163,7 +163,7 @@ def each(*checks):
             try:
                 for c in checks:
                     c(item, cfg)
-            except Invalid as e:
+            except (ValueError, TypeError) as e:  # Invalid or the library's own check
                 raise Invalid(f"item {i + 1} of {tuple(v)!r}: {e}") from None
 
     return check
@@ -273,3 +273,9 @@ def epochs(train: str = "run.train"):
         pipeline.select_epochs(v, schedules.from_spec(t.schedule, t.n_epochs))
 
     return check
+
+
+def values_of(default: tuple, *checks, least: int = 1):
+    """A setting that is a list of at least ``least`` distinct values, each passing ``checks`` (e.g. ``option(
+    "kde", "noise_var")`` for a sweep of one estimator option, ``integer(least=1)`` for counts)."""
+    return setting(tuple(default), distinct(least=least), each(*checks))

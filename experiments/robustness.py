@@ -19,34 +19,25 @@ from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 FAMILIES = {"binning": "binning", "kde": "KDE", "knn": "kNN", "edge": "EDGE", "renyi": "Renyi"}
 
 
-def _default_run() -> RunConfig:
-    return RunConfig(
-        MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh"),
-        DataConfig(name="szt_12bit"),
-        TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=3000, schedule="log:40"),
-    )
+RUN = RunConfig(  # SZT's 12-bit network, as in experiments.tishby
+    MLPConfig((12, 10, 7, 5, 4, 3, 2), activation="tanh"),
+    DataConfig(name="szt_12bit"),
+    TrainConfig(optimizer="adam", learning_rate=4e-4, batch_size=256, n_epochs=3000, schedule="log:40"),
+)
 
 
 @dataclass(frozen=True)
 class Config(harness.Settings):
-    run: RunConfig = field(default_factory=_default_run)
+    run: RunConfig = field(default_factory=lambda: RUN)
     activations: tuple = harness.setting(("tanh", "relu"), harness.activations())
     seeds: int = harness.setting(3, harness.integer(least=1))
-    bin_sizes: tuple = harness.setting(
-        (0.01, 0.03, 0.1, 0.3), harness.distinct(), harness.each(harness.option("binning", "bin_size"))
-    )
+    bin_sizes: tuple = harness.values_of((0.01, 0.03, 0.1, 0.3), harness.option("binning", "bin_size"))
     n_bins: int = harness.setting(30, harness.integer(least=2, zero=True))  # 0: no IDNNs-style binning modes
-    noise_vars: tuple = harness.setting(
-        (1e-4, 1e-3, 1e-2, 1e-1), harness.distinct(), harness.each(harness.option("kde", "noise_var"))
-    )
-    knn_k: tuple = harness.setting((3, 10), harness.distinct(least=0), harness.each(harness.integer(least=1)))
+    noise_vars: tuple = harness.values_of((1e-4, 1e-3, 1e-2, 1e-1), harness.option("kde", "noise_var"))
+    knn_k: tuple = harness.values_of((3, 10), harness.integer(least=1), least=0)
     edge_keys: int = harness.setting(4, harness.integer(least=1, zero=True))  # 0: no EDGE
-    renyi_alphas: tuple = harness.setting(
-        (1.01, 2.0), harness.distinct(least=0), harness.each(harness.option("renyi", "alpha"))
-    )
-    renyi_widths: tuple = harness.setting(
-        ("silverman", "knn"), harness.distinct(least=0), harness.each(harness.option("renyi", "width"))
-    )
+    renyi_alphas: tuple = harness.values_of((1.01, 2.0), harness.option("renyi", "alpha"), least=0)
+    renyi_widths: tuple = harness.values_of(("silverman", "knn"), harness.option("renyi", "width"), least=0)
     renyi_subset: int = harness.setting(256, harness.integer(least=2, zero=True))
     exact_bits: int = harness.setting(8, harness.one_of(0, 2, 4, 8))  # 0: no quantized twin
 
@@ -84,23 +75,18 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             twin, name = base.replace(**{"model.quant_bits": cfg.exact_bits}), f"{act}_{cfg.exact_bits}bit"
             q = pipeline.train_or_reuse(twin, range(cfg.seeds), out / "runs" / name, force=force)
             where = out / "planes" / name
-            planes[f"exact ({cfg.exact_bits}-bit twin)"] = pipeline.evaluate_runs(
-                q, "exact", {}, out=where, recompute=force
-            )
+            exact = pipeline.evaluate_runs(q, "exact", {}, out=where, recompute=force)
+            planes[f"exact ({cfg.exact_bits}-bit twin)"] = exact
         stats[act] = {label: verdicts.hidden_drops(p) for label, p in planes.items()}
         dpi[act] = {label: verdicts.dpi_check(p) for label, p in planes.items()}
-        excluded[act] = {
-            lab: why for lab, p in planes.items() if (why := verdicts.unusable(p, dpi[act][lab], binary_x))
-        }
+        why = {lab: verdicts.unusable(p, dpi[act][lab], binary_x) for lab, p in planes.items()}
+        excluded[act] = {lab: w for lab, w in why.items() if w}
         families[act] = {lab: p.estimator for lab, p in planes.items()}
     settings = list(planes)
+    row = lambda st: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items() if k != "network"}
     table = {
-        act: {
-            lab: {k: np.round(v.astype(float), 4).tolist() for k, v in st.items() if k != "network"}
-            | {"network": st["network"]["compresses"].outcome}
-            for lab, st in s.items()
-        }
-        for act, s in stats.items()
+        a: {lab: row(st) | {"network": st["network"]["compresses"].outcome} for lab, st in s.items()}
+        for a, s in stats.items()
     }
     summary = {"dataset": planes[settings[0]].measured["data"], "settings": settings, "drops": table, "dpi": dpi}
     summary["excluded"] = excluded

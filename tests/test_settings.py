@@ -111,3 +111,18 @@ def test_every_study_declares_its_settings_and_writes_no_validation(name):
     assert not [r for r in raised if "must be" in r], raised
     declared = [f for f in dataclasses.fields(mod.Config) if f.metadata.get("checks") or f.metadata.get("within")]
     assert len(declared) >= 3, [f.name for f in declared]
+
+
+def test_values_of_is_a_list_of_distinct_checked_values():
+    @dataclass(frozen=True)
+    class Sweep(harness.Settings):
+        noise: tuple = harness.values_of((1e-3, 1e-2), harness.option("kde", "noise_var"))
+        ks: tuple = harness.values_of((3,), harness.integer(least=1), least=0)
+
+    assert Sweep().noise == (1e-3, 1e-2) and Sweep(ks=()).ks == ()
+    with pytest.raises(ValueError, match="noise must be at least 1 distinct"):
+        Sweep(noise=(1e-3, 1e-3))
+    with pytest.raises(ValueError, match="noise item 2 of"):
+        Sweep(noise=(1e-3, -1.0))
+    with pytest.raises(ValueError, match="ks item 1 of"):
+        Sweep(ks=(0,))
