@@ -797,3 +797,39 @@ def family_votes(drops: dict, families: dict, want: str, *, excluded=()) -> dict
         if lab not in excluded and lab in families:
             by.setdefault(families[lab], {})[lab] = st["network"][want]
     return {fam: vote(vs) for fam, vs in by.items()}
+
+
+# Epoch skipping (the student thesis's delta-skip): claims that can fail on their own inputs
+
+
+def share_at_most(n: int, total: int, limit: float) -> Verdict:
+    """ "Far fewer": at most ``limit`` of ``total`` used (273 of 274 fails at any limit below 0.996)."""
+    r = n / total
+    return holds(r <= limit, effect=r, threshold=limit, what=f"{n} of {total} evaluated")
+
+
+def saves_time(time_fraction: float, evaluated_fraction: float, *, share: float = 0.5) -> Verdict:
+    """Skipping saves at least ``share`` of the time its skipped epochs would cost:
+    1 - time / full >= share (1 - evaluated / kept). Skipping half the epochs for 5% of the time fails."""
+    need, saved = share * (1 - evaluated_fraction), 1 - time_fraction
+    return holds(saved >= need, effect=saved, threshold=need, what=f"saved {saved:.0%} of the time, need {need:.0%}")
+
+
+def within_bounds(errors, bounds) -> Verdict:
+    """Every error at most its bound (the exact delta-skip's guarantee: an unevaluated epoch lies between
+    evaluated ones whose values differ by at most delta, so the interpolation is within delta where the curve
+    is monotone between them). Fails when one error exceeds its bound; the effect is the worst error / bound."""
+    worst = max(e / b for e, b in zip(errors, bounds))
+    return holds(worst <= 1 + 1e-9, effect=worst, threshold=1.0, what=f"worst error {worst:.2f} x its bound")
+
+
+def drop_survives(full_ExS, kept_KxS, *, tol: float, cap: float | None = None, rule: Rule = RULE) -> tuple:
+    """A layer compresses over all epochs (``decide`` on E x S values) and its peak-to-final drop measured on the
+    kept epochs alone (K x S) is within ``tol`` of the full one in every seed. (Verdict, Stat, full drops,
+    kept drops)."""
+    full, kept = np.asarray(full_ExS, np.float64), np.asarray(kept_KxS, np.float64)
+    stat = compression(full.T, cap=cap, rule=rule)
+    drop_full, drop_kept = full.max(axis=0) - full[-1], kept.max(axis=0) - kept[-1]
+    gap = float(np.abs(drop_kept - drop_full).max())
+    moved = holds(gap <= tol + 1e-6, effect=gap, threshold=tol, what="drop moved by skipping")
+    return every({"compresses": decide(stat, rule=rule), "survives": moved}), stat, drop_full, drop_kept

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibjax import checkpoints, ib, infoplane, io, models, registry, runs, schedules, views
+from ibjax import checkpoints, claims, ib, infoplane, io, models, registry, runs, schedules, skipping, views
 from ibjax import data as data_mod
 from ibjax.adapters import EDGE_STUDY
 from ibjax.config import RunConfig
@@ -42,7 +42,7 @@ from ibjax.estimators import edge, mixture
 from ibjax.linear import teacher_student  # noqa: F401 - the studies' door: deep linear students, exact MI
 from ibjax.result import DamagedFile, InfoPlane
 from ibjax.runs import data_present, load_data, train_or_reuse, versions  # noqa: F401 - part of the pipeline's API
-from ibjax.timing import phased, tally
+from ibjax.timing import best_of, phased, tally
 
 EPOCH_SPECS = "all | every:N | log:K (of the kept epochs) | list:E1,E2,..."
 SAMPLES = "all | train | held-out | train:N | held-out:N (the first N of them) | an array of dataset indices"
@@ -985,3 +985,108 @@ def smoothed_vs_exact(run_dirs, sigma: float, *, n_mc: int = 2048, out=None, rec
     est, se = plane.i_xt[:, :, 0], plane.values["i_xt_se"][0][:, :, 0]
     exact = exact_noisy_i_xt(symbols, sigma)
     return {"plane": plane, "est": est, "se": se, "exact": exact, "symbols": symbols, "x": samples_of(cfg)[0][:, 0]}
+
+
+# Epoch skipping against the full evaluation (the skipping study; ibjax.skipping holds the strategies)
+
+
+def _skip_evaluator(model, params_SxE, epochs_E, x, y, estimator: str, options, granule: int, **plane_info):
+    """``evaluate(pos_B) -> InfoPlane`` of those kept-epoch positions; each call padded (last position repeated)
+    to a ``skipping.bucket`` size, so that calls of nearby sizes share a compiled program."""
+
+    def evaluate(pos_B):
+        pos_B = np.asarray(pos_B, int)
+        full = np.concatenate([pos_B, np.repeat(pos_B[-1:], skipping.bucket(len(pos_B), granule) - len(pos_B))])
+        plane = evaluate_arrays(
+            model,
+            jax.tree.map(lambda a: a[:, full], params_SxE),
+            epochs_E[full],
+            x,
+            y,
+            estimator,
+            options,
+            progress=False,
+            log=lambda *_: None,
+            **plane_info,
+        )
+        b = len(pos_B)  # the padding's values are dropped; the key named them, so it is cleared
+        return dataclasses.replace(
+            plane, epochs=plane.epochs[:b], values={k: v[:, :, :b] for k, v in plane.values.items()}, key=""
+        )
+
+    return evaluate
+
+
+def compare_skipping(
+    run_dirs, estimator: str, options, grid, *, granule: int = 8, repeats: int = 3, round_size: int = 8, log=print
+) -> dict:
+    """Every (kind, param) of ``grid`` (``skipping.strategy``) on the kept epochs of ``run_dirs``, against one
+    full evaluation of them: one evaluation is one epoch of every run in one batched call, and a delta holds
+    for each run (distances normalised by H(X) = log2 N and H(Y)). Timings are ``timing.best_of(repeats)``.
+    {"rows" (``skipping.measure`` plus seconds), "results" {(kind, param): SkipResult}, "full" (i_xt, i_ty:
+    E x S x L), "epochs", "plane" (the full evaluation), "h" (h_x, h_y), "full_seconds", "full_cpu_seconds",
+    "full_seconds_cold", "data", "table" (markdown)}."""
+    loaded = load_runs(run_dirs)
+    rc = RunConfig.from_dict(loaded[0].config)
+    x, y, measured = samples_of(rc)
+    params_SxE = jax.tree.map(lambda *a: np.stack(a), *[r.params for r in loaded])
+    epochs_E = loaded[0].epochs
+    evaluate = _skip_evaluator(
+        rc.model.build(),
+        params_SxE,
+        epochs_E,
+        x,
+        y,
+        estimator,
+        options,
+        granule,
+        run_ids=[r.config["run_id"] for r in loaded],
+        run_dirs=run_dirs,
+        measured=measured,
+    )
+    h_x, h_y = float(np.log2(len(y))), claims.cap_ty(y)
+    full, full_cold, full_warm, full_cpu = best_of(lambda: evaluate(np.arange(len(epochs_E))), repeats)
+    full_ExSxL = tuple(np.asarray(v, np.float64).transpose(1, 0, 2) for v in (full.i_xt, full.i_ty))
+    log(
+        f"skipping: full evaluation of {len(epochs_E)} epochs x {len(loaded)} run(s): {full_warm:.2f} s warm "
+        f"({full_cold:.2f} s with compilation)"
+    )
+
+    def batch(epochs_B):  # the strategies' evaluate_batch: epochs_B -> (i_xt_Bx(S*L), i_ty_Bx(S*L))
+        plane = evaluate(np.searchsorted(epochs_E, epochs_B))
+        flat = lambda v_SxBxL: np.asarray(v_SxBxL, np.float64).transpose(1, 0, 2).reshape(len(epochs_B), -1)
+        return flat(plane.i_xt), flat(plane.i_ty)
+
+    rows, results = [], {}
+    for kind, param in grid:  # a strategy is sequential rounds of batched calls; one strategy at a time
+        walk = skipping.strategy(kind, param, h_x=h_x, h_y=h_y, round_size=round_size)
+        res, cold, warm, cpu = best_of(lambda: walk(batch, epochs_E), repeats)
+        row = {
+            "strategy": kind,
+            "param": param,
+            "seconds": round(warm, 3),
+            "seconds_cold": round(cold, 3),
+            "cpu_seconds": round(cpu, 3),
+            "time_fraction": round(warm / full_warm, 4),
+            "cpu_fraction": round(cpu / full_cpu, 4),
+            **skipping.measure(res, epochs_E, full_ExSxL, h_x, h_y),
+        }
+        rows.append(row)
+        results[(kind, param)] = res
+        log(
+            f"skipping: {kind} {param}: {row['n_evaluated']}/{row['n_total']} epochs in {row['n_rounds']} call(s), "
+            f"max error {row['max_error_norm']:.4f}, {warm:.2f} s"
+        )
+    return {
+        "rows": rows,
+        "results": results,
+        "full": full_ExSxL,
+        "epochs": epochs_E,
+        "plane": full,
+        "h": (h_x, h_y),
+        "full_seconds": round(full_warm, 3),
+        "full_cpu_seconds": round(full_cpu, 3),
+        "full_seconds_cold": round(full_cold, 3),
+        "data": measured["data"],
+        "table": skipping.table_markdown(rows, full_warm, full_cpu, len(epochs_E)),
+    }

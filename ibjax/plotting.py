@@ -690,3 +690,58 @@ def sweep_vs_reference(plane, setting: str, layer: int, reference: dict, *, titl
     mi_vs_setting(plane, setting, ax=ax2, layers=range(plane.shape[3] - 1))
     ax2.set_title(f"{title}, {ax2.get_title()}" if title else ax2.get_title(), fontsize=8)
     return fig
+
+
+def skipping_tradeoff(r: dict) -> Figure:
+    """Epoch skipping (``pipeline.compare_skipping``'s result): left, each strategy's max and mean interpolation
+    error against the share of kept epochs it evaluated; right, its wall and CPU time beside the full evaluation's."""
+    rows = r["rows"]
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    ax_err, ax_t = fig.subplots(1, 2)
+    for kind, marker in zip(("every", "approx", "exact"), "s^o"):
+        rs = [row for row in rows if row["strategy"] == kind]
+        if not rs:
+            continue
+        frac = [row["fraction_evaluated"] for row in rs]
+        err = [max(row["max_error_norm"], 1e-6) for row in rs]
+        (line,) = ax_err.plot(frac, err, marker=marker, label=f"{kind}: max")
+        c = line.get_color()
+        mean = [max(row["mean_error_norm"], 1e-6) for row in rs]
+        ax_err.plot(frac, mean, marker=marker, ls="--", mfc="none", color=c, label=f"{kind}: mean")
+        for row in rs:
+            label = f"{'n' if kind == 'every' else 'δ'}={row['param']}"
+            where = (row["fraction_evaluated"], row["max_error_norm"])
+            ax_err.annotate(label, where, fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax_t.plot(frac, [row["seconds"] for row in rs], marker=marker, color=c, label=f"{kind}: wall")
+        cpu = [row["cpu_seconds"] for row in rs]
+        ax_t.plot(frac, cpu, marker=marker, color=c, ls="--", mfc="none", label=f"{kind}: CPU")
+    share = "evaluated epochs / kept epochs"
+    ax_err.set(xscale="log", yscale="log", xlabel=share, ylabel="interpolation error (normalised)")
+    ax_err.legend(fontsize=7)
+    full_s, full_cpu = r["full_seconds"], r["full_cpu_seconds"]
+    ax_t.axhline(full_s, color="k", lw=1, ls=":", label=f"full evaluation: wall {full_s:.2f} s")
+    ax_t.axhline(full_cpu, color="0.5", lw=1, ls=":", label=f"full evaluation: CPU {full_cpu:.2f} s")
+    ax_t.set(xscale="log", yscale="log", xlabel=share, ylabel="time, compiled [s]")
+    ax_t.legend(fontsize=7)
+    fig.suptitle("epoch skipping against full evaluation (errors: max / mean over epochs, T's and seeds)", fontsize=10)
+    return fig
+
+
+def skipping_curves(r: dict, delta: float) -> Figure:
+    """Run 0 of ``pipeline.compare_skipping``'s result: the full curves (thick), and the kept points and
+    interpolation of both delta-skips at ``delta``."""
+    epochs, full = r["epochs"], r["full"]
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    for ax, name, f in zip(fig.subplots(1, 2), ("I(X;T)", "I(T;Y)"), full):
+        for l in range(f.shape[2]):
+            (line,) = ax.plot(np.maximum(epochs, 0) + 1, f[:, 0, l], lw=2.5, alpha=0.3, label=f"layer {l + 1}")
+            for kind, marker in (("exact", "o"), ("approx", "x")):
+                res = r["results"][(kind, delta)]
+                v = (res.i_xt if name == "I(X;T)" else res.i_ty)[:, l]  # run 0 is columns 0..L-1
+                ls = "-" if kind == "exact" else ":"
+                ax.plot(res.epochs + 1, v, marker=marker, ms=3, lw=0.7, color=line.get_color(), ls=ls)
+        ax.set(xscale="log", xlabel="epoch + 1", ylabel=f"{name} [bits]")
+    fig.axes[0].legend(fontsize=7)
+    what = f"seed 0: full evaluation (thick), delta-skip exact (o, solid) and approx (x, dotted), delta = {delta}"
+    fig.suptitle(what, fontsize=10)
+    return fig

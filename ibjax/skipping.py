@@ -303,3 +303,79 @@ def assemble(planes, epochs_K):
             if new:
                 warnings.setdefault(message, []).extend(new)
     return dataclasses.replace(base, epochs=np.asarray(epochs_K), values=values, warnings=warnings, key="")
+
+
+# ---------------------------------------------------------------------------------------------
+# a strategy grid against the full evaluation (the skipping study's measurements)
+
+STRATEGIES = ("every", "approx", "exact")
+
+
+def bucket(n: int, granule: int) -> int:
+    """``n`` rounded up to a few sizes: multiples of ``granule`` up to 8 granules, then 3 significant bits
+    (at most 25% padding): calls of nearby sizes share one compiled shape."""
+    m = -(-n // granule)
+    step = 1 << max(0, m.bit_length() - 3)
+    return -(-m // step) * step * granule
+
+
+def strategy(kind: str, param, *, h_x: float, h_y: float, round_size: int = 8):
+    """``(evaluate_batch, epochs_E) -> SkipResult`` of one strategy: ``every`` (param n), ``approx`` or
+    ``exact`` (param delta)."""
+    if kind == "every":
+        return lambda b, e: every_nth(b, e, n=int(param))
+    if kind == "exact":
+        return lambda b, e: delta_skip_exact(b, e, delta=param, h_x=h_x, h_y=h_y)
+    if kind == "approx":
+        return lambda b, e: delta_skip_approx(b, e, delta=param, h_x=h_x, h_y=h_y, round_size=round_size)
+    raise ValueError(f"kind must be one of {STRATEGIES}, got {kind!r}")
+
+
+def measure(res: SkipResult, epochs_E, full_ExSxL: tuple, h_x: float, h_y: float) -> dict:
+    """Counts and interpolation errors (overall and per seed) of one strategy's result against the full
+    (i_xt, i_ty) curves, each epochs x seeds x T; the result's columns are the seeds' T's side by side."""
+    n_e, n_s, n_l = full_ExSxL[0].shape
+    flat = tuple(v.reshape(n_e, -1) for v in full_ExSxL)
+    err = interp_errors(res, epochs_E, *flat, h_x=h_x, h_y=h_y)
+    i_xt, i_ty = (v.reshape(n_e, n_s, n_l) for v in interpolate(res, epochs_E))
+    per_seed_S = np.maximum(
+        np.abs(i_xt - full_ExSxL[0]).max(axis=(0, 2)) / h_x, np.abs(i_ty - full_ExSxL[1]).max(axis=(0, 2)) / h_y
+    )
+    pos_K = np.searchsorted(epochs_E, res.epochs)
+    gaps = consecutive_distances(res.i_xt, res.i_ty, h_x=h_x, h_y=h_y)[np.diff(pos_K) > 1]
+    same = np.allclose(res.i_xt, flat[0][pos_K], atol=1e-5) and np.allclose(res.i_ty, flat[1][pos_K], atol=1e-5)
+    return {
+        "n_evaluated": res.n_evaluated,
+        "n_kept": len(res.epochs),
+        "n_total": res.n_total,
+        "n_rounds": res.n_rounds,
+        "fraction_evaluated": round(res.n_evaluated / res.n_total, 4),
+        "max_error_norm": err["norm"],
+        "mean_error_norm": err["mean_norm"],
+        "max_error_i_xt_bits": err["i_xt_abs"],
+        "max_error_i_ty_bits": err["i_ty_abs"],
+        "mean_error_i_xt_bits": err["i_xt_mean_abs"],
+        "mean_error_i_ty_bits": err["i_ty_mean_abs"],
+        "max_error_norm_per_seed": per_seed_S.tolist(),
+        "max_skipped_gap_norm": float(gaps.max()) if gaps.size else 0.0,
+        "values_match_full": bool(same),
+        "epochs_kept": res.epochs.tolist(),
+    }
+
+
+def table_markdown(rows: list, full_seconds: float, full_cpu: float, n_total: int) -> str:
+    """The strategies' rows (``measure`` plus seconds, cpu_seconds, time_fraction, cpu_fraction) as markdown."""
+    head = (
+        "| strategy | setting | evaluated / kept | calls | max error (norm.) | mean error (norm.) | "
+        "max error I(X;T) / I(T;Y) [bits] | wall [s] | wall / full | CPU [s] | CPU / full |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| full | all | {n_total} / {n_total} | 1 | 0 | 0 | 0 / 0 | {full_seconds:.2f} | 1 | {full_cpu:.2f} | 1 |\n"
+    )
+    name = {"every": "every n-th", "approx": "delta-skip approx", "exact": "delta-skip exact"}
+    return head + "".join(
+        f"| {name[r['strategy']]} | {'n' if r['strategy'] == 'every' else 'delta'} = {r['param']} | "
+        f"{r['n_evaluated']} / {r['n_total']} | {r['n_rounds']} | {r['max_error_norm']:.4f} | {r['mean_error_norm']:.5f} | "
+        f"{r['max_error_i_xt_bits']:.3f} / {r['max_error_i_ty_bits']:.3f} | {r['seconds']:.2f} | {r['time_fraction']:.2f} | "
+        f"{r['cpu_seconds']:.2f} | {r['cpu_fraction']:.2f} |\n"
+        for r in rows
+    )

@@ -105,3 +105,17 @@ def phased(name: str):
         return inner
 
     return wrap
+
+
+def best_of(fn, repeats: int):
+    """(result of a first run, its wall seconds, then the fastest of ``repeats`` more runs: wall and process
+    CPU seconds; with repeats 0, the first run's). The fastest run is the one least slowed by other load."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
+    warm = [] if repeats else [(cold, cold_cpu)]
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        warm.append((time.perf_counter() - t0, time.process_time() - c0))
+    return result, cold, min(w for w, _ in warm), min(c for _, c in warm)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from experiments import skipping as exp
-from ibjax import skipping
+from ibjax import claims, skipping
 from ibjax.result import InfoPlane
 
 
@@ -77,16 +77,19 @@ def test_quick_errors_recomputed_from_interpolation(quick):
 def test_skipping_claims_can_fail():
     """The inputs on which each rewritten claim is false: 273 of 274 epochs evaluated; half the epochs
     skipped for 5% of the time; an interpolation error above its delta."""
-    assert exp.fewer(273, 274).agrees is False and exp.fewer(100, 274).agrees is True
-    assert exp.saves_time(0.95, 0.5).agrees is False and exp.saves_time(0.6, 0.4).agrees is True
-    assert exp.within_delta([0.004, 0.012], [0.005, 0.01]).agrees is False
-    assert exp.within_delta([0.004, 0.009], [0.005, 0.01]).agrees is True
+    few = lambda n: claims.share_at_most(n, 274, exp.FAR_FEWER).agrees
+    assert few(273) is False and few(100) is True
+    assert claims.saves_time(0.95, 0.5).agrees is False and claims.saves_time(0.6, 0.4).agrees is True
+    assert claims.within_bounds([0.004, 0.012], [0.005, 0.01]).agrees is False
+    assert claims.within_bounds([0.004, 0.009], [0.005, 0.01]).agrees is True
+    v, _, full, kept = claims.drop_survives(np.array([[0, 4, 1.0]]).T, np.array([[0, 1.0]]).T, tol=0.5)
+    assert v.agrees is False and full.tolist() == [3.0] and kept.tolist() == [0.0]  # the peak was skipped
 
 
 def test_bucket_sizes():
-    assert [exp.bucket(n, 8) for n in (1, 8, 9, 64, 65, 274)] == [8, 8, 16, 64, 80, 320]
-    assert all(n <= exp.bucket(n, 8) <= max(8, 1.25 * n + 8) for n in range(1, 600))
-    assert {exp.bucket(n, 32) for n in range(1, 33)} == {32}
+    assert [skipping.bucket(n, 8) for n in (1, 8, 9, 64, 65, 274)] == [8, 8, 16, 64, 80, 320]
+    assert all(n <= skipping.bucket(n, 8) <= max(8, 1.25 * n + 8) for n in range(1, 600))
+    assert {skipping.bucket(n, 32) for n in range(1, 33)} == {32}
 
 
 def test_interp_errors_closed_form():
