@@ -833,3 +833,96 @@ def drop_survives(full_ExS, kept_KxS, *, tol: float, cap: float | None = None, r
     gap = float(np.abs(drop_kept - drop_full).max())
     moved = holds(gap <= tol + 1e-6, effect=gap, threshold=tol, what="drop moved by skipping")
     return every({"compresses": decide(stat, rule=rule), "survives": moved}), stat, drop_full, drop_kept
+
+
+# Studies of several networks x estimators (cnn): each estimator decides over the networks, then votes once
+
+
+def saturated(values, cap: float, rule: Rule = RULE) -> bool:
+    """Every value within the rule's ceiling tolerance of ``cap``: the estimate cannot order or drop."""
+    v = np.asarray(values, float)
+    return bool(np.isfinite(v).all() and (v >= cap - rule.tolerance(cap)).all())
+
+
+def by_estimator(found: dict, measured: dict) -> Verdict:
+    """``found``: {estimator: {network: Verdict}}. Each estimator decides over its networks (``every``), then the
+    estimators vote once each (``vote``); their outcomes are recorded in ``measured["estimator verdicts"]``."""
+    per = {est: every(v) for est, v in found.items()}
+    measured["estimator verdicts"] = {e: v.outcome if v.agrees is not None else "undecided" for e, v in per.items()}
+    return vote(per)
+
+
+def dpi_off_cap(planes: dict, cap: float, estimators=("binning", "kde", "kde_relative")) -> tuple:
+    """The data-processing inequality between consecutive hidden layers (``dpi``) of every network's per-layer
+    plane ({network name: {estimator: plane}}), decided on each of ``estimators`` whose estimates are off ``cap``
+    (log2 N); a saturated one is reported and does not decide. (measured, Verdict)."""
+    measured, found = {}, {}
+    for name, d in planes.items():
+        for est in [e for e in estimators if e in d]:
+            v = d[est].hidden().i_xt  # S x E x hidden
+            if v.shape[2] < 2:
+                continue
+            if saturated(v, cap):
+                measured[f"{name}, {est}"] = f"saturated: every hidden layer at log2 N = {cap:.2f} bits at every epoch"
+                continue
+            r = dpi(v)
+            measured[f"{name}, {est}: DPI violations (epoch, layer)"] = f"{r['violations']} of {r['cells']}"
+            found[f"{name} {est}"] = holds(r["violations"] == 0, effect=r["worst excess [bits]"], what="violated")
+    measured["ceiling log2(N) [bits]"] = round(cap, 4)
+    if not found:
+        return measured, undecided(f"saturated: no estimator's hidden layers are off log2 N = {cap:.2f} bits")
+    return measured, every(found)
+
+
+def pooling_reduces(pooled: dict, cap: float, *, by_construction=("binning",)) -> tuple:
+    """After <= before pooling ({network name: {estimator: pooled-view plane}}), decided per estimator over the
+    networks, on the estimators for which an increase is possible: not binning, since floor(max t / b) =
+    max floor(t / b) cannot rise (reported only). (measured, Verdict)."""
+    measured, found = {}, {}
+    for k, d in pooled.items():
+        for est, p in d.items():
+            (after, _), (before, _) = p.select(pool="after"), p.select(pool="before")
+            diff = p.i_xt[:, :, after] - p.i_xt[:, :, before]  # after - before, layer by layer
+            name = f"{k}, {est}"
+            share = (diff <= 1e-6).mean(axis=(1, 2))
+            measured[f"{name}: share of (epoch, layer) with after <= before"] = mean_se(share)
+            measured[f"{name}: mean after - before [bits]"] = mean_se(diff.mean(axis=(1, 2)))
+            if est in by_construction:
+                continue
+            found.setdefault(est, {})[name] = (
+                undecided(f"saturated at log2 N = {cap:.2f} bits before and after")
+                if saturated(p.i_xt, cap)
+                else positive(-diff.mean(axis=(1, 2)), what="before - after")
+            )
+    if not found:
+        return measured, undecided("only binning, which cannot increase under pooling by construction")
+    return measured, by_estimator(found, measured)
+
+
+def filters_decrease(filters: dict, cap: float, estimators=("kde", "kde_relative", "knn")) -> tuple:
+    """The first convolutional layer's mean per-filter I(X;T) above the last one's at the last evaluated epoch
+    ({network name: {estimator: per-filter plane}}), per estimator over the networks. (measured, Verdict)."""
+    measured, found = {}, {}
+    for k, d in filters.items():
+        for est in [e for e in estimators if e in d]:
+            a, conv = d[est].per_filter("i_xt")
+            per_layer = np.nanmean(a[:, -1], axis=2)  # S x L: mean over filters, last evaluated epoch
+            for j, l in enumerate(conv):
+                measured[f"{k}, {est}: layer {l} mean per-filter I(X;T) [bits]"] = mean_se(per_layer[:, j])
+            found.setdefault(est, {})[f"{k} {est}"] = (
+                undecided(f"saturated at log2 N = {cap:.2f} bits")
+                if saturated(per_layer, cap)
+                else positive(per_layer[:, 0] - per_layer[:, -1], what="first - last layer")
+            )
+    return measured, by_estimator(found, measured) if found else undecided("no kde or knn per-filter planes")
+
+
+def kernel_variance_ranges(planes: dict, estimator: str = "kde_relative") -> dict:
+    """A relative-variance KDE's kernel variance per layer, [min, max] over seeds and epochs, of every network
+    ({network name: {estimator: plane}}) that has it."""
+    out = {}
+    for k, d in planes.items():
+        if estimator in d:
+            v, names = d[estimator].values["kernel_var"][0], d[estimator].layer_names
+            out[k] = {n: [float(v[..., l].min()), float(v[..., l].max())] for l, n in enumerate(names)}
+    return out

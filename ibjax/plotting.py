@@ -745,3 +745,53 @@ def skipping_curves(r: dict, delta: float) -> Figure:
     what = f"seed 0: full evaluation (thick), delta-skip exact (o, solid) and approx (x, dotted), delta = {delta}"
     fig.suptitle(what, fontsize=10)
     return fig
+
+
+def filter_heatmaps(filters: dict, estimators) -> Figure:
+    """Per-filter I(X;T) (mean over seeds) against epoch, one row per (network, estimator), one panel per
+    convolutional layer; ``filters``: {network name: {estimator: per-filter plane}}."""
+    rows = [(k, est) for k in filters for est in estimators]
+    fig = Figure(figsize=(3.2 * 4, 2.6 * len(rows)), layout="constrained")
+    n_l = max(len(filters[k][e].per_filter()[1]) for k, e in rows)
+    axes = fig.subplots(len(rows), n_l, squeeze=False)
+    for i, (k, est) in enumerate(rows):
+        p = filters[k][est]
+        a, conv = p.per_filter()
+        for j, ax in enumerate(axes[i]):
+            if j >= len(conv):
+                ax.set_axis_off()
+                continue
+            m = a[:, :, j][:, :, ~np.isnan(a[0, 0, j])].mean(axis=0)  # E x F
+            im = ax.imshow(m.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+            ax.set_xticks(range(len(p.epochs)), [str(e) for e in p.epochs], fontsize=7)
+            ylabel = f"{k}\n{est}: filter" if j == 0 else "filter"
+            ax.set(xlabel="epoch", ylabel=ylabel, title=f"layer {conv[j]}")
+            fig.colorbar(im, ax=ax, label="I(X;T) [bits]")
+    fig.suptitle("per-filter I(X;T) of every convolutional layer (mean over seeds), SGD networks", fontsize=10)
+    return fig
+
+
+def pooling_figure(pooled: dict, estimators) -> Figure:
+    """Each convolutional T's I(X;T) before (solid) and after (dashed) 2x2 max pooling, mean over seeds, one
+    line pair per epoch; ``pooled``: {network name: {estimator: pooled-view plane}}."""
+    fig = Figure(figsize=(4.0 * len(estimators), 3.2 * len(pooled)), layout="constrained")
+    axes = fig.subplots(len(pooled), len(estimators), squeeze=False)
+    for i, k in enumerate(pooled):
+        for j, est in enumerate(estimators):
+            p, ax = pooled[k][est], axes[i, j]
+            (before, coords), (after, _) = p.select(pool="before"), p.select(pool="after")
+            n = len(before)
+            for e in range(p.i_xt.shape[1]):
+                kw = dict(color=f"C{e}", ms=4)
+                ax.plot(
+                    np.arange(n) - 0.1, p.i_xt[:, e, before].mean(0), "o-", label=f"before, epoch {p.epochs[e]}", **kw
+                )
+                ax.plot(
+                    np.arange(n) + 0.1, p.i_xt[:, e, after].mean(0), "s--", label=f"after, epoch {p.epochs[e]}", **kw
+                )
+            ax.set_xticks(range(n), [f"layer {c['layer']}" for c in coords], fontsize=8)
+            ax.set(ylabel=f"{k}\nI(X;T) [bits]" if j == 0 else "", title=est if i == 0 else "")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=6)
+    fig.suptitle("each convolutional T before (solid) and after (dashed) 2x2 max pooling; mean over seeds", fontsize=10)
+    return fig

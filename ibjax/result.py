@@ -212,6 +212,16 @@ class InfoPlane:
         hits = [(i, c) for i, c in enumerate(self.t_coords) if all(c.get(k) == v for k, v in coords.items())]
         return np.array([i for i, _ in hits], int), [c for _, c in hits]
 
+    def per_filter(self, name: str = "i_xt", g: int = 0) -> tuple[np.ndarray, list[int]]:
+        """A per-filter plane's ``name`` as S x E x L x F_max (the T's coordinates: layer, filter; NaN where a
+        layer has fewer filters) and the L layers (1-based), for setting ``g``."""
+        ids = [(c["layer"], c["filter"]) for c in self.t_coords]
+        layers = sorted({l for l, _ in ids})
+        v = self.values[name][g]
+        out = np.full(v.shape[:2] + (len(layers), max(c for _, c in ids)), np.nan, np.float32)
+        out[:, :, np.array([layers.index(l) for l, _ in ids]), np.array([c - 1 for _, c in ids])] = v
+        return out, layers
+
     def save(self, path: str | Path) -> Path:
         meta = dict(
             schema=SCHEMA,

@@ -220,3 +220,41 @@ def test_phase_timing_helpers_by_hand():
     assert claims.if_compresses(yes, drop) is yes
     v2 = claims.if_compresses(yes, flat, what="layer 5")
     assert v2.agrees is None and v2.reason.startswith("layer 5 does not clearly compress")
+
+
+def _coord_plane(i_xt_SxExT, coords, estimator="kde"):
+    from ibjax.result import InfoPlane
+
+    v = np.asarray(i_xt_SxExT, float)[None]
+    return InfoPlane(np.arange(v.shape[2]), {"i_xt": v, "i_ty": 0 * v}, estimator, {}, measured={"t_coords": coords})
+
+
+def test_pooling_claim_fails_where_pooling_raises_the_estimate():
+    """The input on which cnn's pooling claim is false: a KDE estimate that rises after pooling in every seed;
+    binning alone (which cannot rise by construction) leaves it undecided."""
+    coords = [{"layer": 1, "pool": "before"}, {"layer": 1, "pool": "after"}]
+    up = _coord_plane(np.array([[[3.0, 3.5]], [[3.1, 3.7]], [[2.9, 3.3]]]), coords)  # 3 seeds x 1 epoch x 2 T
+    down = _coord_plane(np.array([[[3.5, 3.0]], [[3.7, 3.1]], [[3.3, 2.9]]]), coords)
+    assert claims.pooling_reduces({"net": {"kde": up}}, cap=10.0)[1].agrees is False
+    measured, v = claims.pooling_reduces({"net": {"kde": down}}, cap=10.0)
+    assert v.agrees is True and measured["net, kde: share of (epoch, layer) with after <= before"]["mean"] == 1.0
+    v = claims.pooling_reduces({"net": {"binning": _coord_plane(down.i_xt, coords, "binning")}}, cap=10.0)[1]
+    assert v.agrees is None and "by construction" in v.reason
+    assert (
+        claims.pooling_reduces({"net": {"kde": _coord_plane(np.full((3, 1, 2), 10.0), coords)}}, cap=10.0)[1].agrees
+        is None
+    )  # both at log2 N: saturated
+
+
+def test_per_filter_claim_and_array():
+    """Per-filter T's (layer, filter) become S x E x L x F_max, NaN-padded; the claim fails when the last layer's
+    mean per-filter value is above the first's."""
+    coords = [{"layer": 1, "filter": 1}, {"layer": 1, "filter": 2}, {"layer": 2, "filter": 1}]
+    rising = _coord_plane(np.array([[[1.0, 2.0, 4.0]], [[1.2, 1.8, 4.1]], [[0.9, 2.1, 3.9]]]), coords)
+    a, layers = rising.per_filter()
+    assert layers == [1, 2] and a.shape == (3, 1, 2, 2) and np.isnan(a[:, :, 1, 1]).all() and a[0, 0, 1, 0] == 4.0
+    measured, v = claims.filters_decrease({"net": {"kde": rising}}, cap=10.0)
+    assert v.agrees is False and measured["net, kde: layer 1 mean per-filter I(X;T) [bits]"]["mean"] == 1.5
+    swapped = [{"layer": 2, "filter": 1}, {"layer": 2, "filter": 2}, {"layer": 1, "filter": 1}]
+    falling = _coord_plane(rising.i_xt, swapped)  # layer 1 at 4 bits, layer 2 at 1.5
+    assert claims.filters_decrease({"net": {"kde": falling}}, cap=10.0)[1].agrees is True
