@@ -926,3 +926,139 @@ def kernel_variance_ranges(planes: dict, estimator: str = "kde_relative") -> dic
             v, names = d[estimator].values["kernel_var"][0], d[estimator].layer_names
             out[k] = {n: [float(v[..., l].min()), float(v[..., l].max())] for l, n in enumerate(names)}
     return out
+
+
+# Estimators against an exact plane (quantized networks: I(X;T) = H(T) by counting codes)
+
+
+def vs_exact(exact, planes: dict, *, binary_x: bool = False) -> dict:
+    """Per estimator setting ({label: plane} on the same runs as ``exact``): mean absolute error per layer (bits;
+    over seeds and epochs) of I(X;T) and I(T;Y) against the exact plane, per layer whether it agrees with the
+    exact plane's compression outcome (``agreement``), its ``dpi_check`` and why it cannot vote ("undecided",
+    ``unusable``; "" when it can). Also "exact outcome" and "exact drop" (mean, se per layer)."""
+    ref = outcomes(exact)
+    drop = exact.i_xt.max(axis=1) - exact.i_xt[:, -1]  # S x L
+    out = {"exact outcome": ref, "exact drop": [mean_se(d) for d in drop.T]}
+    for label, p in planes.items():
+        est = np.asarray(p.i_xt, float)
+        mae = lambda a, b: np.round(np.abs(np.asarray(a, float) - b).mean(axis=(0, 1)), 4).tolist()
+        check = dpi_check(p)
+        out[label] = {
+            "mae_i_xt": mae(est, exact.i_xt),
+            "mae_i_ty": mae(p.i_ty, exact.i_ty),
+            "agrees": agreement(outcomes(p), ref),
+            "finite": bool(np.isfinite(est).all()),
+            "dpi": check,
+            "undecided": unusable(p, check, binary_x),
+        }
+    return out
+
+
+def settings_of(errors: dict) -> list[str]:
+    """The estimator settings' labels of a ``vs_exact`` result."""
+    return [lab for lab, v in errors.items() if isinstance(v, dict) and "mae_i_xt" in v]
+
+
+def exact_error_table(errors: dict) -> str:
+    """Markdown of ``vs_exact`` results ({network: result}): per network, setting x layer MAE of I(X;T) in bits
+    (* marks disagreement with the exact plane on compression, ? a layer either cannot decide)."""
+    lines = []
+    for name, e in errors.items():
+        layers = [f"T{l + 1}" for l in range(len(e["exact outcome"]))]
+        shrinks = ", ".join(l for l, c in zip(layers, e["exact outcome"]) if c == "compresses") or "no layer"
+        lines += [f"**{name}** (exact plane compresses in: {shrinks})", ""]
+        lines += [
+            "| setting | " + " | ".join(layers) + " | agrees | DPI violations |",
+            "|---" * (len(layers) + 3) + "|",
+        ]
+        for label in settings_of(e):
+            v = e[label]
+            cells = [f"{m:.2f}" + {True: "", False: "*", None: "?"}[a] for m, a in zip(v["mae_i_xt"], v["agrees"])]
+            d = v.get("dpi", {})
+            dpi_cell = "-" if d.get("violations") is None else f"{d['violations']}/{d['cells']}"
+            n_dec = sum(a is not None for a in v["agrees"])
+            agrees = f"{sum(a is True for a in v['agrees'])}/{n_dec}" if not v.get("undecided") else "undecided†"
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {agrees} | {dpi_cell} |")
+        why = sorted({v["undecided"] for v in e.values() if isinstance(v, dict) and v.get("undecided")})
+        lines += ["", *(f"† {w}" for w in why)] if why else []
+        lines.append("")
+    return "\n".join(lines)
+
+
+def settings_disagree(errors: dict, prefix: str = "bin", what: str = "binning") -> tuple:
+    """ "Choices of one estimator alone give qualitatively different results": over the usable settings whose
+    label starts with ``prefix`` and the networks ({network: ``vs_exact`` result}), some agree with the exact
+    plane in every decided layer and some disagree in one. Judged only on layers both decide; undecided (no
+    power) when a setting is decided in no layer and the decided ones all go one way. (Verdict, n agreeing,
+    n disagreeing, n settings x networks)."""
+    picked = [
+        v["agrees"]
+        for e in errors.values()
+        for lab, v in e.items()
+        if lab in settings_of(e) and lab.startswith(prefix) and not v.get("undecided")
+    ]
+    n, n_flip = len(picked), sum(any(a is False for a in ag) for ag in picked)
+    n_ok = sum(all(a is not False for a in ag) and any(a is True for a in ag) for ag in picked)
+    if not n:
+        return undecided(f"no usable {what} setting"), n_ok, n_flip, n
+    if n_flip and n_ok:
+        return holds(True, effect=n_flip / n), n_ok, n_flip, n
+    if n_flip + n_ok < n:
+        why = f"no power: {n - n_flip - n_ok} of {n} {what} settings are decided in no layer, and the decided ones all go one way"
+        return Verdict(None, "undecided", np.nan, (np.nan, np.nan), np.nan, why), n_ok, n_flip, n
+    return holds(False, effect=n_flip / n, what=f"every {what} setting gives the same pattern"), n_ok, n_flip, n
+
+
+def outcomes_differ(planes: dict, rule: Rule = RULE) -> tuple:
+    """Does compression of the hidden layers depend on the condition ({condition: plane}, two conditions on
+    networks of one shape, e.g. tanh and ReLU)? Per hidden layer, each plane's ``decide``; holds where both are
+    decided and differ in some layer, fails where every pair is decided and the same, else undecided (a count
+    of compressing layers pooled over conditions would tie). (Verdict, measured)."""
+    (a, pa), (b, pb) = planes.items()
+    measured, differ, open_pairs = {}, [], []
+    n_pairs = pa.i_xt.shape[-1] - 1
+    for l in range(n_pairs):  # hidden layers
+        v = [decide(compression(p.i_xt[:, :, l], p.epochs, cap=cap_xt(p), rule=rule), rule=rule) for p in (pa, pb)]
+        where = f"T{l + 1}"
+        measured[f"{where}: {a} / {b}"] = " / ".join(
+            f"{x.outcome} (drop {x.effect:.2f} bits{', ' + x.reason if x.reason else ''})" for x in v
+        )
+        if "undecided" in (v[0].outcome, v[1].outcome):
+            open_pairs.append(where)
+        elif v[0].outcome != v[1].outcome:
+            differ.append(where)
+    agrees = True if differ else (None if open_pairs or not n_pairs else False)
+    reason = (
+        f"no hidden layer where the {a} and {b} verdicts are both decided and differ; undecided at "
+        f"{len(open_pairs)} of {n_pairs}: {', '.join(open_pairs)}"
+    )
+    outcome = "holds" if agrees else ("fails" if agrees is False else "undecided")
+    measured["layers where the verdicts differ"] = ", ".join(differ) or "none"
+    return Verdict(agrees, outcome, float(len(differ)), (np.nan, np.nan), np.nan, reason), measured
+
+
+def exact_plane_facts(plane, rule: Rule = RULE) -> dict:
+    """What an exact (counted) plane shows at its last epoch: its data and size, the seed-mean I(X;T) and I(T;Y)
+    per T, and the T's below log2 N there (a T at log2 N keeps every input apart: its plane is vacuous)."""
+    final, cap = plane.i_xt[:, -1].mean(axis=0), cap_xt(plane)
+    return {
+        "dataset": plane.measured["data"],
+        "n_samples": plane.measured.get("n_samples"),
+        "items": int(np.prod(plane.shape[1:3])),
+        "layers": int(plane.shape[-1]),
+        "i_xt_last": np.round(final, 3).tolist(),
+        "i_ty_last": np.round(plane.i_ty[:, -1].mean(axis=0), 3).tolist(),
+        "layers below log2 N at the last epoch (not vacuous)": [
+            f"T{l + 1}" for l in np.flatnonzero(final < cap - rule.tolerance(cap))
+        ],
+    }
+
+
+def within_gap(pairs: dict, gap: float, *, what: str = "reference - other", empty: str = "no pair to compare") -> tuple:
+    """Is ``other`` within ``gap`` of ``reference`` (per seed, reference - other below gap; e.g. a quantized
+    network's accuracy against the float one's)? ``pairs``: {name: (reference_S, other_S)}; every pair must hold
+    (``every``); undecided (``empty``) without pairs. (Verdict, {name: reference - other per seed})."""
+    diffs = {k: np.asarray(r, float) - np.asarray(o, float) for k, (r, o) in pairs.items()}
+    if not diffs:
+        return undecided(empty), diffs
+    return every({k: positive(gap - d, what=f"{gap:g} - ({k} {what})") for k, d in diffs.items()}), diffs

@@ -795,3 +795,17 @@ def pooling_figure(pooled: dict, estimators) -> Figure:
                 ax.legend(fontsize=6)
     fig.suptitle("each convolutional T before (solid) and after (dashed) 2x2 max pooling; mean over seeds", fontsize=10)
     return fig
+
+
+def exact_agreement(errors: dict) -> Figure:
+    """``agreement_figure`` of ``claims.vs_exact`` results ({network: result}): per network, estimator setting x
+    layer, whether the setting agrees with the exact plane on compression, annotated with its mean |I(X;T) error|."""
+    first = next(iter(errors.values()))
+    labels = [lab for lab, v in first.items() if isinstance(v, dict) and "mae_i_xt" in v]
+    layers = [f"T{l + 1}" for l in range(len(first["exact outcome"]))]
+    panels = {
+        n: ([e[lab]["agrees"] for lab in labels], np.array([e[lab]["mae_i_xt"] for lab in labels]))
+        for n, e in errors.items()
+    }
+    title = "agrees with the exact plane on compression (green) / not (red) / undecided (grey); numbers: mean |I(X;T) error| in bits"
+    return agreement_figure(labels, layers, panels, title=title)

@@ -258,3 +258,46 @@ def test_per_filter_claim_and_array():
     swapped = [{"layer": 2, "filter": 1}, {"layer": 2, "filter": 2}, {"layer": 1, "filter": 1}]
     falling = _coord_plane(rising.i_xt, swapped)  # layer 1 at 4 bits, layer 2 at 1.5
     assert claims.filters_decrease({"net": {"kde": falling}}, cap=10.0)[1].agrees is True
+
+
+def _curve_plane(i_xt_SxExT, n_samples=4096):
+    from ibjax.result import InfoPlane
+
+    v = np.asarray(i_xt_SxExT, float)[None]
+    return InfoPlane(np.arange(v.shape[2]), {"i_xt": v, "i_ty": 0 * v}, "exact", {}, measured={"n_samples": n_samples})
+
+
+def test_activation_dependence_holds_fails_and_is_undecided_by_hand():
+    """Three seeds, 3 epochs, one hidden layer and an output: a layer that drops 2 bits from its peak in every seed
+    compresses, a flat one does not; they differ (holds), two flat ones fail, a noisy one leaves it undecided."""
+    drop = np.array([[6.0, 8.0, 6.0], [6.1, 8.1, 6.0], [5.9, 7.9, 6.1]])  # S x E
+    flat = np.array([[6.0, 6.0, 6.0], [6.1, 6.1, 6.1], [5.9, 5.9, 5.9]])
+    noisy = np.array([[6.0, 9.0, 6.0], [6.0, 6.0, 6.0], [6.0, 6.2, 6.1]])
+    plane = lambda hidden: _curve_plane(np.stack([hidden, flat], axis=2))  # T1 hidden, T2 the output
+    v, measured = claims.outcomes_differ({"tanh": plane(drop), "ReLU": plane(flat)})
+    assert v.agrees is True and measured["layers where the verdicts differ"] == "T1"
+    assert measured["T1: tanh / ReLU"].startswith("compresses (drop 1.97 bits")  # (2 + 2.1 + 1.8) / 3
+    assert claims.outcomes_differ({"tanh": plane(flat), "ReLU": plane(flat)})[0].agrees is False
+    v = claims.outcomes_differ({"tanh": plane(noisy), "ReLU": plane(flat)})[0]
+    assert v.agrees is None and "undecided at 1 of 1: T1" in v.reason
+
+
+def test_settings_disagree_and_within_gap_by_hand():
+    agree = {"mae_i_xt": [0.1], "agrees": [True], "undecided": ""}
+    flip = {"mae_i_xt": [0.1], "agrees": [False], "undecided": ""}
+    open_ = {"mae_i_xt": [0.1], "agrees": [None], "undecided": ""}
+    base = {"exact outcome": ["compresses"], "exact drop": []}
+    mixed = {"net": base | {"bin30 fixed": agree, "bin30 layer": flip, "KDE": flip}}
+    v, n_ok, n_flip, n = claims.settings_disagree(mixed)
+    assert (v.agrees, n_ok, n_flip, n) == (True, 1, 1, 2)  # the KDE row is not a binning setting
+    v = claims.settings_disagree({"net": base | {"bin30 fixed": agree, "bin30 layer": agree}})[0]
+    assert v.agrees is False and "same pattern" in v.outcome
+    v = claims.settings_disagree({"net": base | {"bin30 fixed": agree, "bin30 layer": open_}})[0]
+    assert v.agrees is None and v.reason.startswith("no power: 1 of 2 binning settings")
+    excluded = {"net": base | {"bin30 fixed": flip | {"undecided": "undecided: violates the DPI"}}}
+    assert claims.settings_disagree(excluded)[0].agrees is None
+    close = {"relu": ([0.95, 0.96, 0.95], [0.94, 0.95, 0.945])}  # 1 point below the float network's accuracy
+    far = {"relu": ([0.95, 0.96, 0.95], [0.85, 0.86, 0.86])}
+    assert claims.within_gap(close, 0.03)[0].agrees is True and claims.within_gap(far, 0.03)[0].agrees is False
+    v, diffs = claims.within_gap({}, 0.03, empty="no 8-bit network")
+    assert v.agrees is None and v.reason == "no 8-bit network" and diffs == {}
