@@ -1062,3 +1062,10 @@ def within_gap(pairs: dict, gap: float, *, what: str = "reference - other", empt
     if not diffs:
         return undecided(empty), diffs
     return every({k: positive(gap - d, what=f"{gap:g} - ({k} {what})") for k, d in diffs.items()}), diffs
+
+
+def cheaper_but_coarser(n_a: int, n_b: int, error_a: float, error_b: float, *, name: str = "a") -> Verdict:
+    """Method ``name`` (a) uses fewer evaluations than b (``n_a < n_b``) at a larger worst error
+    (``error_a > error_b``): holds when both; the effect is n_a / n_b."""
+    ok = n_a < n_b and error_a > error_b
+    return holds(ok, effect=n_a / n_b, what=f"{name} is not both cheaper and coarser")

@@ -1025,7 +1025,7 @@ def compare_skipping(
     for each run (distances normalised by H(X) = log2 N and H(Y)). Timings are ``timing.best_of(repeats)``.
     {"rows" (``skipping.measure`` plus seconds), "results" {(kind, param): SkipResult}, "full" (i_xt, i_ty:
     E x S x L), "epochs", "plane" (the full evaluation), "h" (h_x, h_y), "full_seconds", "full_cpu_seconds",
-    "full_seconds_cold", "data", "table" (markdown)}."""
+    "full_seconds_cold", "table" (markdown), "summary" (the same for a summary.json, rows without epoch lists)}."""
     loaded = load_runs(run_dirs)
     rc = RunConfig.from_dict(loaded[0].config)
     x, y, measured = samples_of(rc)
@@ -1077,6 +1077,9 @@ def compare_skipping(
             f"skipping: {kind} {param}: {row['n_evaluated']}/{row['n_total']} epochs in {row['n_rounds']} call(s), "
             f"max error {row['max_error_norm']:.4f}, {warm:.2f} s"
         )
+    light = lambda row: {k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items() if k != "epochs_kept"}
+    times = {"full_seconds": round(full_warm, 3), "full_cpu_seconds": round(full_cpu, 3)}
+    times["full_seconds_cold"] = round(full_cold, 3)
     return {
         "rows": rows,
         "results": results,
@@ -1084,9 +1087,15 @@ def compare_skipping(
         "epochs": epochs_E,
         "plane": full,
         "h": (h_x, h_y),
-        "full_seconds": round(full_warm, 3),
-        "full_cpu_seconds": round(full_cpu, 3),
-        "full_seconds_cold": round(full_cold, 3),
-        "data": measured["data"],
+        **times,
         "table": skipping.table_markdown(rows, full_warm, full_cpu, len(epochs_E)),
+        "summary": {
+            "dataset": measured["data"],
+            "run_dirs": [str(d) for d in run_dirs],
+            "h_x_bits": h_x,
+            "h_y_bits": h_y,
+            "n_kept_epochs": int(len(epochs_E)),
+            **times,
+            "table": [light(row) for row in rows],
+        },
     }
