@@ -22,6 +22,7 @@ from ibjax import pipeline, plotting
 from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 METRICS = ("train_loss", "test_loss")
+PHASE = 0.9  # a compression phase ends when this share of the layer's peak-to-final I(X;T) drop is done
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         for size, (planes, m) in zip(cfg.sizes, pipeline.split_grid(row, len(subs))):
             p = sub_planes[size, d] = planes["plane"]
             loss = losses[size, d] = m[cfg.threshold_metric]
-            xt = p.i_xt[:, :, -2]  # S x E: the last hidden layer (the output is the last T)
-            onset = [int(p.epochs[e]) if ok else None for e, ok in zip(xt.argmax(axis=1), verdicts.seed_compresses(xt))]
-            cells = {
-                "epochs_to_threshold": verdicts.mean_se_all(
-                    [verdicts.epochs_to_threshold(v, cfg.threshold) for v in loss]
-                ),
-                "peak_ixt_epoch": verdicts.mean_se_all(onset),
-                "peak_ixt_drop": verdicts.mean_se(xt.max(axis=1) - xt[:, -1]),
-                "final_i_ty": verdicts.mean_se(p.i_ty[:, -1, -1]),
-                **{f"final_{k}": verdicts.mean_se(m[k][:, -1]) for k in METRICS},
-            }
+            cells = verdicts.depth_cell(p, loss, cfg.threshold, {k: m[k] for k in METRICS}, share=PHASE)
             for name, c in cells.items():
                 tables.setdefault(name, {}).setdefault(str(d), {})[f"{size:g}"] = c
     n_train = pipeline.train_sizes(cfg.run, subs)
@@ -94,6 +85,7 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
             "definition": "epoch of peak I(X;T) of the last hidden layer; null when that seed's peak minus "
             "final I(X;T) is below the verdict rule's threshold max(min_drop_bits, min_drop_frac x peak)",
         },
+        "compression_phase": f"phase_T<l>: epochs from layer l's I(X;T) peak to {PHASE:.0%} of its drop (null as above)",
         **tables,
         "timings": {str(d): {k: r[k] for k in ("train_seconds", "evaluate_seconds")} for d, r in rows.items()},
         "run_dirs": {str(d): [str(p) for p in r["dirs"]] for d, r in rows.items()},
@@ -131,25 +123,26 @@ def figures(results: dict, cfg: Config, out) -> list:
 
 def claims(results: dict, cfg: Config) -> list[dict]:
     s, big, depths, sizes = results["summary"], f"{max(cfg.sizes):g}", sorted(cfg.depths), sorted(cfg.sizes)
-    ett, peak = ([s[t][str(d)][big] for d in depths] for t in ("epochs_to_threshold", "peak_ixt_epoch"))
+    ett = [s["epochs_to_threshold"][str(d)][big] for d in depths]
     what = f"epochs to {cfg.threshold_metric} <= {cfg.threshold:g} nats ({big} of the data)"
-    onset = f"epoch of peak I(X;T) of the last hidden layer ({big} of the data)"
+    # layer l has width run.model.widths[l] at every depth >= l: equal widths compared
+    phases = {(l, d): s[f"phase_T{l}"][str(d)][big] for d in depths for l in range(1, d + 1)}
+    v2, m2 = verdicts.shorter_with_depth(phases, depths, share=PHASE)
     # per seed the mean over depths of the output's final I(T;Y); mean and se over seeds
     pooled = [
         verdicts.mean_se(np.mean([results["sub_planes"][z, d].i_ty[:, -1, -1] for d in depths], axis=0)) for z in sizes
     ]
-    v1, v2, v3 = (
-        verdicts.trend_verdict(depths, ett, -1),
-        verdicts.trend_verdict(depths, peak, -1),
-        verdicts.trend_verdict(sizes, pooled, +1),
-    )
+    v1, v3 = verdicts.trend_verdict(depths, ett, -1), verdicts.trend_verdict(sizes, pooled, +1)
     m1 = {f"{d} hidden, {what}": verdicts.shown_cell(c, "not reached") for d, c in zip(depths, ett)}
-    m2 = {f"{d} hidden, {onset}": verdicts.shown_cell(c, "no compression") for d, c in zip(depths, peak)}
     m3 = {f"final I(T;Y) of the output, {z:g} of the data, mean over depths [bits]": c for z, c in zip(sizes, pooled)}
     src = "Shwartz-Ziv & Tishby 2017"
+    phase = (
+        f"deeper networks compress faster: a hidden layer's compression phase (epochs from its I(X;T) peak to "
+        f"{PHASE:.0%} of its drop, {big} of the data) is shorter in deeper networks, layers of equal width compared"
+    )
     return [
         verdicts.entry("deeper networks reach the loss threshold in fewer epochs", f"{src}, Fig. 5", v1, m1),
-        verdicts.entry("deeper networks start compressing sooner", f"{src}, Sec. 3.4", v2, m2),
+        verdicts.entry(phase, f"{src}, Sec. 3.4", v2, m2),
         verdicts.entry(
             "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
             f"{src}, Fig. 6",

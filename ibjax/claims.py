@@ -1069,3 +1069,60 @@ def cheaper_but_coarser(n_a: int, n_b: int, error_a: float, error_b: float, *, n
     (``error_a > error_b``): holds when both; the effect is n_a / n_b."""
     ok = n_a < n_b and error_a > error_b
     return holds(ok, effect=n_a / n_b, what=f"{name} is not both cheaper and coarser")
+
+
+# Depth: how long a layer's compression phase lasts (Shwartz-Ziv & Tishby 2017, Sec. 3.4)
+
+
+def phase_length(values_SxE, epochs_E, *, share: float = 0.9, rule: Rule = RULE) -> list:
+    """Per seed: the epochs from a layer's I(X;T) peak to the first epoch after it by which ``share`` of its
+    peak-to-final drop is done (the length of its compression phase); None in a seed that does not compress
+    (``seed_compresses``)."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share!r}")
+    v, ep = np.asarray(values_SxE, np.float64), np.asarray(epochs_E)
+    out = []
+    for row, ok in zip(v, seed_compresses(v, rule=rule)):  # S seeds, a few each: numpy on the host
+        k = int(row.argmax())
+        target = row[k] - share * (row[k] - row[-1])
+        out.append(int(ep[k + int(np.flatnonzero(row[k:] <= target + 1e-12)[0])] - ep[k]) if ok else None)
+    return out
+
+
+def depth_cell(plane, loss_SxE, threshold: float, metrics: dict, *, share: float = 0.9) -> dict:
+    """One (training size, depth) cell of a depth study over seeds: epochs until the loss is <= ``threshold``,
+    the last hidden layer's I(X;T) peak epoch (None where a seed does not compress) and drop, the output's final
+    I(T;Y), each hidden layer's compression-phase length (``phase_length``: "phase_T<l>") and the final value of
+    every metric in ``metrics`` ({name: S x epochs})."""
+    xt = plane.i_xt[:, :, -2]  # S x E: the last hidden layer (the output is the last T)
+    onset = [int(plane.epochs[e]) if ok else None for e, ok in zip(xt.argmax(axis=1), seed_compresses(xt))]
+    return {
+        "epochs_to_threshold": mean_se_all([epochs_to_threshold(v, threshold) for v in loss_SxE]),
+        "peak_ixt_epoch": mean_se_all(onset),
+        "peak_ixt_drop": mean_se(xt.max(axis=1) - xt[:, -1]),
+        "final_i_ty": mean_se(plane.i_ty[:, -1, -1]),
+        **{f"final_{k}": mean_se(m[:, -1]) for k, m in metrics.items()},
+        **{
+            f"phase_T{l + 1}": mean_se_all(phase_length(plane.i_xt[:, :, l], plane.epochs, share=share))
+            for l in range(plane.shape[-1] - 1)
+        },
+    }
+
+
+def shorter_with_depth(cells: dict, depths, *, share: float = 0.9) -> tuple:
+    """ "Deeper networks compress faster", on layers of equal width: ``cells`` {(layer l, depth d): a
+    ``mean_se_all`` cell of layer l's compression-phase length in the network of depth d}. Per layer, the trend
+    over the depths that have it (``trend_verdict``, shorter with depth); the layers vote once each (``vote``:
+    a layer without power abstains). (Verdict, measured)."""
+    per, measured = {}, {}
+    for l in sorted({l for l, _ in cells}):
+        ds = [d for d in sorted(depths) if (l, d) in cells]
+        for d in ds:
+            measured[f"T{l}, {d} hidden: epochs from peak to {share:.0%} of the drop"] = shown_cell(
+                cells[l, d], "no compression"
+            )
+        if len(ds) >= 2:
+            per[f"T{l}"] = trend_verdict(ds, [cells[l, d] for d in ds], -1)
+    if not per:
+        return undecided("no layer is in two or more of the depths"), measured
+    return vote(per), measured

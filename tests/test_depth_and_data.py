@@ -162,3 +162,31 @@ def test_split_grid_gives_each_point_its_own_runs():
         pipeline.split_grid(row, 4)
     with pytest.raises(ValueError, match="outside"):
         plane.runs([6])
+
+
+def test_compression_phase_length_and_its_trend_by_hand():
+    """Peak 10 bits at epoch 2, final 0: 90% of the drop is done at the first epoch at or below 1 bit (epoch 8:
+    6 epochs after the peak); a flat seed does not compress (None). Shorter phases with depth hold, longer ones
+    fail, overlapping ones leave the layer without power, and a layer in one depth only has no trend."""
+    ep = np.array([0, 1, 2, 4, 8, 16])
+    v = np.array([[5.0, 8.0, 10.0, 5.0, 1.0, 0.0], [5.0, 5.0, 5.0, 5.0, 5.0, 5.0]])
+    assert claims.phase_length(v, ep) == [6, None]
+    assert claims.phase_length(v[:1], ep, share=0.5) == [2]  # 5 bits: epoch 4
+    cell = lambda m, se=1.0: {"mean": m, "se": se, "n_seeds": 5, "n_reached": 5, "per_seed": []}
+    shorter = {
+        (1, 1): cell(50),
+        (1, 2): cell(30),
+        (1, 3): cell(10),
+        (2, 2): cell(40),
+        (2, 3): cell(20),
+        (3, 3): cell(5),
+    }
+    v, measured = claims.shorter_with_depth(shorter, [1, 2, 3])
+    assert v.agrees is True and measured["T3, 3 hidden: epochs from peak to 90% of the drop"]["mean"] == 5
+    longer = {k: cell(100 - c["mean"]) for k, c in shorter.items()}
+    assert claims.shorter_with_depth(longer, [1, 2, 3])[0].agrees is False
+    noisy = {k: cell(c["mean"], 100.0) for k, c in shorter.items()}
+    assert claims.shorter_with_depth(noisy, [1, 2, 3])[0].agrees is None
+    assert claims.shorter_with_depth({(1, 1): cell(5)}, [1])[0].agrees is None
+    with pytest.raises(ValueError, match="share must be in"):
+        claims.phase_length(np.ones((1, 6)), ep, share=0)
