@@ -1126,3 +1126,33 @@ def shorter_with_depth(cells: dict, depths, *, share: float = 0.9) -> tuple:
     if not per:
         return undecided("no layer is in two or more of the depths"), measured
     return vote(per), measured
+
+
+# Late training (as-if-random windows): what each hidden layer does after a share of the training length
+
+
+def late_index(epochs_E, n_epochs: int, late: float) -> int:
+    """Position of the first plotted epoch at or after ``late`` x the training length."""
+    return int(min(np.searchsorted(epochs_E, late * n_epochs), len(epochs_E) - 1))
+
+
+def late_table(plane, n_epochs: int, late: float) -> dict:
+    """Per hidden layer ("layer l"): peak, final and late change (final minus the value at ``late`` x the training
+    length) of I(X;T), mean and se over seeds, its compression statistic (cap log2 N) and verdict."""
+    i_xt = plane.hidden().i_xt
+    k = late_index(plane.epochs, n_epochs, late)
+    st = {"peak": i_xt.max(axis=1), "late_change": i_xt[:, -1] - i_xt[:, k], "final": i_xt[:, -1]}
+    return {
+        f"layer {l + 1}": {name: mean_se(v[:, l]) for name, v in st.items()}
+        | {"compression": c.summary(), "verdict": decide(c).outcome}
+        for l, c in enumerate(layers(i_xt, plane.epochs, cap=cap_xt(plane)))
+    }
+
+
+def network_claim(claim: str, source: str, plane, want: str, rule: Rule = RULE) -> dict:
+    """A claim entry that a network's hidden layers compress (``want`` "compresses": one of them does) or do not
+    (``network``), with each hidden layer's statistic and the number of layers that compress."""
+    stats = layers(plane.hidden().i_xt, plane.epochs, cap=cap_xt(plane), rule=rule)
+    measured = {f"layer {l + 1}": c.summary() for l, c in enumerate(stats)}
+    measured["hidden layers compressing"] = sum(decide(c, rule=rule).outcome == "compresses" for c in stats)
+    return entry(claim, source, network(stats, want=want, rule=rule), measured, rule=rule)

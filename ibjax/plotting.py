@@ -809,3 +809,23 @@ def exact_agreement(errors: dict) -> Figure:
     }
     title = "agrees with the exact plane on compression (green) / not (red) / undecided (grey); numbers: mean |I(X;T) error| in bits"
     return agreement_figure(labels, layers, panels, title=title)
+
+
+def overlay_views(planes: dict, columns, views: tuple, *, late_epoch: float | None = None) -> Figure:
+    """I(X;T) of each hidden layer against epoch, one panel per column: the second view (solid, e.g. as-if-random
+    windows, plotted at each window's first epoch) over the first (dashed, per epoch), means over seeds; ``planes``
+    {(column, view): plane}; a dotted line at ``late_epoch``."""
+    fig = Figure(figsize=(5.2 * len(columns), 4), layout="constrained")
+    for ax, col in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
+        per, win = planes[(col, views[0])], planes[(col, views[1])]
+        for l in range(per.shape[3] - 1):
+            (line,) = ax.plot(per.epochs + 1, per.mean("i_xt")[:, l], ls="--", lw=1, alpha=0.8)
+            ax.plot(win.epochs + 1, win.mean("i_xt")[:, l], lw=1.6, color=line.get_color(), label=f"layer {l + 1}")
+        if late_epoch is not None:
+            ax.axvline(late_epoch, color="0.6", lw=0.8, ls=":")
+        ax.set(xscale="log", xlabel="epoch + 1 (window: its first epoch)", ylabel="I(X;T) [bits]", title=col)
+        ax.legend(fontsize=7)
+    n_s = next(iter(planes.values())).shape[1]
+    what = f"solid: {views[1]} kept epochs pooled (as-if-random); dashed: {views[0]}; mean over {n_s} seed(s)"
+    fig.suptitle(what + ("; dotted: start of late training" if late_epoch is not None else ""), fontsize=10)
+    return fig

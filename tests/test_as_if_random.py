@@ -6,6 +6,7 @@ import pytest
 
 from experiments import as_if_random as exp
 from ibjax import checkpoints, pipeline
+from ibjax import claims as claims_mod
 from ibjax.config import RunConfig
 from ibjax.result import InfoPlane
 
@@ -60,7 +61,7 @@ def test_quick_summary_tables_and_claims(quick):
     for label, table in s["drops"].items():
         plane = InfoPlane.load(s["planes"][label])
         i_xt = plane.i_xt[:, :, 0]  # S x E, the one hidden layer
-        k = exp.late_index(plane.epochs, 40, 0.5)
+        k = claims_mod.late_index(plane.epochs, 40, 0.5)
         row = table["layer 1"]
         assert row["peak"]["mean"] == pytest.approx(i_xt.max(), abs=1e-4)
         drop = row["compression"]["peak-to-final drop [bits]"]
