@@ -12,7 +12,6 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from experiments import _harness as harness
 from ibjax import claims, pipeline, plotting
@@ -56,55 +55,13 @@ def _evaluate(cfg, name, out, force):
 def run(cfg: Config, out, *, force: bool = False) -> dict:
     results = {name: _evaluate(cfg, name, out, force) for name in cfg.tasks}
     summary = {"dataset": ", ".join(r["data"] for r in results.values()), "rule": claims.RULE.describe()}
-    for name, r in results.items():
-        c, p = r["curve"], r["full"]
-        d, x = c.distance(p.i_xt[:, -1], p.i_ty[:, -1]), c.excess(p.i_xt[:, -1], p.i_ty[:, -1])  # S x L
-        summary[name] = {
-            "i_xy_bits": round(c.i_xy, 4),
-            "h_y_bits": round(c.h_y, 4),
-            "caveat": c.caveat,
-            "curve": {"i_xt": np.round(c.hull_xt, 4).tolist(), "i_ty": np.round(c.hull_ty, 4).tolist()},
-            "ib_solutions_own_gap_bits": np.round(r["gap_ib"], 6).tolist(),
-            "best_hard_encoder_gap_bits": round(r["gap_best_hard"], 6),
-            "per_layer": {
-                name: {k: claims.mean_se(v[:, l]) for k, v in (("distance_bits", d), ("excess_i_xt_bits", x))}
-                | {"gap_bits": claims.mean_se(r["gap"][:, l])}
-                for l, name in enumerate(p.layer_names)
-            },
-        }
+    summary |= {name: claims.ib_summary(r["curve"], r["full"], r) for name, r in results.items()}
     return {"tasks": results, "summary": summary}
 
 
 def figures(results: dict, cfg: Config, out) -> list:
-    tasks = results["tasks"]
-    fig = Figure(figsize=(6.4 * len(tasks), 4.8), layout="constrained")
-    for ax, r in zip(fig.subplots(1, len(tasks), squeeze=False)[0], tasks.values()):
-        plotting.info_plane(r["full"], ax=ax, title=f"{r['data']}: {cfg.seeds} seed(s); black: IB curve")
-        ax.plot(r["curve"].hull_xt, r["curve"].hull_ty, "k-", lw=1.5)
-        if r["curve"].caveat:
-            ax.text(0.02, 0.02, "deterministic Y: the IB curve is the corner", transform=ax.transAxes, fontsize=8)
-    fig2 = Figure(figsize=(11, 4), layout="constrained")
-    a, b = fig2.subplots(1, 2)
-    for k, r in enumerate(tasks.values()):
-        p = r["full"]
-        d, x = r["curve"].distance(p.i_xt[:, -1], p.i_ty[:, -1]), np.arange(1, p.shape[3] + 1) + 0.2 * (k - 0.5)
-        a.errorbar(x, d.mean(0), yerr=d.std(0), fmt="o", capsize=3, label=r["data"])
-        b.errorbar(x, r["gap"].mean(0), yerr=r["gap"].std(0), fmt="o", capsize=3, label=f"{r['data']}: layer")
-        b.plot(x, r["gap_random"].mean(0), "x", label=f"{r['data']}: random encoder, same symbols")
-    a.set(xlabel="layer", ylabel="final distance below the IB curve [bits]")
-    b.set(xlabel="layer", ylabel="IB-equation gap, min over beta [bits]", yscale="symlog")
-    a.legend(fontsize=8), b.legend(fontsize=7)
-    fig3 = Figure(figsize=(6.4, 4), layout="constrained")
-    ax = fig3.subplots()
-    for r in tasks.values():
-        for size in ("full", "small"):
-            p = r[size]
-            ax.plot(p.epochs, p.mean("i_ty")[:, p.shape[3] - 2], label=f"{r['data']}, {size} training set")
-    ax.set(xscale="symlog", xlabel="epoch", ylabel="I(T;Y) of the last hidden layer [bits]")
-    ax.legend(fontsize=8)
-    return [
-        plotting.save(f, out / n) for f, n in ((fig, "planes.png"), (fig2, "distance.png"), (fig3, "small_data.png"))
-    ]
+    figs = plotting.ib_bound_figures(results["tasks"], cfg.seeds)
+    return [plotting.save(f, out / n) for f, n in zip(figs, ("planes.png", "distance.png", "small_data.png"))]
 
 
 def claims_(results: dict, cfg: Config) -> list[dict]:
@@ -113,15 +70,8 @@ def claims_(results: dict, cfg: Config) -> list[dict]:
         p, c = r["full"], r["curve"]
         last = p.shape[3] - 2  # the last hidden layer (the output is the last T)
         xt, ty = p.i_xt[:, -1, last], p.i_ty[:, -1, last]
-        d, margin = c.distance(xt, ty), cfg.bound_margin * c.i_xy
         note = " (deterministic Y: the curve is the trivial corner)" if c.caveat else ""
-        v, knee = claims.positive(margin - d, what="margin minus distance"), float(c.xt_needed(c.i_xy - margin))
-        if v.agrees and xt.mean() > knee:  # where the curve is flat the distance is I(X;Y) - I(T;Y)
-            why = f"the layer ends at I(X;T) = {xt.mean():.2f} bits, where the curve is flat (within the margin of "
-            why += f"I(X;Y) from {knee:.2f} bits on): the distance only says that it keeps I(X;Y); see the excess"
-            v = v._replace(agrees=None, outcome="undecided", reason=why)
-        m1 = {"final distance below the curve [bits]": claims.mean_se(d), "margin [bits]": round(margin, 4)}
-        m1["final excess I(X;T) over the curve at equal I(T;Y) [bits]"] = claims.mean_se(c.excess(xt, ty))
+        v, m1 = claims.ends_on_curve(c, xt, ty, margin=cfg.bound_margin * c.i_xy)
         out.append(
             claims.entry(f"{r['data']}: the last hidden layer ends on the IB curve{note}", f"{SOURCE}, Sec. 3", v, m1)
         )

@@ -1156,3 +1156,40 @@ def network_claim(claim: str, source: str, plane, want: str, rule: Rule = RULE) 
     measured = {f"layer {l + 1}": c.summary() for l, c in enumerate(stats)}
     measured["hidden layers compressing"] = sum(decide(c, rule=rule).outcome == "compresses" for c in stats)
     return entry(claim, source, network(stats, want=want, rule=rule), measured, rule=rule)
+
+
+def ib_summary(curve, plane, gaps: dict) -> dict:
+    """What a task's saved runs show against its IB curve (``ib.bound_analysis``'s ``curve``, the final layers of
+    ``plane``, the IB-equation ``gaps`` {"gap" S x L, "gap_ib", "gap_best_hard"}): I(X;Y), H(Y), the curve, and
+    per layer the final distance below the curve, the excess I(X;T) over it at equal I(T;Y) and the gap."""
+    xt, ty = plane.i_xt[:, -1], plane.i_ty[:, -1]
+    d, x = curve.distance(xt, ty), curve.excess(xt, ty)  # S x L
+    return {
+        "i_xy_bits": round(curve.i_xy, 4),
+        "h_y_bits": round(curve.h_y, 4),
+        "caveat": curve.caveat,
+        "curve": {"i_xt": np.round(curve.hull_xt, 4).tolist(), "i_ty": np.round(curve.hull_ty, 4).tolist()},
+        "ib_solutions_own_gap_bits": np.round(gaps["gap_ib"], 6).tolist(),
+        "best_hard_encoder_gap_bits": round(gaps["gap_best_hard"], 6),
+        "per_layer": {
+            name: {k: mean_se(v[:, l]) for k, v in (("distance_bits", d), ("excess_i_xt_bits", x))}
+            | {"gap_bits": mean_se(gaps["gap"][:, l])}
+            for l, name in enumerate(plane.layer_names)
+        },
+    }
+
+
+def ends_on_curve(curve, xt_S, ty_S, *, margin: float) -> tuple:
+    """Does a layer end on its task's IB curve: its final distance below the curve (per seed) within ``margin``
+    bits? Undecided where the layer ends on the flat part of the curve (I(X;T) beyond the knee at I(X;Y) -
+    margin), where the distance only says that it keeps I(X;Y); the excess I(X;T) over the curve at equal
+    I(T;Y) is reported beside. (Verdict, measured)."""
+    d = curve.distance(xt_S, ty_S)
+    v, knee = positive(margin - d, what="margin minus distance"), float(curve.xt_needed(curve.i_xy - margin))
+    if v.agrees and np.mean(xt_S) > knee:
+        why = f"the layer ends at I(X;T) = {np.mean(xt_S):.2f} bits, where the curve is flat (within the margin of "
+        why += f"I(X;Y) from {knee:.2f} bits on): the distance only says that it keeps I(X;Y); see the excess"
+        v = v._replace(agrees=None, outcome="undecided", reason=why)
+    measured = {"final distance below the curve [bits]": mean_se(d), "margin [bits]": round(margin, 4)}
+    measured["final excess I(X;T) over the curve at equal I(T;Y) [bits]"] = mean_se(curve.excess(xt_S, ty_S))
+    return v, measured

@@ -829,3 +829,36 @@ def overlay_views(planes: dict, columns, views: tuple, *, late_epoch: float | No
     what = f"solid: {views[1]} kept epochs pooled (as-if-random); dashed: {views[0]}; mean over {n_s} seed(s)"
     fig.suptitle(what + ("; dotted: start of late training" if late_epoch is not None else ""), fontsize=10)
     return fig
+
+
+def ib_bound_figures(tasks: dict, seeds: int) -> tuple:
+    """Figures of ``pipeline.ib_bound_planes`` results ({task: result with "full" and "small" planes}): every
+    layer's plane over the task's IB curve (black); each layer's final distance below the curve and its
+    IB-equation gap beside a random encoder's; the last hidden layer's I(T;Y) with the full and the small
+    training set. (planes, distance, small_data) Figures."""
+    fig = Figure(figsize=(6.4 * len(tasks), 4.8), layout="constrained")
+    for ax, r in zip(fig.subplots(1, len(tasks), squeeze=False)[0], tasks.values()):
+        info_plane(r["full"], ax=ax, title=f"{r['data']}: {seeds} seed(s); black: IB curve")
+        ax.plot(r["curve"].hull_xt, r["curve"].hull_ty, "k-", lw=1.5)
+        if r["curve"].caveat:
+            ax.text(0.02, 0.02, "deterministic Y: the IB curve is the corner", transform=ax.transAxes, fontsize=8)
+    fig2 = Figure(figsize=(11, 4), layout="constrained")
+    a, b = fig2.subplots(1, 2)
+    for k, r in enumerate(tasks.values()):
+        p = r["full"]
+        d, x = r["curve"].distance(p.i_xt[:, -1], p.i_ty[:, -1]), np.arange(1, p.shape[3] + 1) + 0.2 * (k - 0.5)
+        a.errorbar(x, d.mean(0), yerr=d.std(0), fmt="o", capsize=3, label=r["data"])
+        b.errorbar(x, r["gap"].mean(0), yerr=r["gap"].std(0), fmt="o", capsize=3, label=f"{r['data']}: layer")
+        b.plot(x, r["gap_random"].mean(0), "x", label=f"{r['data']}: random encoder, same symbols")
+    a.set(xlabel="layer", ylabel="final distance below the IB curve [bits]")
+    b.set(xlabel="layer", ylabel="IB-equation gap, min over beta [bits]", yscale="symlog")
+    a.legend(fontsize=8), b.legend(fontsize=7)
+    fig3 = Figure(figsize=(6.4, 4), layout="constrained")
+    ax = fig3.subplots()
+    for r in tasks.values():
+        for size in ("full", "small"):
+            p = r[size]
+            ax.plot(p.epochs, p.mean("i_ty")[:, p.shape[3] - 2], label=f"{r['data']}, {size} training set")
+    ax.set(xscale="symlog", xlabel="epoch", ylabel="I(T;Y) of the last hidden layer [bits]")
+    ax.legend(fontsize=8)
+    return fig, fig2, fig3
