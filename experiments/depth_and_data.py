@@ -23,25 +23,27 @@ from ibjax.config import DataConfig, MLPConfig, RunConfig, TrainConfig
 
 METRICS = ("train_loss", "test_loss")
 PHASE = 0.9  # a compression phase ends when this share of the layer's peak-to-final I(X;T) drop is done
+RUN = RunConfig(
+    MLPConfig(widths=(12, 10, 7, 5, 4, 3, 3, 2)),
+    DataConfig(name="szt_12bit", train_frac=0.85),
+    TrainConfig(n_epochs=4000, schedule="log:100"),
+)
+LESS_DATA = "with less training data the network generalises worse: I(T;Y) at the end of training is lower"
+REACHED = "epochs trained when the per-epoch loss is first <= value; null if never"
+ONSET = (
+    "epoch of peak I(X;T) of the last hidden layer; null when that seed's peak minus final I(X;T) is below the "
+    "verdict rule's threshold max(min_drop_bits, min_drop_frac x peak)"
+)
 
 
 @dataclass(frozen=True)
 class Config(harness.Settings):
-    run: RunConfig = field(
-        default_factory=lambda: RunConfig(
-            MLPConfig(widths=(12, 10, 7, 5, 4, 3, 3, 2)),
-            DataConfig(name="szt_12bit", train_frac=0.85),
-            TrainConfig(n_epochs=4000, schedule="log:100"),
-        )
+    run: RunConfig = field(default_factory=lambda: RUN)
+    depths: tuple = harness.values_of(  # hidden layers: the first k hidden widths of run.model.widths
+        (1, 2, 3, 4, 5, 6), harness.integer(least=1, most=lambda cfg: len(cfg.run.model.widths) - 2)
     )
-    depths: tuple = harness.setting(  # hidden layers: the first k hidden widths of run.model.widths
-        (1, 2, 3, 4, 5, 6),
-        harness.distinct(),
-        harness.each(harness.integer(least=1, most=lambda cfg: len(cfg.run.model.widths) - 2)),
-    )
-    sizes: tuple = harness.setting(  # training-set sizes as fractions of all inputs (<= run.data.train_frac)
-        (0.05, 0.45, 0.85), harness.distinct(), harness.each(harness.number(above=0, most="run.data.train_frac"))
-    )
+    # training-set sizes as fractions of all inputs (<= run.data.train_frac)
+    sizes: tuple = harness.values_of((0.05, 0.45, 0.85), harness.number(above=0, most="run.data.train_frac"))
     seeds: int = harness.setting(5, harness.integer(least=1))
     threshold_metric: str = harness.setting("train_loss", harness.one_of(*METRICS))  # or test_loss
     threshold: float = harness.setting(0.1, harness.number(above=0, what="a finite loss (nats)"))  # nats
@@ -74,17 +76,8 @@ def run(cfg: Config, out, *, force: bool = False) -> dict:
         "dataset": p.measured["data"],
         "architectures": archs,
         "sizes": {f"{s:g}": {"train_subset": round(u, 6), "n_train": n} for s, u, n in zip(cfg.sizes, subs, n_train)},
-        "threshold": {
-            "metric": cfg.threshold_metric,
-            "value": cfg.threshold,
-            "units": "nats",
-            "definition": "epochs trained when the per-epoch loss is first <= value; null if never",
-        },
-        "compression_onset": {
-            "rule": verdicts.RULE.describe(),
-            "definition": "epoch of peak I(X;T) of the last hidden layer; null when that seed's peak minus "
-            "final I(X;T) is below the verdict rule's threshold max(min_drop_bits, min_drop_frac x peak)",
-        },
+        "threshold": {"metric": cfg.threshold_metric, "value": cfg.threshold, "units": "nats", "definition": REACHED},
+        "compression_onset": {"rule": verdicts.RULE.describe(), "definition": ONSET},
         "compression_phase": f"phase_T<l>: epochs from layer l's I(X;T) peak to {PHASE:.0%} of its drop (null as above)",
         **tables,
         "timings": {str(d): {k: r[k] for k in ("train_seconds", "evaluate_seconds")} for d, r in rows.items()},
@@ -143,12 +136,7 @@ def claims(results: dict, cfg: Config) -> list[dict]:
     return [
         verdicts.entry("deeper networks reach the loss threshold in fewer epochs", f"{src}, Fig. 5", v1, m1),
         verdicts.entry(phase, f"{src}, Sec. 3.4", v2, m2),
-        verdicts.entry(
-            "with less training data the network generalises worse: I(T;Y) at the end of training is lower",
-            f"{src}, Fig. 6",
-            v3,
-            m3,
-        ),
+        verdicts.entry(LESS_DATA, f"{src}, Fig. 6", v3, m3),
     ]
 
 
