@@ -34,6 +34,7 @@ running averages, and the kept "params" are the whole variables ``{"params", "ba
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -220,8 +221,28 @@ class Trainer(NamedTuple):
     kept: np.ndarray  # the scheduled epochs
 
 
-def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = Uses()) -> Trainer:
-    """Pure training functions for ``model`` (any ``init(key)`` / ``apply(params, x) -> (logits, acts)``)."""
+class Setup(NamedTuple):
+    """What a run's steps close over (static for jit): the model, its settings, the split as device arrays and
+    the derived sizes and tables. Built once by ``make_train``; every step below is a module-level function of it."""
+
+    model: models.Model
+    cfg: TrainConfig
+    u: Uses
+    x_tr: jax.Array
+    y_tr: jax.Array
+    x_te: jax.Array
+    y_te: jax.Array
+    n_train: int
+    bs: int  # the minibatch size (the whole split for full-batch GD)
+    steps: int  # cfg.epoch_steps (0: one pass per epoch)
+    kept: np.ndarray  # the scheduled epochs
+    slot_E: np.ndarray  # per epoch: its position among the kept epochs, -1 if not kept
+    measure_E: np.ndarray  # with epoch_steps: the epochs with full-split metrics (the last)
+    same_split: bool  # split "all": one pass serves the train and test metrics
+
+
+def setup(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = Uses()) -> Setup:
+    """The ``Setup`` of a run, with the checks that need the split (batch size, epoch steps, noise)."""
     kept = schedules.from_spec(cfg.schedule, cfg.n_epochs)
     slot_E = np.full(cfg.n_epochs, -1, np.int32)
     slot_E[kept] = np.arange(len(kept))
@@ -237,126 +258,153 @@ def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = 
             f"train.epoch_steps must be <= the {-(-n_train // bs)} batches of one pass over the "
             f"{n_train} training samples (batch {bs}), got {steps}"
         )
-    measure_E = np.arange(cfg.n_epochs) == cfg.n_epochs - 1  # with epoch_steps: full-split metrics here only
-    same_split = data.x_test is data.x_train and data.y_test is data.y_train  # split "all": one pass serves both
     if u.noise and model.noisy_apply is None:
         raise ValueError("train.noise_sigma > 0 needs a model with noisy_apply(params, x, key, sigma)")
     if u.noise and model.train_apply is not None:
         raise ValueError("train.noise_sigma > 0 is not supported for batch-norm models (model.batch_norm or resnet)")
-    full = lambda p, ms: merge_variables(model, p, ms)
+    measure_E = np.arange(cfg.n_epochs) == cfg.n_epochs - 1
+    same_split = data.x_test is data.x_train and data.y_test is data.y_train
+    return Setup(model, cfg, u, x_tr, y_tr, x_te, y_te, n_train, bs, steps, kept, slot_E, measure_E, same_split)
 
-    def n_active(hp):
-        return jnp.round(hp.train_subset * n_train).astype(jnp.int32) if u.subset else None
 
-    def loss_fn(params, ms, x, y, w, key, hp):
-        if model.train_apply is not None:  # batch statistics of the live samples; running averages updated
-            logits, ms = model.train_apply(params, ms, x, w > 0)
-        elif u.noise:
-            logits = model.noisy_apply(params, x, key, hp.noise_sigma)[0]
-        else:
-            logits = model.apply(params, x)[0]
-        ce, acc = cross_entropy(logits, y, w)
-        return ce + penalty(params, hp, u), (ce, acc, ms)
+def n_active(st: Setup, hp: Hyper):
+    """The number of live training samples (the ``train_subset`` share), or None when every sample is live."""
+    return jnp.round(hp.train_subset * st.n_train).astype(jnp.int32) if st.u.subset else None
 
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def batch_step(carry, batch, hp):
-        params, opt_state, ms, g1, g2 = carry
-        idx_B, w_B, key = batch
-        opt = make_optimizer(cfg.optimizer, hp)
-        (_, (ce, acc, new_ms)), grads = grad_fn(params, ms, x_tr[idx_B], y_tr[idx_B], w_B, key, hp)
-        updates, new_state = opt.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        if u.parseval:
-            new_params = retract(new_params, hp.parseval_beta)
-        live = jnp.sum(w_B) > 0  # an all-masked batch changes nothing (Adam would still move)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(live, a, b), new, old)
-        gk = [jnp.where(live, g, 0.0) for g in models.kernels(grads)]
-        g1 = [a + g for a, g in zip(g1, gk)]
-        g2 = [a + g * g for a, g in zip(g2, gk)]
-        carry = (keep(new_params, params), keep(new_state, opt_state), keep(new_ms, ms), g1, g2)
-        return carry, (ce * jnp.sum(w_B), acc * jnp.sum(w_B), live)
+def loss_fn(st: Setup, params, ms, x, y, w, key, hp: Hyper):
+    """(weighted cross-entropy + penalty, (cross-entropy, accuracy, new batch-norm state)) of one minibatch."""
+    model = st.model
+    if model.train_apply is not None:  # batch statistics of the live samples; running averages updated
+        logits, ms = model.train_apply(params, ms, x, w > 0)
+    elif st.u.noise:
+        logits = model.noisy_apply(params, x, key, hp.noise_sigma)[0]
+    else:
+        logits = model.apply(params, x)[0]
+    ce, acc = cross_entropy(logits, y, w)
+    return ce + penalty(params, hp, st.u), (ce, acc, ms)
 
-    def split_metrics(params, ms, n_act):
-        w_N = None if n_act is None else (jnp.arange(n_train) < n_act).astype(jnp.float32)
-        tr_loss, tr_acc = cross_entropy(model.apply(full(params, ms), x_tr)[0], y_tr, w_N)
-        if same_split and w_N is None:
-            return tr_loss, tr_acc, tr_loss, tr_acc
-        te_loss, te_acc = cross_entropy(model.apply(full(params, ms), x_te)[0], y_te)
-        return tr_loss, tr_acc, te_loss, te_acc
 
-    def store(buf, params, slot):
-        return jax.lax.cond(
-            slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params), lambda b: b, buf
+def batch_step(st: Setup, carry, batch, hp: Hyper):
+    """One optimizer step on one minibatch (an all-masked batch changes nothing), accumulating the per-kernel
+    gradient sums and squares of the epoch: the scan body over an epoch's batches."""
+    params, opt_state, ms, g1, g2 = carry
+    idx_B, w_B, key = batch
+    opt = make_optimizer(st.cfg.optimizer, hp)
+    grad_fn = jax.value_and_grad(lambda *a: loss_fn(st, *a), has_aux=True)
+    (_, (ce, acc, new_ms)), grads = grad_fn(params, ms, st.x_tr[idx_B], st.y_tr[idx_B], w_B, key, hp)
+    updates, new_state = opt.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    if st.u.parseval:
+        new_params = retract(new_params, hp.parseval_beta)
+    live = jnp.sum(w_B) > 0  # an all-masked batch changes nothing (Adam would still move)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(live, a, b), new, old)
+    gk = [jnp.where(live, g, 0.0) for g in models.kernels(grads)]
+    g1 = [a + g for a, g in zip(g1, gk)]
+    g2 = [a + g * g for a, g in zip(g2, gk)]
+    carry = (keep(new_params, params), keep(new_state, opt_state), keep(new_ms, ms), g1, g2)
+    return carry, (ce * jnp.sum(w_B), acc * jnp.sum(w_B), live)
+
+
+def split_metrics(st: Setup, params, ms, n_act):
+    """Loss and accuracy on the (live) training split and on the test split, with the running averages."""
+    full = merge_variables(st.model, params, ms)
+    w_N = None if n_act is None else (jnp.arange(st.n_train) < n_act).astype(jnp.float32)
+    tr_loss, tr_acc = cross_entropy(st.model.apply(full, st.x_tr)[0], st.y_tr, w_N)
+    if st.same_split and w_N is None:
+        return tr_loss, tr_acc, tr_loss, tr_acc
+    te_loss, te_acc = cross_entropy(st.model.apply(full, st.x_te)[0], st.y_te)
+    return tr_loss, tr_acc, te_loss, te_acc
+
+
+def store(buf, params, slot):
+    """``params`` written into the kept-epoch buffer at ``slot`` (nothing when slot < 0)."""
+    return jax.lax.cond(
+        slot >= 0, lambda b: jax.tree.map(lambda bk, p: bk.at[slot].set(p), b, params), lambda b: b, buf
+    )
+
+
+def epoch_step(st: Setup, state: TrainState, epoch, key, hp: Hyper):
+    """One epoch: its permutation and batches from ``fold_in(key, epoch)``, a scan of ``batch_step``, the kept
+    checkpoint (before or after the epoch's steps) and the epoch's metrics."""
+    cfg, steps, n_train = st.cfg, st.steps, st.n_train
+    params, opt_state, buf, ms = state
+    slot = jnp.asarray(st.slot_E)[epoch]
+    if cfg.checkpoint_at == "before":
+        buf = store(buf, merge_variables(st.model, params, ms), slot)
+    k_perm, k_noise = jax.random.split(jax.random.fold_in(key, epoch))
+    n_act = n_active(st, hp)
+    idx, w = batch_indices(k_perm, n_train, st.bs, n_act)
+    if steps:
+        idx, w = idx[:steps], w[:steps]
+    keys = jax.random.split(k_noise, idx.shape[0])
+    zeros = [jnp.zeros_like(k) for k in models.kernels(params)]
+    (params, opt_state, ms, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
+        lambda c, b: batch_step(st, c, b, hp), (params, opt_state, ms, zeros, zeros), (idx, w, keys)
+    )
+    if cfg.checkpoint_at == "after":
+        buf = store(buf, merge_variables(st.model, params, ms), slot)
+    nb = jnp.sum(live)
+    g_mean = [a / nb for a in g1]
+    g_var = [jnp.maximum(b / nb - m * m, 0.0) for b, m in zip(g2, g_mean)]
+    n_used = (n_train if n_act is None else n_act) if not steps else jnp.sum(w)
+    if steps:  # the predicate is per epoch, never batched under vmap: a real branch, not a select
+        nan = lambda p: (jnp.full((), jnp.nan, jnp.float32),) * 4
+        tr_loss, tr_acc, te_loss, te_acc = jax.lax.cond(
+            jnp.asarray(st.measure_E)[epoch], lambda p: split_metrics(st, p, ms, n_act), nan, params
         )
+    else:
+        tr_loss, tr_acc, te_loss, te_acc = split_metrics(st, params, ms, n_act)
+    undefined = jnp.where(nb > 1, 1.0, jnp.nan)  # one batch per epoch: the minibatch std is undefined
+    metrics = dict(
+        train_loss=tr_loss,
+        train_acc=tr_acc,
+        test_loss=te_loss,
+        test_acc=te_acc,
+        train_loss_running=jnp.sum(ce_sum) / n_used,
+        train_acc_running=jnp.sum(acc_sum) / n_used,
+        grad_mean_norm=jnp.stack([jnp.linalg.norm(m) for m in g_mean]),
+        grad_std_norm=jnp.stack([jnp.sqrt(jnp.sum(v)) for v in g_var]) * undefined,
+        weight_norm=jnp.stack([jnp.linalg.norm(k) for k in models.kernels(params)]),
+    )
+    return TrainState(params, opt_state, buf, ms), metrics
 
-    def epoch_step(state: TrainState, epoch, key, hp):
-        params, opt_state, buf, ms = state
-        slot = jnp.asarray(slot_E)[epoch]
-        if cfg.checkpoint_at == "before":
-            buf = store(buf, full(params, ms), slot)
-        k_perm, k_noise = jax.random.split(jax.random.fold_in(key, epoch))
-        n_act = n_active(hp)
-        idx, w = batch_indices(k_perm, n_train, bs, n_act)
-        if steps:
-            idx, w = idx[:steps], w[:steps]
-        keys = jax.random.split(k_noise, idx.shape[0])
-        zeros = [jnp.zeros_like(k) for k in models.kernels(params)]
-        (params, opt_state, ms, g1, g2), (ce_sum, acc_sum, live) = jax.lax.scan(
-            lambda c, b: batch_step(c, b, hp), (params, opt_state, ms, zeros, zeros), (idx, w, keys)
-        )
-        if cfg.checkpoint_at == "after":
-            buf = store(buf, full(params, ms), slot)
-        nb = jnp.sum(live)
-        g_mean = [a / nb for a in g1]
-        g_var = [jnp.maximum(b / nb - m * m, 0.0) for b, m in zip(g2, g_mean)]
-        n_used = (n_train if n_act is None else n_act) if not steps else jnp.sum(w)
-        if steps:  # the predicate is per epoch, never batched under vmap: a real branch, not a select
-            nan = lambda p: (jnp.full((), jnp.nan, jnp.float32),) * 4
-            tr_loss, tr_acc, te_loss, te_acc = jax.lax.cond(
-                jnp.asarray(measure_E)[epoch], lambda p: split_metrics(p, ms, n_act), nan, params
-            )
-        else:
-            tr_loss, tr_acc, te_loss, te_acc = split_metrics(params, ms, n_act)
-        undefined = jnp.where(nb > 1, 1.0, jnp.nan)  # one batch per epoch: the minibatch std is undefined
-        metrics = dict(
-            train_loss=tr_loss,
-            train_acc=tr_acc,
-            test_loss=te_loss,
-            test_acc=te_acc,
-            train_loss_running=jnp.sum(ce_sum) / n_used,
-            train_acc_running=jnp.sum(acc_sum) / n_used,
-            grad_mean_norm=jnp.stack([jnp.linalg.norm(m) for m in g_mean]),
-            grad_std_norm=jnp.stack([jnp.sqrt(jnp.sum(v)) for v in g_var]) * undefined,
-            weight_norm=jnp.stack([jnp.linalg.norm(k) for k in models.kernels(params)]),
-        )
-        return TrainState(params, opt_state, buf, ms), metrics
 
-    def init(key, hp: Hyper) -> TrainState:
-        variables = model.init(jax.random.split(key)[0])
-        params, ms = split_variables(model, variables)
-        buf = jax.tree.map(lambda p: jnp.zeros((len(kept),) + p.shape, p.dtype), variables)
-        return TrainState(params, make_optimizer(cfg.optimizer, hp).init(params), buf, ms)
+def init_state(st: Setup, key, hp: Hyper) -> TrainState:
+    """The initial parameters (from ``split(key)[0]``), optimizer state and an empty kept-epoch buffer."""
+    variables = st.model.init(jax.random.split(key)[0])
+    params, ms = split_variables(st.model, variables)
+    buf = jax.tree.map(lambda p: jnp.zeros((len(st.kept),) + p.shape, p.dtype), variables)
+    return TrainState(params, make_optimizer(st.cfg.optimizer, hp).init(params), buf, ms)
 
-    def segment(state: TrainState, key, hp: Hyper, start, stop=None, *, length: int):
-        k_train = jax.random.split(key)[1]
-        if stop is None:
-            return jax.lax.scan(lambda s, e: epoch_step(s, e, k_train, hp), state, start + jnp.arange(length))
 
-        def masked(s, e):  # epochs from ``stop`` on change nothing: one program serves a shorter last segment
-            blank = jax.eval_shape(lambda: epoch_step(s, e, k_train, hp)[1])
-            skip = lambda s: (s, jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), blank))
-            return jax.lax.cond(e < stop, lambda s: epoch_step(s, e, k_train, hp), skip, s)
+def segment(st: Setup, state: TrainState, key, hp: Hyper, start, stop=None, *, length: int):
+    """Epochs ``start .. start + length - 1`` (with ``stop``: those before it; the rest change nothing)."""
+    k_train = jax.random.split(key)[1]
+    if stop is None:
+        return jax.lax.scan(lambda s, e: epoch_step(st, s, e, k_train, hp), state, start + jnp.arange(length))
 
-        return jax.lax.scan(masked, state, start + jnp.arange(length))
+    def masked(s, e):  # epochs from ``stop`` on change nothing: one program serves a shorter last segment
+        blank = jax.eval_shape(lambda: epoch_step(st, s, e, k_train, hp)[1])
+        skip = lambda s: (s, jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), blank))
+        return jax.lax.cond(e < stop, lambda s: epoch_step(st, s, e, k_train, hp), skip, s)
 
-    def train(key, hp: Hyper):
-        state, metrics = segment(init(key, hp), key, hp, 0, length=cfg.n_epochs)
-        return {
-            "params": state.buf,
-            "epochs": jnp.asarray(kept),
-            "metrics": metrics,
-            "final_params": full(state.params, state.model_state),
-        }
+    return jax.lax.scan(masked, state, start + jnp.arange(length))
 
-    return Trainer(init, segment, train, kept)
+
+def train(st: Setup, key, hp: Hyper) -> dict:
+    """The whole run in one scan: the kept epochs' variables, the epochs, per-epoch metrics, the final variables."""
+    state, metrics = segment(st, init_state(st, key, hp), key, hp, 0, length=st.cfg.n_epochs)
+    return {
+        "params": state.buf,
+        "epochs": jnp.asarray(st.kept),
+        "metrics": metrics,
+        "final_params": merge_variables(st.model, state.params, state.model_state),
+    }
+
+
+def make_train(model: models.Model, cfg: TrainConfig, data: Split, *, u: Uses = Uses()) -> Trainer:
+    """Pure training functions for ``model`` (any ``init(key)`` / ``apply(params, x) -> (logits, acts)``): the
+    module-level steps bound to the run's ``Setup``."""
+    st = setup(model, cfg, data, u=u)
+    return Trainer(partial(init_state, st), partial(segment, st), partial(train, st), st.kept)
