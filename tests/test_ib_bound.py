@@ -55,3 +55,21 @@ def test_deterministic_task_is_one_hot_and_carries_the_caveat():
     _, ds, p_yx = _task("szt_12bit")
     np.testing.assert_array_equal(p_yx, np.eye(2)[ds.y])
     assert ib.curve(np.full(len(ds.y), 1 / len(ds.y)), p_yx, [2.0, 50.0]).caveat.startswith("Y is a deterministic")
+
+
+def test_ends_on_curve_holds_fails_and_is_undecided_on_the_flat_part():
+    """A hand-made IB curve rising from (0, 0) to (4, 0.5) bits, flat at I(X;Y) = 0.5 up to H(X) = 12: a layer at
+    (2, 0.24) is 0.01 bits below it (on the curve), one at (2, 0.05) is 0.2 below (off it), and one at (10, 0.5) is
+    on the flat part, where the distance is 0 for any I(X;T): undecided, with the excess of 6 bits reported."""
+    from ibjax import claims
+    from ibjax.ib import Curve
+
+    e = np.zeros(0)
+    curve = Curve(e, e, e, e, e, np.array([0.0, 4.0, 12.0]), np.array([0.0, 0.5, 0.5]), 0.5, 1.0, "")
+    seeds = lambda v: np.array([v - 0.01, v, v + 0.01])
+    v, m = claims.ends_on_curve(curve, seeds(2.0), seeds(0.24), margin=0.05)
+    assert v.agrees is True and m["final distance below the curve [bits]"]["mean"] == pytest.approx(0.01, abs=1e-4)
+    assert claims.ends_on_curve(curve, seeds(2.0), seeds(0.05), margin=0.05)[0].agrees is False
+    v, m = claims.ends_on_curve(curve, seeds(10.0), np.full(3, 0.5), margin=0.05)
+    assert v.agrees is None and "where the curve is flat" in v.reason
+    assert m["final excess I(X;T) over the curve at equal I(T;Y) [bits]"]["mean"] == pytest.approx(6.0, abs=1e-3)
