@@ -808,11 +808,30 @@ def share_at_most(n: int, total: int, limit: float) -> Verdict:
     return holds(r <= limit, effect=r, threshold=limit, what=f"{n} of {total} evaluated")
 
 
-def saves_time(time_fraction: float, evaluated_fraction: float, *, share: float = 0.5) -> Verdict:
+def saves_time(time_fraction: float, evaluated_fraction: float, *, share: float = 0.5, time_range=None) -> Verdict:
     """Skipping saves at least ``share`` of the time its skipped epochs would cost:
-    1 - time / full >= share (1 - evaluated / kept). Skipping half the epochs for 5% of the time fails."""
+    1 - time / full >= share (1 - evaluated / kept). Skipping half the epochs for 5% of the time fails.
+    ``time_range`` (lowest, highest time fraction over the timing's repeats): a need inside the saving's range
+    is undecided (load, not the method, decides it)."""
     need, saved = share * (1 - evaluated_fraction), 1 - time_fraction
-    return holds(saved >= need, effect=saved, threshold=need, what=f"saved {saved:.0%} of the time, need {need:.0%}")
+    lo, hi = (saved, saved) if time_range is None else (1 - max(time_range), 1 - min(time_range))
+    if lo < need <= hi:
+        return Verdict(
+            None,
+            "undecided",
+            saved,
+            (lo, hi),
+            need,
+            f"no power: the saving over the timing's repeats spans {lo:.0%} to {hi:.0%}, the need {need:.0%}",
+        )
+    return Verdict(
+        saved >= need,
+        "holds" if saved >= need else f"fails: saved {saved:.0%} of the time, need {need:.0%}",
+        saved,
+        (lo, hi),
+        need,
+        "",
+    )
 
 
 def within_bounds(errors, bounds) -> Verdict:

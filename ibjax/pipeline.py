@@ -1022,7 +1022,8 @@ def compare_skipping(
 ) -> dict:
     """Every (kind, param) of ``grid`` (``skipping.strategy``) on the kept epochs of ``run_dirs``, against one
     full evaluation of them: one evaluation is one epoch of every run in one batched call, and a delta holds
-    for each run (distances normalised by H(X) = log2 N and H(Y)). Timings are ``timing.best_of(repeats)``.
+    for each run (distances normalised by H(X) = log2 N and H(Y)). Timings are ``timing.best_of(repeats)``; a
+    row's time_fraction_range spans fastest / slowest full to slowest / fastest full (how far load moved it).
     {"rows" (``skipping.measure`` plus seconds), "results" {(kind, param): SkipResult}, "full" (i_xt, i_ty:
     E x S x L), "epochs", "plane" (the full evaluation), "h" (h_x, h_y), "full_seconds", "full_cpu_seconds",
     "full_seconds_cold", "table" (markdown), "summary" (the same for a summary.json, rows without epoch lists)}."""
@@ -1045,7 +1046,7 @@ def compare_skipping(
         measured=measured,
     )
     h_x, h_y = float(np.log2(len(y))), claims.cap_ty(y)
-    full, full_cold, full_warm, full_cpu = best_of(lambda: evaluate(np.arange(len(epochs_E))), repeats)
+    full, full_cold, full_warm, full_cpu, full_slow = best_of(lambda: evaluate(np.arange(len(epochs_E))), repeats)
     full_ExSxL = tuple(np.asarray(v, np.float64).transpose(1, 0, 2) for v in (full.i_xt, full.i_ty))
     log(
         f"skipping: full evaluation of {len(epochs_E)} epochs x {len(loaded)} run(s): {full_warm:.2f} s warm "
@@ -1060,7 +1061,7 @@ def compare_skipping(
     rows, results = [], {}
     for kind, param in grid:  # a strategy is sequential rounds of batched calls; one strategy at a time
         walk = skipping.strategy(kind, param, h_x=h_x, h_y=h_y, round_size=round_size)
-        res, cold, warm, cpu = best_of(lambda: walk(batch, epochs_E), repeats)
+        res, cold, warm, cpu, slow = best_of(lambda: walk(batch, epochs_E), repeats)
         row = {
             "strategy": kind,
             "param": param,
@@ -1068,6 +1069,7 @@ def compare_skipping(
             "seconds_cold": round(cold, 3),
             "cpu_seconds": round(cpu, 3),
             "time_fraction": round(warm / full_warm, 4),
+            "time_fraction_range": [round(warm / full_slow, 4), round(slow / full_warm, 4)],
             "cpu_fraction": round(cpu / full_cpu, 4),
             **skipping.measure(res, epochs_E, full_ExSxL, h_x, h_y),
         }

@@ -109,7 +109,8 @@ def phased(name: str):
 
 def best_of(fn, repeats: int):
     """(result of a first run, its wall seconds, then the fastest of ``repeats`` more runs: wall and process
-    CPU seconds; with repeats 0, the first run's). The fastest run is the one least slowed by other load."""
+    CPU seconds, and the slowest run's wall seconds; with repeats 0, the first run's). The fastest run is the one
+    least slowed by other load; fastest to slowest is how far load moved the time."""
     t0, c0 = time.perf_counter(), time.process_time()
     result = fn()
     cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -118,4 +119,4 @@ def best_of(fn, repeats: int):
         t0, c0 = time.perf_counter(), time.process_time()
         fn()
         warm.append((time.perf_counter() - t0, time.process_time() - c0))
-    return result, cold, min(w for w, _ in warm), min(c for _, c in warm)
+    return result, cold, min(w for w, _ in warm), min(c for _, c in warm), max(w for w, _ in warm)

@@ -76,10 +76,16 @@ def test_quick_errors_recomputed_from_interpolation(quick):
 
 def test_skipping_claims_can_fail():
     """The inputs on which each rewritten claim is false: 273 of 274 epochs evaluated; half the epochs
-    skipped for 5% of the time; an interpolation error above its delta."""
+    skipped for 5% of the time (and a saving that the
+    timing's repeats cannot decide); an interpolation error above its delta."""
     few = lambda n: claims.share_at_most(n, 274, exp.FAR_FEWER).agrees
     assert few(273) is False and few(100) is True
     assert claims.saves_time(0.95, 0.5).agrees is False and claims.saves_time(0.6, 0.4).agrees is True
+    # 58% skipped needs a 29% saving; repeats that put the time at 0.66-0.75 of the full one cannot decide
+    v = claims.saves_time(0.71, 0.42, time_range=(0.66, 0.75))
+    assert v.agrees is None and "spans 25% to 34%, the need 29%" in v.reason
+    assert claims.saves_time(0.6, 0.42, time_range=(0.58, 0.62)).agrees is True
+    assert claims.saves_time(0.9, 0.42, time_range=(0.85, 0.95)).agrees is False
     assert claims.within_bounds([0.004, 0.012], [0.005, 0.01]).agrees is False
     assert claims.within_bounds([0.004, 0.009], [0.005, 0.01]).agrees is True
     v, _, full, kept = claims.drop_survives(np.array([[0, 4, 1.0]]).T, np.array([[0, 1.0]]).T, tol=0.5)
