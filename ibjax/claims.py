@@ -816,22 +816,10 @@ def saves_time(time_fraction: float, evaluated_fraction: float, *, share: float 
     need, saved = share * (1 - evaluated_fraction), 1 - time_fraction
     lo, hi = (saved, saved) if time_range is None else (1 - max(time_range), 1 - min(time_range))
     if lo < need <= hi:
-        return Verdict(
-            None,
-            "undecided",
-            saved,
-            (lo, hi),
-            need,
-            f"no power: the saving over the timing's repeats spans {lo:.0%} to {hi:.0%}, the need {need:.0%}",
-        )
-    return Verdict(
-        saved >= need,
-        "holds" if saved >= need else f"fails: saved {saved:.0%} of the time, need {need:.0%}",
-        saved,
-        (lo, hi),
-        need,
-        "",
-    )
+        why = f"no power: the saving over the timing's repeats spans {lo:.0%} to {hi:.0%}, the need {need:.0%}"
+        return undecided(why)._replace(effect=saved, interval=(lo, hi), threshold=need)
+    what = f"saved {saved:.0%} of the time, need {need:.0%}"
+    return holds(saved >= need, effect=saved, threshold=need, what=what)._replace(interval=(lo, hi))
 
 
 def within_bounds(errors, bounds) -> Verdict:

@@ -76,8 +76,8 @@ def test_quick_errors_recomputed_from_interpolation(quick):
 
 def test_skipping_claims_can_fail():
     """The inputs on which each rewritten claim is false: 273 of 274 epochs evaluated; half the epochs
-    skipped for 5% of the time (and a saving that the
-    timing's repeats cannot decide); an interpolation error above its delta."""
+    skipped for 5% of the time (and a saving that the timing's repeats cannot decide); an interpolation error
+    above its delta."""
     few = lambda n: claims.share_at_most(n, 274, exp.FAR_FEWER).agrees
     assert few(273) is False and few(100) is True
     assert claims.saves_time(0.95, 0.5).agrees is False and claims.saves_time(0.6, 0.4).agrees is True
